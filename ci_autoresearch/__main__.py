@@ -1,0 +1,15 @@
+"""Entry point: the only place that turns an :class:`AutoresearchError` into an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ci_autoresearch.cli import cli
+
+    cli.main(args=argv, prog_name="ci-autoresearch")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
