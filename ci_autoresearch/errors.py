@@ -55,9 +55,13 @@ class ToolMissingError(BadInputError):
 
 
 class MeasurementError(AutoresearchError):
-    """The benchmark could not be measured: non-zero exit, timeout, metric missing or not a number."""
+    """The benchmark could not be measured: non-zero exit, timeout, metric missing or not a number.
+
+    ``partial`` carries what was measured before the failure (a ``Result``), so it can be written out.
+    """
 
     exit_code = 3
+    partial: object | None = None
 
 
 class ForgeError(AutoresearchError):

@@ -39,7 +39,8 @@ class Environment:
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.cpu_model}|{self.cores}|{self.os}|{self.machine}|{self.runner_name}"
+        """What must match for two results to be compared unpaired (the runner's name may differ)."""
+        return f"{self.cpu_model}|{self.cores}|{self.os}|{self.machine}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,3 +125,64 @@ class Comparison:
     @property
     def objective_metric(self) -> MetricComparison | None:
         return self.metrics.get(self.objective)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSamples:
+    """The samples of one metric on one side, in measurement order."""
+
+    name: str
+    unit: str
+    direction: Direction
+    samples: tuple[float, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """One ref measured on its own (``bench``; the baseline artifact is one of these)."""
+
+    ref: RefInfo
+    dirty: bool
+    config_hash: str
+    environment: Environment
+    metrics: Mapping[str, MetricSamples]
+    runs: int
+    warmup_runs: int
+    started_at: str
+    finished_at: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """One candidate judged against one baseline: what is stored as a git note (evaluation@1).
+
+    ``key`` is ``<candidate sha>:<baseline sha>:<config hash>``; an evaluation with a known key is never
+    measured again. ``source`` says where the candidate came from (``branch:NAME``, ``search:k=v,…``,
+    ``propose:NAME``, ``pr:N``); ``candidate_head`` is the sha of that source (the branch head), which can
+    differ from ``comparison.candidate.sha`` when the candidate was merged onto the current best to be
+    measured. ``new_best`` is the commit the working line moves to when the decision is ``kept``.
+    """
+
+    comparison: Comparison
+    decision: Decision
+    decision_reason: str
+    iteration: int
+    key: str
+    source: str
+    candidate_head: str
+    objective_value: float | None
+    measured_seconds: float
+    new_best: str | None = None
+    round: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A change to try: where it came from, its branch (if any) and the commit at its head."""
+
+    source: str  # "branch:NAME" | "search:k=v,…" | "propose:NAME" | "pr:N"
+    branch: str | None
+    sha: str
+    expected_gain: float = 0.0
+    description: str = ""

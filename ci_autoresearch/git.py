@@ -1,0 +1,304 @@
+"""Small, named functions over git. Every git call of the tool goes through here.
+
+Each function takes the repository path first; errors become :class:`GitError` with one clear line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from ci_autoresearch.errors import BadInputError, GitError
+from ci_autoresearch.runner import ToolResult, run_tool
+
+NOTES_REF = "refs/notes/autoresearch"
+DISCARDED_PREFIX = "refs/autoresearch/discarded/"
+
+
+def _git(
+    repo: Path,
+    *args: str,
+    check: bool = True,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ToolResult:
+    try:
+        return run_tool(["git", *args], cwd=repo, input=input, check=check, env=env)
+    except BadInputError as err:
+        raise GitError(err.message) from err
+
+
+def _out(repo: Path, *args: str) -> str:
+    return _git(repo, *args).stdout.strip()
+
+
+def toplevel(path: Path) -> Path:
+    """The root of the work tree containing ``path``."""
+    res = _git(path, "rev-parse", "--show-toplevel", check=False)
+    if res.returncode != 0:
+        raise GitError(f"{path} is not inside a git repository", hint="run it from your repository, or `git init`")
+    return Path(res.stdout.strip())
+
+
+def resolve(repo: Path, ref: str) -> str:
+    """The full sha of the commit ``ref`` names; :class:`GitError` for an unknown ref."""
+    res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        raise GitError(f"unknown git ref {ref!r}", hint="check the branch name; `git branch -a` lists them")
+    return res.stdout.strip()
+
+
+def try_resolve(repo: Path, ref: str) -> str | None:
+    res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
+
+
+def current_branch(repo: Path) -> str | None:
+    res = _git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def is_dirty(repo: Path) -> bool:
+    """True when tracked files have uncommitted changes (untracked files do not count)."""
+    return bool(_out(repo, "status", "--porcelain", "--untracked-files=no"))
+
+
+def short(sha: str) -> str:
+    return sha[:8]
+
+
+def subject(repo: Path, sha: str) -> str:
+    return _out(repo, "log", "-1", "--format=%s", sha)
+
+
+def merge_base(repo: Path, a: str, b: str) -> str | None:
+    res = _git(repo, "merge-base", a, b, check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    return _git(repo, "merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+
+
+def changed_paths(repo: Path, base: str, candidate: str) -> list[str]:
+    """Paths the candidate changed since it forked from ``base`` (renames count on both sides)."""
+    fork = merge_base(repo, base, candidate) or base
+    out = _out(repo, "diff", "--name-only", "--no-renames", fork, candidate)
+    return [line for line in out.splitlines() if line]
+
+
+def touched_protected(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The paths matching any protected pattern (``fnmatch``; a pattern ending in ``/`` is a folder)."""
+    hits = []
+    for path in paths:
+        for pat in patterns:
+            folder = pat.rstrip("/") + "/"
+            if fnmatch.fnmatchcase(path, pat) or path.startswith(folder) or fnmatch.fnmatchcase(path, folder + "*"):
+                hits.append(path)
+                break
+    return hits
+
+
+def local_branches(repo: Path, patterns: Sequence[str]) -> list[str]:
+    """Local branches whose name matches one of the glob patterns, sorted by name."""
+    out = _out(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/")
+    names = [n for n in out.splitlines() if n]
+    return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, sha: str, path: Path) -> Iterator[Path]:
+    """A detached worktree of ``sha`` at ``path``, removed afterwards even on error or Ctrl-C."""
+    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", str(path), sha)
+    try:
+        yield path
+    finally:
+        _git(repo, "worktree", "remove", "--force", str(path), check=False)
+        _git(repo, "worktree", "prune", check=False)
+
+
+# --- commits without a worktree ---------------------------------------------------------------------
+
+
+def tree_of(repo: Path, sha: str) -> str:
+    return _out(repo, "rev-parse", f"{sha}^{{tree}}")
+
+
+def commit_date(repo: Path, sha: str) -> str:
+    """The committer date of ``sha`` in git's raw form (reused to make derived commits deterministic)."""
+    return _out(repo, "log", "-1", "--format=%cD", sha)
+
+
+def merge_tree(repo: Path, ours: str, theirs: str) -> str | None:
+    """The tree of merging ``theirs`` into ``ours`` (no worktree touched); None on a conflict."""
+    res = _git(repo, "merge-tree", "--write-tree", "--no-messages", ours, theirs, check=False)
+    if res.returncode == 0:
+        return res.stdout.split()[0]
+    if res.returncode == 1:
+        return None
+    raise GitError(f"git merge-tree {short(ours)} {short(theirs)} failed: {res.stderr.strip()[:200]}")
+
+
+def commit_tree(repo: Path, tree: str, parents: Sequence[str], message: str,
+                env: Mapping[str, str] | None = None) -> str:
+    """A new commit object (no ref moved). Pass author/committer dates in ``env`` to make it deterministic."""
+    args = ["commit-tree", tree]
+    for parent in parents:
+        args += ["-p", parent]
+    return _git(repo, *args, input=message, env=env).stdout.strip()
+
+
+# --- notes -------------------------------------------------------------------------------------------
+
+
+def note_show(repo: Path, sha: str, ref: str = NOTES_REF) -> str | None:
+    res = _git(repo, "notes", f"--ref={ref}", "show", sha, check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+def note_add(repo: Path, sha: str, text: str, ref: str = NOTES_REF) -> None:
+    """Attach ``text`` as the note of ``sha`` (replacing an older note)."""
+    _git(repo, "notes", f"--ref={ref}", "add", "--force", "--file=-", sha, input=text)
+
+
+def notes_list(repo: Path, ref: str = NOTES_REF) -> list[tuple[str, str]]:
+    """(note blob, annotated commit) pairs of the notes ref; empty when there is none."""
+    res = _git(repo, "notes", f"--ref={ref}", "list", check=False)
+    if res.returncode != 0:
+        return []
+    pairs = []
+    for line in res.stdout.splitlines():
+        blob, _, commit = line.partition(" ")
+        if commit:
+            pairs.append((blob, commit))
+    return pairs
+
+
+def cat_blobs(repo: Path, blobs: Sequence[str]) -> list[str]:
+    """The contents of many blobs with one git process (``cat-file --batch``)."""
+    if not blobs:
+        return []
+    res = _git(repo, "cat-file", "--batch", input="".join(b + "\n" for b in blobs))
+    data = res.stdout.encode("utf-8", "surrogateescape")  # sizes in the headers are bytes
+    texts = []
+    pos = 0
+    for _ in blobs:
+        header_end = data.index(b"\n", pos)
+        size = int(data[pos:header_end].split()[2])
+        start = header_end + 1
+        texts.append(data[start : start + size].decode("utf-8", "replace"))
+        pos = start + size + 1
+    return texts
+
+
+def list_refs(repo: Path, prefix: str) -> list[str]:
+    out = _out(repo, "for-each-ref", "--format=%(refname)", prefix)
+    return [line for line in out.splitlines() if line]
+
+
+def update_ref(repo: Path, ref: str, sha: str) -> None:
+    _git(repo, "update-ref", ref, sha)
+
+
+def delete_ref(repo: Path, ref: str) -> None:
+    _git(repo, "update-ref", "-d", ref)
+
+
+def remote_url(repo: Path, remote: str) -> str | None:
+    res = _git(repo, "remote", "get-url", remote, check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def run(repo: Path, *args: str, check: bool = True, input: str | None = None,
+        env: Mapping[str, str] | None = None) -> ToolResult:
+    """Escape hatch for the loop's less common git operations (commit, merge, push, fetch)."""
+    return _git(repo, *args, check=check, input=input, env=env)
+
+
+# --- plumbing for propose ----------------------------------------------------------------------------
+
+
+def file_at(repo: Path, sha: str, path: str) -> str | None:
+    """The text of ``path`` in commit ``sha``; None when it is not a file there.
+
+    Undecodable bytes are replaced and CRLF / CR line endings become LF (text mode): check with
+    :func:`file_size` before writing the text back.
+    """
+    res = _git(repo, "cat-file", "blob", f"{sha}:{path}", check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+def file_size(repo: Path, sha: str, path: str) -> int | None:
+    """The size in bytes of the file ``path`` in commit ``sha``; None when it is not a file there.
+
+    :func:`file_at` returns decoded text with line endings normalised; comparing its UTF-8 length with
+    this size tells whether that text is a faithful copy (UTF-8, LF line endings).
+    """
+    res = _git(repo, "cat-file", "-s", f"{sha}:{path}", check=False)
+    return int(res.stdout.strip()) if res.returncode == 0 and res.stdout.strip().isdigit() else None
+
+
+def file_mode(repo: Path, sha: str, path: str) -> str | None:
+    """The mode (``100644``, ``100755``, …) of the file ``path`` in commit ``sha``; None when absent."""
+    out = _out(repo, "ls-tree", sha, "--", path)
+    for line in out.splitlines():
+        meta, _, name = line.partition("\t")
+        parts = meta.split()
+        if name == path and len(parts) == 3 and parts[1] == "blob":
+            return parts[0]
+    return None
+
+
+def committer_date(repo: Path, sha: str) -> str:
+    """The committer date of ``sha`` in git's raw form (``<unix seconds> <+hhmm>``)."""
+    return _out(repo, "log", "-1", "--format=%cd", "--date=raw", sha)
+
+
+def is_valid_branch_name(repo: Path, name: str) -> bool:
+    """True when ``name`` is acceptable as a branch name (``git check-ref-format --branch``)."""
+    if not name or name.startswith("-") or "@{" in name:
+        return False
+    return _git(repo, "check-ref-format", "--branch", name, check=False).returncode == 0
+
+
+def commit_files(
+    repo: Path,
+    base: str,
+    files: Mapping[str, str],
+    message: str,
+    *,
+    name: str,
+    email: str,
+    date: str,
+) -> str:
+    """A commit on top of ``base`` whose tree is ``base``'s with ``files`` (path → text) replaced.
+
+    Plumbing only, with a temporary index (``GIT_INDEX_FILE``): no worktree, no user index, no ref is
+    touched. Author and committer are ``name <email>`` at ``date`` (git's raw form), the commit is never
+    signed, and the blobs are hashed without filters: the same inputs give the same sha every time.
+    Each file keeps its mode in ``base`` (``100644`` for a new file). Returns the new commit's sha.
+    """
+    import os  # noqa: PLC0415 - only the child git processes need the inherited environment
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="autoresearch-index-") as tmp:
+        env = {
+            **os.environ,
+            "GIT_INDEX_FILE": str(Path(tmp) / "index"),
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+            "GIT_COMMITTER_DATE": date,
+        }
+        _git(repo, "read-tree", base, env=env)
+        for path, text in files.items():
+            blob = _git(repo, "hash-object", "-w", "--stdin", input=text, env=env).stdout.strip()
+            mode = file_mode(repo, base, path) or "100644"
+            _git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
+        tree = _git(repo, "write-tree", env=env).stdout.strip()
+        res = _git(repo, "commit-tree", "--no-gpg-sign", tree, "-p", base, "-F", "-", input=message, env=env)
+        return res.stdout.strip()
