@@ -1,0 +1,210 @@
+"""``ci-autoresearch demo``: a throwaway repository with a real hotspot, run to convergence.
+
+The program counts primes by trial division and sorts numbers with a bubble sort. Candidates:
+a sieve (a real speed-up), a defensive re-sort (a slow-down), a sort that skips the work (faster but
+breaks the tests: metric gaming, must come out ``invalid``), a comment-only change (a no-op, must not
+be kept), and a search space over the sort algorithm. Effects are large (tens of percent) on purpose, so
+the outcome does not depend on how noisy this machine is.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from ci_autoresearch import git
+
+PROGRAM = '''\
+"""Count primes and sort numbers: a small program with two hotspots."""
+
+SORT = "bubble"  # which sort_numbers implementation to use
+LIMIT = 40000
+
+
+def is_prime(n):
+    if n < 2:
+        return False
+    d = 2
+    while d * d <= n:
+        if n % d == 0:
+            return False
+        d += 1
+    return True
+
+
+def count_primes(limit):
+    return sum(1 for n in range(limit) if is_prime(n))
+
+
+def bubble(xs):
+    xs = list(xs)
+    for i in range(len(xs)):
+        for j in range(len(xs) - 1 - i):
+            if xs[j] > xs[j + 1]:
+                xs[j], xs[j + 1] = xs[j + 1], xs[j]
+    return xs
+
+
+def insertion(xs):
+    out = []
+    for x in xs:
+        i = len(out)
+        while i > 0 and out[i - 1] > x:
+            i -= 1
+        out.insert(i, x)
+    return out
+
+
+def sort_numbers(xs):
+    if SORT == "builtin":
+        return sorted(xs)
+    return insertion(xs) if SORT == "insertion" else bubble(xs)
+
+
+def numbers():
+    return [(i * 7919) % 1009 for i in range(1100)]
+
+
+def main():
+    primes = count_primes(LIMIT)
+    ordered = sort_numbers(numbers())
+    print(f"primes below {LIMIT}: {primes}; checksum {sum(i * v for i, v in enumerate(ordered))}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+TESTS = '''\
+import unittest
+
+import hotspot
+
+
+class HotspotTest(unittest.TestCase):
+    def test_primes(self):
+        self.assertEqual(hotspot.count_primes(10), 4)
+        self.assertEqual(hotspot.count_primes(100), 25)
+        self.assertEqual(hotspot.count_primes(1000), 168)
+
+    def test_sort(self):
+        xs = hotspot.numbers()
+        self.assertEqual(hotspot.sort_numbers(xs), sorted(xs))
+        for name in ("bubble", "insertion"):
+            self.assertEqual(getattr(hotspot, name)(xs[:50]), sorted(xs[:50]))
+
+
+if __name__ == "__main__":
+    unittest.main()
+'''
+
+SIEVE = '''def count_primes(limit):
+    if limit < 3:
+        return 0
+    sieve = bytearray([1]) * limit
+    sieve[0:2] = b"\\x00\\x00"
+    for p in range(2, int(limit ** 0.5) + 1):
+        if sieve[p]:
+            sieve[p * p :: p] = bytes(len(range(p * p, limit, p)))
+    return sum(sieve)
+'''
+
+OLD_COUNT = '''def count_primes(limit):
+    return sum(1 for n in range(limit) if is_prime(n))
+'''
+
+
+def config_text(python: str) -> str:
+    return f"""\
+# ci-autoresearch demo configuration
+objective:
+  metric: wall_time        # measured by the tool: the benchmark command's elapsed time
+  direction: minimize
+
+benchmark:
+  command: {python} hotspot.py
+  timeout_seconds: 60
+
+gate:                        # must pass before a candidate is measured
+  command: {python} -m unittest -q test_hotspot
+  protected_paths: [test_hotspot.py, .autoresearch.yml]
+
+guards:
+  - metric: max_rss          # peak memory may not grow by more than 25 %
+    max_regression: 0.25
+
+metrics:
+  collection:
+    warmup_runs: 1
+    measurement_runs: 8
+
+decision:
+  min_effect: 0.03           # smaller differences count as no change
+  confidence: 0.95
+  max_rounds: 16
+
+constraints:
+  max_iterations: 12
+  no_improvement_limit: 6
+
+candidates:
+  branches: ["autoresearch/*"]
+
+hypotheses:                  # tried first, highest expected gain first
+  - branch: autoresearch/sieve
+    expected_gain: 0.4
+    description: count primes with a sieve of Eratosthenes instead of trial division
+
+search_space:
+  order: grid
+  parameters:
+    - name: sort
+      file: hotspot.py
+      pattern: 'SORT = "(\\w+)"'
+      values: [insertion, builtin]
+"""
+
+
+CANDIDATES: Mapping[str, tuple[str, str]] = {
+    "autoresearch/sieve": ("count primes with a sieve", "sieve"),
+    "autoresearch/resort": ("sort again from a defensive copy (a slow-down)", "resort"),
+    "autoresearch/skip-sort": ("skip the sort: faster, but wrong (tests fail)", "skip"),
+    "autoresearch/docs": ("only a comment (a no-op)", "noop"),
+}
+
+
+def _variant(kind: str) -> str:
+    if kind == "sieve":
+        return PROGRAM.replace(OLD_COUNT, SIEVE)
+    if kind == "resort":
+        return PROGRAM.replace("    ordered = sort_numbers(numbers())\n",
+                               "    ordered = sort_numbers(numbers())\n    ordered = sort_numbers(list(ordered)[::-1])\n")
+    if kind == "skip":
+        return PROGRAM.replace('def sort_numbers(xs):\n    if SORT', 'def sort_numbers(xs):\n    return list(xs)\n    if SORT')
+    return PROGRAM.replace('"""Count primes', '# Nothing here changes what the program does.\n"""Count primes')
+
+
+def create(path: Path, env: Mapping[str, str]) -> Path:
+    """Write the demo repository at ``path`` (which must not exist or be empty)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if any(path.iterdir()):
+        from ci_autoresearch.errors import BadInputError
+
+        raise BadInputError(f"{path}: expected an empty or new directory for the demo repository")
+    genv = {**env, "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.invalid",
+            "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.invalid"}
+    git.run(path, "init", "--quiet", "--initial-branch=main", env=genv)
+    files = {"hotspot.py": PROGRAM, "test_hotspot.py": TESTS, ".autoresearch.yml": config_text(shlex.quote(sys.executable)),
+             ".gitignore": ".autoresearch/\n__pycache__/\n"}
+    for name, text in files.items():
+        (path / name).write_text(text)
+    git.run(path, "add", "-A", env=genv)
+    git.run(path, "commit", "--quiet", "-m", "a program with two hotspots", env=genv)
+    for branch, (message, kind) in CANDIDATES.items():
+        git.run(path, "checkout", "--quiet", "-b", branch, "main", env=genv)
+        (path / "hotspot.py").write_text(_variant(kind))
+        git.run(path, "commit", "--quiet", "-am", message, env=genv)
+    git.run(path, "checkout", "--quiet", "main", env=genv)
+    return path

@@ -1,0 +1,33 @@
+"""Where decisions are published: the ``Forge`` protocol and its two implementations.
+
+The loop speaks only to this protocol, so it runs the same on a laptop (``LocalForge``: records what it
+would do under ``.autoresearch/``) and in GitHub Actions (``GithubForge``: PyGithub).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ci_autoresearch.model import Evaluation
+
+
+@dataclass(frozen=True, kw_only=True)
+class Publication:
+    """What to publish about one evaluation."""
+
+    evaluation: Evaluation
+    markdown: str  # the full report (sticky comment body without its marker)
+    pull: int | None = None  # the PR this evaluation belongs to, when known
+    branch: str | None = None  # the candidate's branch, when it has one
+
+
+class Forge(Protocol):
+    def publish(self, pub: Publication) -> None:
+        """Report an evaluation: the sticky comment (on its PR), the verdict label, a commit status."""
+
+    def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
+        """Open a pull request for ``branch`` unless one is open; return its URL (or a local id)."""
+
+    def close_change(self, *, branch: str, reason: str) -> bool:
+        """Close the open pull request of ``branch`` with a comment saying why; False when there is none."""

@@ -1,0 +1,144 @@
+"""Git notes as the checkpoint: every evaluation is a line of JSON in ``refs/notes/autoresearch``.
+
+A note is attached to the measured candidate commit and holds one ``evaluation@1`` document per line
+(JSON Lines), so a later decision about the same key is appended, never rewritten, and two runs that
+push at once are merged with git's own ``cat_sort_uniq`` strategy without losing either's lines.
+Reading parses every note once; a cache under ``.autoresearch/cache`` keyed by the notes commit makes
+repeated reads of large histories cheap (the cache is only a cache: git is the source of truth).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ci_autoresearch import git
+from ci_autoresearch.artifacts import dumps, evaluation_from_json, evaluation_to_json, parse_document
+from ci_autoresearch.errors import ArtifactError, GitError
+from ci_autoresearch.model import Evaluation
+
+REMOTE_TRACKING = "refs/notes/autoresearch-remote"
+
+
+def evaluation_key(candidate_sha: str, baseline_sha: str, config_hash: str) -> str:
+    return f"{candidate_sha}:{baseline_sha}:{config_hash}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class History:
+    """Every evaluation in order (iteration, then time), and the lines that could not be read."""
+
+    evaluations: tuple[Evaluation, ...]
+    problems: tuple[str, ...] = ()
+
+    def latest(self) -> list[Evaluation]:
+        """One evaluation per key: the last line written for it (later decisions update earlier ones)."""
+        by_key: dict[str, Evaluation] = {}
+        for ev in self.evaluations:
+            by_key[ev.key] = ev
+        return sorted(by_key.values(), key=_order)
+
+    def find(self, key: str) -> Evaluation | None:
+        found = None
+        for ev in self.evaluations:
+            if ev.key == key:
+                found = ev
+        return found
+
+    def tried_heads(self) -> set[str]:
+        return {ev.candidate_head for ev in self.latest() if ev.decision != "pending"}
+
+    def next_iteration(self) -> int:
+        return max((ev.iteration for ev in self.evaluations), default=0) + 1
+
+
+def _order(ev: Evaluation) -> tuple[int, str]:
+    return (ev.iteration, ev.comparison.finished_at)
+
+
+def record(repo: Path, ev: Evaluation) -> None:
+    """Append ``ev`` to the note of its measured commit. This is the first effect of every decision."""
+    sha = ev.comparison.candidate.sha
+    old = git.note_show(repo, sha) or ""
+    line = json.dumps(evaluation_to_json(ev), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    text = (old.rstrip("\n") + "\n" if old.strip() else "") + line + "\n"
+    git.note_add(repo, sha, text)
+
+
+def _notes_commit(repo: Path) -> str | None:
+    return git.try_resolve(repo, git.NOTES_REF)
+
+
+def _cache_file(repo: Path, commit: str) -> Path:
+    return repo / ".autoresearch" / "cache" / f"history-{commit}.json"
+
+
+def load(repo: Path, *, use_cache: bool = True) -> History:
+    """Read every evaluation from the notes; unreadable lines are reported, not fatal."""
+    commit = _notes_commit(repo)
+    if commit is None:
+        return History(evaluations=())
+    cache = _cache_file(repo, commit)
+    if use_cache and cache.is_file():
+        try:
+            raw = json.loads(cache.read_text())
+            return History(evaluations=tuple(evaluation_from_json(d) for d in raw["evaluations"]),
+                           problems=tuple(raw["problems"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a broken cache is ignored and rebuilt
+    pairs = git.notes_list(repo)
+    texts = git.cat_blobs(repo, [blob for blob, _ in pairs])
+    docs: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for (_, commit_sha), text in zip(pairs, texts, strict=True):
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                _, doc = parse_document(line, source=f"note on {commit_sha[:8]} line {n}")
+            except ArtifactError as err:
+                problems.append(str(err))
+                continue
+            docs.append(doc)
+    evaluations = sorted((evaluation_from_json(d) for d in docs), key=_order)
+    if use_cache:
+        try:
+            for old in cache.parent.glob("history-*.json"):
+                old.unlink()
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(dumps({"evaluations": [evaluation_to_json(e) for e in evaluations],
+                                    "problems": problems}))
+        except OSError:
+            pass
+    return History(evaluations=tuple(evaluations), problems=tuple(problems))
+
+
+def fetch_notes(repo: Path, remote: str) -> None:
+    """Bring the remote's notes in and merge them with ours (line union)."""
+    res = git.run(repo, "fetch", "--quiet", remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}", check=False)
+    if res.returncode != 0:
+        if "couldn't find remote ref" in res.stderr:
+            return  # nothing pushed yet
+        raise GitError(f"git fetch {remote} {git.NOTES_REF} failed: {res.stderr.strip().splitlines()[-1:]}")
+    if _notes_commit(repo) is None:
+        git.update_ref(repo, git.NOTES_REF, git.resolve(repo, REMOTE_TRACKING))
+        return
+    git.run(repo, "notes", f"--ref={git.NOTES_REF}", "merge", "--quiet", "--strategy=cat_sort_uniq",
+            REMOTE_TRACKING)
+
+
+def push_notes(repo: Path, remote: str, *, attempts: int = 5) -> None:
+    """Push our notes; when another run pushed first, merge theirs and try again."""
+    for _ in range(attempts):
+        res = git.run(repo, "push", "--quiet", remote, f"{git.NOTES_REF}:{git.NOTES_REF}", check=False)
+        if res.returncode == 0:
+            return
+        fetch_notes(repo, remote)
+    raise GitError(f"could not push {git.NOTES_REF} to {remote} after {attempts} attempts")
+
+
+def sorted_for_display(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    return sorted(evaluations, key=_order)

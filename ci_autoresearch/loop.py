@@ -1,0 +1,323 @@
+"""The autoresearch loop: pick candidates, measure each against the current best, keep real wins.
+
+Order of effects for every candidate, so that a kill at any moment loses nothing and duplicates nothing:
+1. measure (nothing is written; a kill here means the candidate is measured again next time),
+2. record the evaluation as a git note (the checkpoint),
+3. advance the working line (a merge commit with ``Autoresearch-*`` trailers) or archive the discard,
+4. push notes and branch when a remote is configured, then tell the forge.
+A restart reads the notes, finishes step 3 for a kept evaluation that did not get there, and goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ci_autoresearch import git, history, propose
+from ci_autoresearch.artifacts import evaluation_to_json
+from ci_autoresearch.config_model import Config
+from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
+from ci_autoresearch.decide import pct
+from ci_autoresearch.environment import detect_environment, now_iso
+from ci_autoresearch.forge import Forge, Publication
+from ci_autoresearch.measure import ProgressFn, compare_refs
+from ci_autoresearch.model import Candidate, Comparison, Evaluation, GateResult, RefInfo
+from ci_autoresearch.report import evaluation_markdown
+from ci_autoresearch.stats import summary
+
+TRIAL_IDENTITY = {"GIT_AUTHOR_NAME": "ci-autoresearch", "GIT_AUTHOR_EMAIL": "ci-autoresearch@users.noreply.github.com",
+                  "GIT_COMMITTER_NAME": "ci-autoresearch",
+                  "GIT_COMMITTER_EMAIL": "ci-autoresearch@users.noreply.github.com"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopOptions:
+    branch: str  # the working line: where the best so far lives
+    advance: bool = True  # move the working line on a keep (local); on GitHub a PR is opened instead
+    max_evaluations: int | None = None  # stop this invocation after so many new evaluations
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopOutcome:
+    evaluations: tuple[Evaluation, ...]  # made (or finished) by this invocation
+    stop: StopReason | None
+    exhausted: bool
+    state: LoopState
+
+    @property
+    def reason(self) -> str:
+        if self.stop is not None:
+            return self.stop.message
+        if self.exhausted:
+            return "no untried candidates left"
+        return "evaluation budget of this invocation used"
+
+
+def _say_nothing(_: str) -> None:
+    return None
+
+
+class Loop:
+    def __init__(self, repo: Path, config: Config, *, env: Mapping[str, str], forge: Forge, options: LoopOptions,
+                 log_root: Path, say: Callable[[str], None] = _say_nothing,
+                 progress: ProgressFn | None = None) -> None:
+        self.repo = repo
+        self.config = config
+        self.env = env
+        self.forge = forge
+        self.options = options
+        self.log_root = log_root
+        self.say = say
+        self.progress = progress
+        self.remote = config.checkpoint.remote
+
+    # --- state -------------------------------------------------------------------------------------
+
+    def best(self) -> str:
+        return git.resolve(self.repo, self.options.branch)
+
+    def _history(self) -> history.History:
+        return history.load(self.repo)
+
+    def _state(self, hist: history.History) -> LoopState:
+        return state_from(hist.latest(), direction=self.config.objective.direction)
+
+    def _resume(self, hist: history.History) -> None:
+        """Finish a keep that was recorded but whose branch move was cut off."""
+        kept = [ev for ev in hist.latest() if ev.decision == "kept" and ev.new_best]
+        if not kept or not self.options.advance:
+            return
+        last = kept[-1]
+        assert last.new_best is not None
+        if self.best() == last.comparison.baseline.sha:
+            self.say(f"resuming: moving {self.options.branch} to the kept {git.short(last.new_best)}")
+            self._advance(last.new_best)
+
+    # --- candidates --------------------------------------------------------------------------------
+
+    def _pool(self, best: str, hist: history.History) -> list[Candidate]:
+        latest = [ev for ev in hist.latest() if ev.decision != "pending"]
+        tried_heads = {ev.candidate_head for ev in latest}
+        tried_sources = {ev.source for ev in latest if ev.source.startswith("search:")}
+        pool = propose.branch_candidates(self.repo, self.config.candidates.branches, self.config.hypotheses,
+                                         exclude=[self.options.branch])
+        if self.config.search_space is not None:
+            generated = self.config.search_space.branch_prefix
+            pool = [c for c in pool if not (c.branch or "").startswith(generated)]  # made below, on the best
+            pool += [c for c in propose.search_candidates(self.repo, self.config.search_space, best)
+                     if c.source not in tried_sources]
+        best_tree = git.tree_of(self.repo, best)
+        fresh = []
+        for c in pool:
+            if c.sha in tried_heads or git.is_ancestor(self.repo, c.sha, best):
+                continue
+            if git.tree_of(self.repo, c.sha) == best_tree:
+                continue  # a no-op on the best (e.g. a search value equal to the current one)
+            fresh.append(c)
+        if not fresh and self.config.propose is not None:
+            payload = self._propose_payload(best, hist)
+            fresh = [c for c in propose.run_propose(self.repo, self.config.propose, payload, best_sha=best,
+                                                     env=self.env, log_dir=self.log_root / "propose")
+                     if c.sha not in tried_heads][: self.config.propose.max_proposals]
+        return fresh
+
+    def _propose_payload(self, best: str, hist: history.History) -> dict[str, Any]:
+        state = self._state(hist)
+        return {
+            "schema": "ci-autoresearch/propose-input@1",
+            "objective": {"metric": self.config.objective.metric, "direction": self.config.objective.direction,
+                          "target": self.config.objective.target},
+            "best": {"sha": best, "value": state.best_value, "branch": self.options.branch},
+            "start_value": state.start_value,
+            "history": [
+                {k: v for k, v in evaluation_to_json(ev).items() if k not in ("environment",)}
+                for ev in hist.latest()
+            ],
+        }
+
+    # --- one candidate -----------------------------------------------------------------------------
+
+    def _trial(self, best: str, cand: Candidate) -> str | None:
+        """The commit to measure: the candidate itself when it builds on the best, else it merged onto the
+        best (deterministic, so a restart finds the same commit). None on a merge conflict."""
+        if git.is_ancestor(self.repo, best, cand.sha):
+            return cand.sha
+        tree = git.merge_tree(self.repo, best, cand.sha)
+        if tree is None:
+            return None
+        date = git.commit_date(self.repo, cand.sha)
+        msg = f"autoresearch: try {cand.branch or cand.source} on {git.short(best)}\n"
+        return git.commit_tree(self.repo, tree, [best, cand.sha], msg, env={**TRIAL_IDENTITY,
+                               "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
+
+    def _measure(self, best: str, cand: Candidate, hist: history.History, iteration: int,
+                 round_no: int) -> Evaluation:
+        trial = self._trial(best, cand)
+        label = cand.branch or cand.source
+        if trial is None:
+            comparison = _conflict(self.config, best, cand, self.options.branch, self.env)
+            key = history.evaluation_key(cand.sha, best, self.config.hash)
+            return _evaluation(comparison, cand, key, iteration, round_no, 0.0)
+        key = history.evaluation_key(trial, best, self.config.hash)
+        known = hist.find(key)
+        if known is not None:
+            self.say(f"#{known.iteration} {label}: already measured ({known.comparison.verdict}); not measuring again")
+            return known
+        t0 = time.monotonic()
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
+        comparison = compare_refs(self.repo, self.config, best, trial, env=self.env,
+                                  log_dir=self.log_root / f"{iteration:04d}-{safe}",
+                                  progress=self.progress or (lambda _: None),
+                                  labels=(self.options.branch, label))
+        return _evaluation(comparison, cand, key, iteration, round_no, time.monotonic() - t0)
+
+    # --- decisions ---------------------------------------------------------------------------------
+
+    def _keep(self, ev: Evaluation, cand: Candidate, best: str) -> Evaluation:
+        c = ev.comparison
+        obj = c.objective_metric
+        delta = pct(obj.estimate.delta) if obj and obj.estimate else "?"
+        message = (f"autoresearch: keep {cand.branch or cand.source} ({c.objective} {delta})\n\n{c.reason}\n\n"
+                   f"Autoresearch-Metric: {c.objective}\nAutoresearch-Delta: {delta.replace('−', '-')}\n"
+                   f"Autoresearch-Source: {cand.source}\nAutoresearch-Candidate: {cand.sha}\n")
+        new_best = git.commit_tree(self.repo, git.tree_of(self.repo, c.candidate.sha), [best, cand.sha], message)
+        return _replace(ev, decision="kept", decision_reason=f"kept: {c.reason}", new_best=new_best)
+
+    def _advance(self, new_best: str) -> None:
+        branch = self.options.branch
+        if git.current_branch(self.repo) == branch:
+            git.run(self.repo, "merge", "--ff-only", "--quiet", new_best)
+        else:
+            git.update_ref(self.repo, f"refs/heads/{branch}", new_best)
+
+    def _after(self, ev: Evaluation, cand: Candidate) -> None:
+        """Effects after the note: move the line or archive, push, tell the forge."""
+        if ev.decision == "kept" and ev.new_best and self.options.advance:
+            self._advance(ev.new_best)
+        elif ev.decision == "discarded":
+            name = re.sub(r"[^A-Za-z0-9_./-]+", "_", cand.branch or cand.source.replace(":", "/"))
+            git.update_ref(self.repo, f"{git.DISCARDED_PREFIX}{name}", cand.sha)
+        if self.remote:
+            history.push_notes(self.repo, self.remote)
+            if ev.decision == "kept" and self.options.advance:
+                git.run(self.repo, "push", "--quiet", self.remote, f"refs/heads/{self.options.branch}")
+        pub = Publication(evaluation=ev, markdown=evaluation_markdown(ev), branch=cand.branch)
+        self.forge.publish(pub)
+        c = ev.comparison
+        if ev.decision == "kept" and cand.branch:
+            obj = c.objective_metric
+            delta = pct(obj.estimate.delta) if obj and obj.estimate else ""
+            self.forge.open_change(branch=cand.branch, base=self.options.branch,
+                                   title=f"autoresearch: {c.objective} {delta} ({cand.branch})", body=pub.markdown)
+        elif ev.decision == "discarded" and cand.branch and self.config.github.close_discarded:
+            self.forge.close_change(branch=cand.branch, reason=ev.decision_reason)
+
+    def _announce(self, ev: Evaluation, cand: Candidate) -> None:
+        c = ev.comparison
+        self.say(f"#{ev.iteration} {cand.branch or cand.source}: {c.verdict} — {c.reason} → {ev.decision}")
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def run(self) -> LoopOutcome:
+        if self.remote:
+            history.fetch_notes(self.repo, self.remote)
+        hist = self._history()
+        self._resume(hist)
+        made: list[Evaluation] = []
+        round_no = max((ev.round for ev in hist.evaluations), default=0)
+        parallel = self.config.branching.strategy == "parallel"
+        width = max(1, self.config.branching.max_branches) if parallel else 1
+        while True:
+            hist = self._history()
+            state = self._state(hist)
+            stop = stop_reason(state, self.config.constraints, self.config.objective)
+            if stop is not None:
+                return LoopOutcome(evaluations=tuple(made), stop=stop, exhausted=False, state=state)
+            budget = self.options.max_evaluations
+            if budget is not None and len(made) >= budget:
+                return LoopOutcome(evaluations=tuple(made), stop=None, exhausted=False, state=state)
+            best = self.best()
+            pool = self._pool(best, hist)
+            if not pool:
+                return LoopOutcome(evaluations=tuple(made), stop=None, exhausted=True, state=state)
+            batch = pool[:width]
+            if budget is not None:
+                batch = batch[: max(1, budget - len(made))]
+            if self.config.constraints.max_iterations is not None:
+                batch = batch[: max(1, self.config.constraints.max_iterations - state.iterations)]
+            round_no += 1
+            measured: list[tuple[Evaluation, Candidate]] = []
+            iteration = hist.next_iteration()
+            for cand in batch:
+                ev = self._measure(best, cand, hist, iteration, round_no)
+                if ev.decision == "pending":
+                    if parallel and len(batch) > 1:
+                        history.record(self.repo, ev)  # nothing measured is lost if we are killed now
+                    iteration = max(iteration, ev.iteration) + 1
+                measured.append((ev, cand))
+            for ev, cand in self._decide(measured, best):
+                if ev.decision == "pending":
+                    continue
+                history.record(self.repo, ev)
+                self._announce(ev, cand)
+                self._after(ev, cand)
+                made.append(ev)
+
+    def _decide(self, measured: Sequence[tuple[Evaluation, Candidate]],
+                best: str) -> list[tuple[Evaluation, Candidate]]:
+        """Keep the best significant winner of the batch; every other candidate is discarded."""
+        out: list[tuple[Evaluation, Candidate]] = []
+        winners = [(ev, c) for ev, c in measured
+                   if ev.decision == "pending" and ev.comparison.verdict == "improved"]
+        sign = 1.0 if self.config.objective.direction == "minimize" else -1.0
+
+        def gain(item: tuple[Evaluation, Candidate]) -> float:
+            obj = item[0].comparison.objective_metric
+            return sign * obj.estimate.delta if obj and obj.estimate else 0.0
+
+        winner = min(winners, key=gain) if winners else None
+        for ev, cand in measured:
+            if ev.decision != "pending":
+                self.say(f"#{ev.iteration} {cand.branch or cand.source}: decided earlier ({ev.decision})")
+                continue
+            if winner is not None and ev is winner[0]:
+                out.append((self._keep(ev, cand, best), cand))
+            elif ev.comparison.verdict == "improved" and winner is not None:
+                wc = winner[1]
+                out.append((_replace(ev, decision="discarded", decision_reason=(
+                    f"improved, but {wc.branch or wc.source} improved more in the same round")), cand))
+            else:
+                out.append((_replace(ev, decision="discarded",
+                                     decision_reason=f"{ev.comparison.verdict}: {ev.comparison.reason}"), cand))
+        return out
+
+
+def _replace(ev: Evaluation, **changes: Any) -> Evaluation:
+    return dataclasses.replace(ev, **changes)
+
+
+def _evaluation(comparison: Comparison, cand: Candidate, key: str, iteration: int, round_no: int,
+                seconds: float) -> Evaluation:
+    obj = comparison.objective_metric
+    value = summary(obj.candidate)["median"] if obj is not None and obj.candidate else None
+    return Evaluation(comparison=comparison, decision="pending", decision_reason="", iteration=iteration, key=key,
+                      source=cand.source, candidate_head=cand.sha, objective_value=value,
+                      measured_seconds=seconds, round=round_no)
+
+
+def _conflict(config: Config, best: str, cand: Candidate, branch: str, env: Mapping[str, str]) -> Comparison:
+    now = now_iso()
+    reason = f"{cand.branch or cand.source} does not merge cleanly onto the current best ({git.short(best)})"
+    return Comparison(
+        baseline=RefInfo(ref=branch, sha=best), candidate=RefInfo(ref=cand.branch or cand.source, sha=cand.sha),
+        objective=config.objective.metric, direction=config.objective.direction, verdict="invalid", reason=reason,
+        metrics={}, gate=GateResult(command=None, passed=False, reason="merge conflict"), rounds=0, paired=True,
+        order=config.decision.order, seed=config.decision.seed, min_effect=config.decision.min_effect,
+        confidence=config.decision.confidence, config_hash=config.hash, environment=detect_environment(env),
+        started_at=now, finished_at=now,
+    )
