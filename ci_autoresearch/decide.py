@@ -39,11 +39,9 @@ def _estimate(base: Sequence[float], cand: Sequence[float], *, paired: bool, con
         return None
     if any(v <= 0 for v in base) or any(v <= 0 for v in cand):
         return None  # ratios need positive values; such a metric is shown, not judged
-    kw = {"confidence": config.decision.confidence, "seed": config.decision.seed,
-          "aggregate": config.collection.aggregate}
-    if paired:
-        return stats.paired_estimate(base, cand, **kw)  # type: ignore[arg-type]
-    return stats.unpaired_estimate(base, cand, **kw)  # type: ignore[arg-type]
+    estimate = stats.paired_estimate if paired else stats.unpaired_estimate
+    return estimate(base, cand, confidence=config.decision.confidence, seed=config.decision.seed,
+                    aggregate=config.collection.aggregate)
 
 
 def decide(
