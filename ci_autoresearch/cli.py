@@ -396,3 +396,29 @@ def demo(keep: Path | None) -> None:
         click.echo(f"report with chart: {report}")
         if keep:
             click.echo(f"explore it: cd {repo} && ci-autoresearch history && git log --oneline --graph --all")
+
+
+# --- GitHub Actions ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@click.option("--dry-run", is_flag=True, help="Print every GitHub API call instead of making it.")
+@click.option("--out-dir", type=click.Path(path_type=Path),
+              help="Where results go for upload (default: $RUNNER_TEMP/ci-autoresearch).")
+def ci(config_path: Path | None, dry_run: bool, out_dir: Path | None) -> None:
+    """The GitHub Actions entry point: does what the event ($GITHUB_EVENT_NAME) calls for."""
+    from ci_autoresearch import gha
+    from ci_autoresearch.ci import CiContext, apply_action_inputs, run_ci
+    from ci_autoresearch.forge.github import GithubForge
+
+    env = _environ()
+    repo = _repo()
+    config = apply_action_inputs(_load(repo, config_path), env)
+    token = env.get("INPUT_GITHUB-TOKEN") or env.get("INPUT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
+    if token and gha.is_actions(env):
+        click.echo(gha.mask(token))
+    forge = GithubForge.from_env(env, config=config.github, token=token, dry_run=dry_run, say=click.echo)
+    default_out = Path(env.get("RUNNER_TEMP") or repo / ".autoresearch") / "ci-autoresearch"
+    run_ci(CiContext(repo=repo, config=config, env=env, forge=forge, out_dir=out_dir or default_out,
+                     say=click.echo, progress=ProgressPrinter(sys.stderr, env=env)))
