@@ -6,7 +6,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ci_autoresearch.cli import cli
+    from ci_autoresearch.cli import cli  # noqa: PLC0415 - keeps `import ci_autoresearch` light
 
     cli.main(args=argv, prog_name="ci-autoresearch")
 

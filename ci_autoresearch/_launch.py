@@ -30,8 +30,10 @@ def main() -> None:
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
     with open(report + ".tmp", "w") as fh:
-        fh.write('{"status": %d, "wall": %r, "utime": %r, "stime": %r, "maxrss_kib": %d}' % (
-            status, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss))
+        fh.write(
+            '{"status": %d, "wall": %r, "utime": %r, "stime": %r, "maxrss_kib": %d}'
+            % (status, wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss)
+        )
     os.replace(report + ".tmp", report)
     code = os.waitstatus_to_exitcode(status)
     if code < 0:  # killed by a signal: die the same way, so the caller sees it too

@@ -23,8 +23,8 @@ from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import (
     Comparison,
     Environment,
-    Evaluation,
     Estimate,
+    Evaluation,
     GateResult,
     MetricComparison,
     MetricSamples,
@@ -48,7 +48,7 @@ def _validator(kind: Kind) -> jsonschema.protocols.Validator:
     doc = json.loads(text)
     schema = {**doc, "$ref": f"#/$defs/{kind}"}
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def validate(doc: Any, kind: Kind, *, source: str) -> None:
@@ -65,13 +65,25 @@ def _finite(x: float | None) -> float | None:
 
 
 def _env_json(e: Environment) -> dict[str, Any]:
-    return {"cpu_model": e.cpu_model, "cores": e.cores, "os": e.os, "python": e.python,
-            "machine": e.machine, "runner_name": e.runner_name}
+    return {
+        "cpu_model": e.cpu_model,
+        "cores": e.cores,
+        "os": e.os,
+        "python": e.python,
+        "machine": e.machine,
+        "runner_name": e.runner_name,
+    }
 
 
 def env_from_json(d: Mapping[str, Any]) -> Environment:
-    return Environment(cpu_model=d["cpu_model"], cores=d["cores"], os=d["os"], python=d["python"],
-                       machine=d["machine"], runner_name=d["runner_name"])
+    return Environment(
+        cpu_model=d["cpu_model"],
+        cores=d["cores"],
+        os=d["os"],
+        python=d["python"],
+        machine=d["machine"],
+        runner_name=d["runner_name"],
+    )
 
 
 # --- result ------------------------------------------------------------------------------------------
@@ -87,8 +99,12 @@ def result_to_json(r: Result) -> dict[str, Any]:
         "config_hash": r.config_hash,
         "environment": _env_json(r.environment),
         "metrics": {
-            name: {"unit": m.unit, "direction": m.direction, "samples": list(m.samples),
-                   "summary": summary(m.samples)}
+            name: {
+                "unit": m.unit,
+                "direction": m.direction,
+                "samples": list(m.samples),
+                "summary": summary(m.samples),
+            }
             for name, m in r.metrics.items()
         },
         "runs": r.runs,
@@ -106,7 +122,9 @@ def result_from_json(d: Mapping[str, Any]) -> Result:
         config_hash=d["config_hash"],
         environment=env_from_json(d["environment"]),
         metrics={
-            name: MetricSamples(name=name, unit=m["unit"], direction=m["direction"], samples=tuple(m["samples"]))
+            name: MetricSamples(
+                name=name, unit=m["unit"], direction=m["direction"], samples=tuple(m["samples"])
+            )
             for name, m in d["metrics"].items()
         },
         runs=d["runs"],
@@ -144,16 +162,28 @@ def _metric_json(m: MetricComparison) -> dict[str, Any]:
 def _gate_json(g: GateResult | None) -> dict[str, Any] | None:
     if g is None:
         return None
-    return {"command": g.command, "passed": g.passed, "returncode": g.returncode, "seconds": round(g.seconds, 3),
-            "log": g.log, "protected_paths_touched": list(g.protected_paths_touched), "reason": g.reason}
+    return {
+        "command": g.command,
+        "passed": g.passed,
+        "returncode": g.returncode,
+        "seconds": round(g.seconds, 3),
+        "log": g.log,
+        "protected_paths_touched": list(g.protected_paths_touched),
+        "reason": g.reason,
+    }
 
 
 def comparison_body(c: Comparison) -> dict[str, Any]:
     """The fields comparison@1 and evaluation@1 share."""
     guards = [
-        {"metric": m.name, "max_regression": m.max_regression or 0.0,
-         "delta": _finite(m.estimate.delta) if m.estimate else None, "ok": m.verdict != "broken"}
-        for m in c.metrics.values() if m.role == "guard"
+        {
+            "metric": m.name,
+            "max_regression": m.max_regression or 0.0,
+            "delta": _finite(m.estimate.delta) if m.estimate else None,
+            "ok": m.verdict != "broken",
+        }
+        for m in c.metrics.values()
+        if m.role == "guard"
     ]
     return {
         "baseline": {"ref": c.baseline.ref, "sha": c.baseline.sha},
@@ -190,25 +220,61 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
     for name, m in d["metrics"].items():
         est = None
         if m["delta"] is not None and m["ci"] is not None:
-            est = Estimate(ratio=1.0 + m["delta"], ci_low=1.0 + m["ci"][0], ci_high=1.0 + m["ci"][1],
-                           p_value=m["p_value"] if m["p_value"] is not None else 1.0,
-                           n=min(len(m["samples"]["baseline"]), len(m["samples"]["candidate"])),
-                           confidence=d["confidence"], paired=d["paired"])
+            est = Estimate(
+                ratio=1.0 + m["delta"],
+                ci_low=1.0 + m["ci"][0],
+                ci_high=1.0 + m["ci"][1],
+                p_value=m["p_value"] if m["p_value"] is not None else 1.0,
+                n=min(len(m["samples"]["baseline"]), len(m["samples"]["candidate"])),
+                confidence=d["confidence"],
+                paired=d["paired"],
+            )
         metrics[name] = MetricComparison(
-            name=name, unit=m["unit"], direction=m["direction"], role=m["role"],
-            baseline=tuple(m["samples"]["baseline"]), candidate=tuple(m["samples"]["candidate"]),
-            estimate=est, verdict=m["verdict"], max_regression=m.get("max_regression"),
+            name=name,
+            unit=m["unit"],
+            direction=m["direction"],
+            role=m["role"],
+            baseline=tuple(m["samples"]["baseline"]),
+            candidate=tuple(m["samples"]["candidate"]),
+            estimate=est,
+            verdict=m["verdict"],
+            max_regression=m.get("max_regression"),
         )
     g = d["gate"]
-    gate = None if g is None else GateResult(
-        command=g["command"], passed=g["passed"], returncode=g["returncode"], seconds=g["seconds"],
-        log=g.get("log"), protected_paths_touched=tuple(g["protected_paths_touched"]), reason=g["reason"])
+    gate = (
+        None
+        if g is None
+        else GateResult(
+            command=g["command"],
+            passed=g["passed"],
+            returncode=g["returncode"],
+            seconds=g["seconds"],
+            log=g.get("log"),
+            protected_paths_touched=tuple(g["protected_paths_touched"]),
+            reason=g["reason"],
+        )
+    )
     return Comparison(
-        baseline=RefInfo(**d["baseline"]), candidate=RefInfo(**d["candidate"]), objective=d["objective"],
-        direction=d["direction"], verdict=d["verdict"], reason=d["reason"], metrics=metrics, gate=gate,
-        rounds=d["rounds"], paired=d["paired"], order=d["order"], seed=d["seed"], min_effect=d["min_effect"],
-        confidence=d["confidence"], config_hash=d["config_hash"], environment=env_from_json(d["environment"]),
-        started_at=d["started_at"], finished_at=d["finished_at"], offline=d["offline"], notes=tuple(d["notes"]),
+        baseline=RefInfo(**d["baseline"]),
+        candidate=RefInfo(**d["candidate"]),
+        objective=d["objective"],
+        direction=d["direction"],
+        verdict=d["verdict"],
+        reason=d["reason"],
+        metrics=metrics,
+        gate=gate,
+        rounds=d["rounds"],
+        paired=d["paired"],
+        order=d["order"],
+        seed=d["seed"],
+        min_effect=d["min_effect"],
+        confidence=d["confidence"],
+        config_hash=d["config_hash"],
+        environment=env_from_json(d["environment"]),
+        started_at=d["started_at"],
+        finished_at=d["finished_at"],
+        offline=d["offline"],
+        notes=tuple(d["notes"]),
     )
 
 
@@ -240,14 +306,18 @@ def parse_document(text: str, *, source: str) -> tuple[Kind, dict[str, Any]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ArtifactError(f"{source}: not JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        raise ArtifactError(
+            f"{source}: not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from None
     if not isinstance(doc, dict):
         raise ArtifactError(f"{source}: expected a JSON object")
     by_id = {v: k for k, v in SCHEMA_IDS.items()}
     kind = by_id.get(doc.get("schema"))  # type: ignore[arg-type]
     if kind is None:
-        raise ArtifactError(f"{source}: schema: expected one of {', '.join(SCHEMA_IDS.values())}, "
-                            f"got {str(doc.get('schema'))[:80]!r}")
+        raise ArtifactError(
+            f"{source}: schema: expected one of {', '.join(SCHEMA_IDS.values())}, "
+            f"got {str(doc.get('schema'))[:80]!r}"
+        )
     validate(doc, kind, source=source)
     return kind, doc
 
@@ -295,8 +365,15 @@ def evaluation_to_json(ev: Evaluation) -> dict[str, Any]:
 
 def evaluation_from_json(d: Mapping[str, Any]) -> Evaluation:
     return Evaluation(
-        comparison=comparison_from_json(d), decision=d["decision"], decision_reason=d["decision_reason"],
-        iteration=d["iteration"], key=d["key"], source=d["source"], candidate_head=d["candidate_head"],
-        objective_value=d["objective_value"], measured_seconds=d["measured_seconds"], new_best=d["new_best"],
+        comparison=comparison_from_json(d),
+        decision=d["decision"],
+        decision_reason=d["decision_reason"],
+        iteration=d["iteration"],
+        key=d["key"],
+        source=d["source"],
+        candidate_head=d["candidate_head"],
+        objective_value=d["objective_value"],
+        measured_seconds=d["measured_seconds"],
+        new_best=d["new_best"],
         round=d["round"],
     )

@@ -100,16 +100,28 @@ def _on_push(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
     push = gha.push_info(event)
     base = _base_branch(ctx, event)
     if push.branch != base:
-        ctx.say(gha.annotation("notice", f"push to {push.ref}: only pushes to {base} are measured (the baseline)"))
+        ctx.say(
+            gha.annotation("notice", f"push to {push.ref}: only pushes to {base} are measured (the baseline)")
+        )
         return CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    with gha.group(f"measure the baseline {base} @ {push.after[:8]}"):
-        result = measure_ref(ctx.repo, ctx.config, push.after, env=ctx.env, log_dir=ctx.out_dir / "logs",
-                             progress=ctx.progress)
+    with gha.group(f"measure the baseline {base} @ {push.after[:8]}", env=ctx.env, say=ctx.say):
+        result = measure_ref(
+            ctx.repo, ctx.config, push.after, env=ctx.env, log_dir=ctx.out_dir / "logs", progress=ctx.progress
+        )
     path = write_json(ctx.out_dir / BASELINE_FILE, result_to_json(result))
     text = result_text(result)
     md = f"### ci-autoresearch: baseline of {escape_md(base)} @ {push.after[:8]}\n\n```text\n{text}```\n"
-    return CiOutcome(outputs={"verdict": "baseline", "delta": "", "improved": "false", "report": md,
-                              "result-path": str(path), "baseline-path": str(path)}, summary=md)
+    return CiOutcome(
+        outputs={
+            "verdict": "baseline",
+            "delta": "",
+            "improved": "false",
+            "report": md,
+            "result-path": str(path),
+            "baseline-path": str(path),
+        },
+        summary=md,
+    )
 
 
 # --- pull_request: one candidate ---------------------------------------------------------------------
@@ -124,10 +136,16 @@ def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
         ctx.say(gha.annotation("notice", f"pull_request {action!r}: nothing to do"))
         return none
     if label not in pr.labels:
-        ctx.say(gha.annotation("notice", f"PR #{pr.number} has no {label!r} label: not a candidate, nothing measured"))
+        ctx.say(
+            gha.annotation(
+                "notice", f"PR #{pr.number} has no {label!r} label: not a candidate, nothing measured"
+            )
+        )
         return none
     if action == "labeled" and str((event.get("label") or {}).get("name", "")) != label:
-        ctx.say(gha.annotation("notice", f"PR #{pr.number}: another label was added; already evaluated on push"))
+        ctx.say(
+            gha.annotation("notice", f"PR #{pr.number}: another label was added; already evaluated on push")
+        )
         return none
     remote = ctx.config.checkpoint.remote or "origin"
     _fetch_notes_quietly(ctx, remote)
@@ -137,33 +155,57 @@ def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
     cand = Candidate(source=f"pr:{pr.number}", branch=pr.head_ref, sha=pr.head_sha)
     baseline, baseline_note = _fetch_baseline(ctx, pr.base_ref, pr.base_sha)
     if known is not None:
-        ctx.say(f"PR #{pr.number} @ {pr.head_sha[:8]} was evaluated before ({known.comparison.verdict}); "
-                "publishing that evaluation again, not measuring twice")
+        ctx.say(
+            f"PR #{pr.number} @ {pr.head_sha[:8]} was evaluated before ({known.comparison.verdict}); "
+            "publishing that evaluation again, not measuring twice"
+        )
         ev = known
     else:
         t0 = time.monotonic()
-        with gha.group(f"measure PR #{pr.number}: {pr.base_ref} @ {pr.base_sha[:8]} vs "
-                       f"{pr.head_ref} @ {pr.head_sha[:8]}"):
-            comparison = compare_refs(ctx.repo, ctx.config, pr.base_sha, pr.head_sha, env=ctx.env,
-                                      log_dir=ctx.out_dir / "logs", progress=ctx.progress,
-                                      labels=(pr.base_ref, pr.head_ref))
+        with gha.group(
+            f"measure PR #{pr.number}: {pr.base_ref} @ {pr.base_sha[:8]} vs {pr.head_ref} @ {pr.head_sha[:8]}",
+            env=ctx.env,
+            say=ctx.say,
+        ):
+            comparison = compare_refs(
+                ctx.repo,
+                ctx.config,
+                pr.base_sha,
+                pr.head_sha,
+                env=ctx.env,
+                log_dir=ctx.out_dir / "logs",
+                progress=ctx.progress,
+                labels=(pr.base_ref, pr.head_ref),
+            )
         improved = comparison.verdict == "improved"
         obj = comparison.objective_metric
         ev = Evaluation(
-            comparison=comparison, decision="pending" if improved else "discarded",
-            decision_reason=("improved: awaiting review and merge" if improved
-                             else f"{comparison.verdict}: {comparison.reason}"),
-            iteration=hist.next_iteration(), key=key, source=cand.source, candidate_head=pr.head_sha,
+            comparison=comparison,
+            decision="pending" if improved else "discarded",
+            decision_reason=(
+                "improved: awaiting review and merge"
+                if improved
+                else f"{comparison.verdict}: {comparison.reason}"
+            ),
+            iteration=hist.next_iteration(),
+            key=key,
+            source=cand.source,
+            candidate_head=pr.head_sha,
             objective_value=summary(obj.candidate)["median"] if obj and obj.candidate else None,
             measured_seconds=time.monotonic() - t0,
         )
         history.record(ctx.repo, ev)
     write_json(ctx.out_dir / EVALUATION_FILE, evaluation_to_json(ev))
     _push_notes_quietly(ctx, remote)
-    md = _pr_markdown(ctx, ev, hist, baseline, baseline_note, pr.number)
+    md = _pr_markdown(ctx, ev, hist, baseline=baseline, baseline_note=baseline_note, number=pr.number)
     if pr.is_fork:
-        ctx.say(gha.annotation("notice", "PR from a fork: this job has no write access; the evaluation is "
-                                         "uploaded for the workflow_run job to post"))
+        ctx.say(
+            gha.annotation(
+                "notice",
+                "PR from a fork: this job has no write access; the evaluation is "
+                "uploaded for the workflow_run job to post",
+            )
+        )
     else:
         ctx.forge.publish(Publication(evaluation=ev, markdown=md, pull=pr.number, branch=pr.head_ref))
         if ev.decision == "discarded" and ctx.config.github.close_discarded:
@@ -172,8 +214,15 @@ def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
     return CiOutcome(outputs=_outputs(ev, md, ctx.out_dir / EVALUATION_FILE), summary=md)
 
 
-def _pr_markdown(ctx: CiContext, ev: Evaluation, hist: history.History, baseline: Result | None,
-                 baseline_note: str, number: int) -> str:
+def _pr_markdown(
+    ctx: CiContext,
+    ev: Evaluation,
+    hist: history.History,
+    *,
+    baseline: Result | None,
+    baseline_note: str,
+    number: int,
+) -> str:
     extra = [_trend(ev, baseline, baseline_note)]
     past = [e for e in hist.latest() if e.source == f"pr:{number}" and e.key != ev.key] + [ev]
     if len(past) > 1:
@@ -184,8 +233,10 @@ def _pr_markdown(ctx: CiContext, ev: Evaluation, hist: history.History, baseline
             base = summary(obj.baseline)["median"] if obj and obj.baseline else None
             series.append((i, cand, base))
         unit = ev.comparison.objective_metric.unit if ev.comparison.objective_metric else ""
-        extra.append("**History of this PR** (bars: candidate, line: its baseline)\n\n"
-                     + mermaid_chart(series, metric=ev.comparison.objective, unit=unit))
+        extra.append(
+            "**History of this PR** (bars: candidate, line: its baseline)\n\n"
+            + mermaid_chart(series, metric=ev.comparison.objective, unit=unit)
+        )
     return comparison_markdown(ev.comparison, decision=f"{ev.decision} — {ev.decision_reason}", extra=extra)
 
 
@@ -194,7 +245,9 @@ def _trend(ev: Evaluation, baseline: Result | None, note: str) -> str:
     c = ev.comparison
     obj = c.objective_metric
     if baseline is None:
-        return f"**Trend:** no stored baseline to compare with ({escape_md(note)}); measured in this job only."
+        return (
+            f"**Trend:** no stored baseline to compare with ({escape_md(note)}); measured in this job only."
+        )
     stored = baseline.metrics.get(c.objective)
     if stored is None or not stored.samples or obj is None or not obj.baseline:
         return f"**Trend:** the stored baseline has no {escape_md(c.objective)} samples ({escape_md(note)})."
@@ -202,9 +255,12 @@ def _trend(ev: Evaluation, baseline: Result | None, note: str) -> str:
     now = summary(obj.baseline)["median"]
     drift = now / then - 1 if then else 0.0
     same = baseline.environment.fingerprint == c.environment.fingerprint
-    return (f"**Trend:** {escape_md(note)}: {escape_md(c.objective)} {format_value(then, obj.unit)} then, "
-            f"{format_value(now, obj.unit)} for the same base in this job: runner drift {pct(drift)}"
-            + ("" if same else " (different machine type)") + ".")
+    return (
+        f"**Trend:** {escape_md(note)}: {escape_md(c.objective)} {format_value(then, obj.unit)} then, "
+        f"{format_value(now, obj.unit)} for the same base in this job: runner drift {pct(drift)}"
+        + ("" if same else " (different machine type)")
+        + "."
+    )
 
 
 def _fetch_baseline(ctx: CiContext, branch: str, sha: str | None) -> tuple[Result | None, str]:
@@ -218,9 +274,13 @@ def _fetch_baseline(ctx: CiContext, branch: str, sha: str | None) -> tuple[Resul
 def _outputs(ev: Evaluation, md: str, path: Path) -> dict[str, str]:
     obj = ev.comparison.objective_metric
     delta = f"{obj.estimate.delta:.6f}" if obj and obj.estimate else ""
-    return {"verdict": ev.comparison.verdict, "delta": delta,
-            "improved": "true" if ev.comparison.verdict == "improved" else "false",
-            "report": md, "result-path": str(path)}
+    return {
+        "verdict": ev.comparison.verdict,
+        "delta": delta,
+        "improved": "true" if ev.comparison.verdict == "improved" else "false",
+        "report": md,
+        "result-path": str(path),
+    }
 
 
 def _annotate(ctx: CiContext, ev: Evaluation) -> None:
@@ -267,17 +327,34 @@ def _on_schedule(ctx: CiContext) -> CiOutcome:
     if git.try_resolve(ctx.repo, f"refs/heads/{base}") is None:
         git.update_ref(ctx.repo, f"refs/heads/{base}", git.resolve(ctx.repo, f"refs/remotes/{remote}/{base}"))
     forge: Forge = ctx.forge
-    loop = Loop(ctx.repo, config, env=ctx.env, forge=forge, options=LoopOptions(branch=base, advance=False),
-                log_root=ctx.out_dir / "logs", say=ctx.say, progress=ctx.progress)
+    loop = Loop(
+        ctx.repo,
+        config,
+        env=ctx.env,
+        forge=forge,
+        options=LoopOptions(branch=base, advance=False),
+        log_root=ctx.out_dir / "logs",
+        say=ctx.say,
+        progress=ctx.progress,
+    )
     outcome = loop.run()
     evaluations = history.load(ctx.repo).latest()
     md = report_markdown(evaluations, config, title=f"ci-autoresearch ({name}): {outcome.reason}")
     kept = [e for e in outcome.evaluations if e.decision == "kept"]
-    write_json(ctx.out_dir / "loop.json", {"evaluations": [evaluation_to_json(e) for e in outcome.evaluations],
-                                            "stopped": outcome.reason})
-    return CiOutcome(outputs={"verdict": "improved" if kept else ("none" if not outcome.evaluations else "no-keep"),
-                              "delta": "", "improved": "true" if kept else "false", "report": md,
-                              "result-path": str(ctx.out_dir / "loop.json")}, summary=md)
+    write_json(
+        ctx.out_dir / "loop.json",
+        {"evaluations": [evaluation_to_json(e) for e in outcome.evaluations], "stopped": outcome.reason},
+    )
+    return CiOutcome(
+        outputs={
+            "verdict": "improved" if kept else ("none" if not outcome.evaluations else "no-keep"),
+            "delta": "",
+            "improved": "true" if kept else "false",
+            "report": md,
+            "result-path": str(ctx.out_dir / "loop.json"),
+        },
+        summary=md,
+    )
 
 
 def _track_remote_candidates(ctx: CiContext, remote: str) -> None:
@@ -285,7 +362,7 @@ def _track_remote_candidates(ctx: CiContext, remote: str) -> None:
     current = git.current_branch(ctx.repo)
     for ref in git.list_refs(ctx.repo, f"refs/remotes/{remote}/"):
         name = ref.removeprefix(f"refs/remotes/{remote}/")
-        if name == "HEAD" or name == current:
+        if name in ("HEAD", current):
             continue
         if any(fnmatch.fnmatchcase(name, p) for p in ctx.config.candidates.branches):
             git.update_ref(ctx.repo, f"refs/heads/{name}", git.resolve(ctx.repo, ref))
@@ -305,8 +382,11 @@ def _on_workflow_run(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
     if ev is None:
         ctx.say(gha.annotation("notice", f"workflow_run {run_id}: {note}"))
         return CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    md = comparison_markdown(ev.comparison, decision=f"{ev.decision} — {ev.decision_reason}",
-                             extra=[f"> measured in run {run_id} (untrusted artifact, validated)"])
+    md = comparison_markdown(
+        ev.comparison,
+        decision=f"{ev.decision} — {ev.decision_reason}",
+        extra=[f"> measured in run {run_id} (untrusted artifact, validated)"],
+    )
     write_json(ctx.out_dir / EVALUATION_FILE, evaluation_to_json(ev))
     ctx.forge.publish(Publication(evaluation=ev, markdown=md, pull=pull, branch=ev.comparison.candidate.ref))
     _annotate(ctx, ev)

@@ -42,8 +42,11 @@ class _Group(click.Group):
         except Exception as err:  # a bug: say so in one line unless --debug
             if debug:
                 raise
-            click.echo(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback; "
-                       "please report it)", err=True)
+            click.echo(
+                f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback; "
+                "please report it)",
+                err=True,
+            )
             ctx.exit(1)
 
 
@@ -60,8 +63,14 @@ def cli(debug: bool) -> None:
 
 
 def config_option(f: F) -> F:
-    return click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
-                        help=f"Configuration file (default: {DEFAULT_CONFIG} at the repository root).")(f)
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help=f"Configuration file (default: {DEFAULT_CONFIG} at the repository root).",
+    )(f)
 
 
 def _environ() -> dict[str, str]:
@@ -196,7 +205,9 @@ def _emit(doc: dict[str, Any], out: Path | None, as_json: bool, text: str) -> No
 @click.option("--out", type=click.Path(path_type=Path), help="Write the result@1 JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result@1 JSON instead of the table.")
 @click.option("--runs", type=click.IntRange(min=1), help="Runs after warm-up (default: measurement_runs).")
-def bench(config_path: Path | None, ref: str | None, out: Path | None, as_json: bool, runs: int | None) -> None:
+def bench(
+    config_path: Path | None, ref: str | None, out: Path | None, as_json: bool, runs: int | None
+) -> None:
     """Measure one ref (default: the working tree as it is) and write a result."""
     from ci_autoresearch.artifacts import result_to_json, write_json
     from ci_autoresearch.errors import MeasurementError
@@ -209,8 +220,9 @@ def bench(config_path: Path | None, ref: str | None, out: Path | None, as_json: 
     config = _load(repo, config_path)
     progress = ProgressPrinter(sys.stderr, env=env)
     try:
-        result = measure_ref(repo, config, ref, env=env, log_dir=_log_dir(repo, out, "bench"), runs=runs,
-                             progress=progress)
+        result = measure_ref(
+            repo, config, ref, env=env, log_dir=_log_dir(repo, out, "bench"), runs=runs, progress=progress
+        )
     except MeasurementError as err:
         if out is not None and isinstance(err.partial, Result) and err.partial.runs:
             write_json(out, result_to_json(err.partial))
@@ -257,8 +269,15 @@ def compare(config_path: Path | None, base: str, candidate: str, out: Path | Non
 
         repo = _repo()
         config = _load(repo, config_path)
-        comparison = compare_refs(repo, config, base, candidate, env=env, log_dir=_log_dir(repo, out, "compare"),
-                                  progress=ProgressPrinter(sys.stderr, env=env))
+        comparison = compare_refs(
+            repo,
+            config,
+            base,
+            candidate,
+            env=env,
+            log_dir=_log_dir(repo, out, "compare"),
+            progress=ProgressPrinter(sys.stderr, env=env),
+        )
     _emit(comparison_to_json(comparison), out, as_json, comparison_text(comparison))
 
 
@@ -292,9 +311,15 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
     env = _environ()
     repo = _repo()
     config = _load(repo, config_path)
-    outcome = _run_loop(repo, config, env, LocalForge(repo / ".autoresearch", say=click.echo),
-                        LoopOptions(branch=_loop_branch(repo, branch), advance=not no_advance,
-                                    max_evaluations=max_evaluations))
+    outcome = _run_loop(
+        repo,
+        config,
+        env,
+        LocalForge(repo / ".autoresearch", say=click.echo),
+        LoopOptions(
+            branch=_loop_branch(repo, branch), advance=not no_advance, max_evaluations=max_evaluations
+        ),
+    )
     click.echo(f"stopped: {outcome.reason}")
 
 
@@ -303,11 +328,20 @@ def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, optio
     from ci_autoresearch.loop import Loop
 
     if options.advance and git.current_branch(repo) == options.branch and git.is_dirty(repo):
-        raise BadInputError(f"the working tree has uncommitted changes on {options.branch}, which the loop "
-                            "would move", hint="commit or stash them, or use --no-advance")
-    loop = Loop(repo, config, env=env, forge=forge, options=options,
-                log_root=repo / ".autoresearch" / "runs", say=click.echo,
-                progress=ProgressPrinter(sys.stderr, env=env))
+        raise BadInputError(
+            f"the working tree has uncommitted changes on {options.branch}, which the loop would move",
+            hint="commit or stash them, or use --no-advance",
+        )
+    loop = Loop(
+        repo,
+        config,
+        env=env,
+        forge=forge,
+        options=options,
+        log_root=repo / ".autoresearch" / "runs",
+        say=click.echo,
+        progress=ProgressPrinter(sys.stderr, env=env),
+    )
     return loop.run()
 
 
@@ -381,11 +415,15 @@ def demo(keep: Path | None) -> None:
     env = _environ()
     with tempfile.TemporaryDirectory(prefix="autoresearch-demo-") as tmp:
         repo = demo_mod.create((keep or Path(tmp) / "demo").resolve(), env)
-        click.echo(f"demo repository: {repo}\ncandidates: "
-                   + ", ".join(demo_mod.CANDIDATES) + " and a search over the sort algorithm\n")
+        click.echo(
+            f"demo repository: {repo}\ncandidates: "
+            + ", ".join(demo_mod.CANDIDATES)
+            + " and a search over the sort algorithm\n"
+        )
         config = load_config(repo / ".autoresearch.yml")
-        outcome = _run_loop(repo, config, env, LocalForge(repo / ".autoresearch", say=click.echo),
-                            LoopOptions(branch="main"))
+        outcome = _run_loop(
+            repo, config, env, LocalForge(repo / ".autoresearch", say=click.echo), LoopOptions(branch="main")
+        )
         evaluations = hist_mod.load(repo).latest()
         click.echo("\n" + history_text(evaluations))
         click.echo(status_mod.status_text(status_mod.status_json(evaluations, config)), nl=False)
@@ -404,8 +442,11 @@ def demo(keep: Path | None) -> None:
 @cli.command()
 @config_option
 @click.option("--dry-run", is_flag=True, help="Print every GitHub API call instead of making it.")
-@click.option("--out-dir", type=click.Path(path_type=Path),
-              help="Where results go for upload (default: $RUNNER_TEMP/ci-autoresearch).")
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path),
+    help="Where results go for upload (default: $RUNNER_TEMP/ci-autoresearch).",
+)
 def ci(config_path: Path | None, dry_run: bool, out_dir: Path | None) -> None:
     """The GitHub Actions entry point: does what the event ($GITHUB_EVENT_NAME) calls for."""
     from ci_autoresearch import gha
@@ -416,9 +457,18 @@ def ci(config_path: Path | None, dry_run: bool, out_dir: Path | None) -> None:
     repo = _repo()
     config = apply_action_inputs(_load(repo, config_path), env)
     token = env.get("INPUT_GITHUB-TOKEN") or env.get("INPUT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
-    if token and gha.is_actions(env):
-        click.echo(gha.mask(token))
+    if token:
+        gha.mask(token, env=env, say=click.echo)
     forge = GithubForge.from_env(env, config=config.github, token=token, dry_run=dry_run, say=click.echo)
     default_out = Path(env.get("RUNNER_TEMP") or repo / ".autoresearch") / "ci-autoresearch"
-    run_ci(CiContext(repo=repo, config=config, env=env, forge=forge, out_dir=out_dir or default_out,
-                     say=click.echo, progress=ProgressPrinter(sys.stderr, env=env)))
+    run_ci(
+        CiContext(
+            repo=repo,
+            config=config,
+            env=env,
+            forge=forge,
+            out_dir=out_dir or default_out,
+            say=click.echo,
+            progress=ProgressPrinter(sys.stderr, env=env),
+        )
+    )

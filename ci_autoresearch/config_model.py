@@ -170,7 +170,9 @@ class ProposeConfig:
     command: str
     timeout_seconds: float = 3600.0
     max_proposals: int = 1  # per loop round
-    pass_env: tuple[str, ...] = ()  # variables the generator may see despite scrubbing (e.g. an agent's API key)
+    pass_env: tuple[
+        str, ...
+    ] = ()  # variables the generator may see despite scrubbing (e.g. an agent's API key)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,11 @@ from ci_autoresearch.config_model import Config
 from ci_autoresearch.model import Estimate, MetricComparison, Verdict
 
 
+_OBJECTIVE_VERDICTS: Mapping[str, Verdict] = {
+    v: v for v in ("improved", "regressed", "unchanged", "inconclusive")
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Decision:
     verdict: Verdict
@@ -34,14 +39,21 @@ def describe(est: Estimate) -> str:
     return f"{pct(est.delta)} ({level}% CI {pct(lo)} … {pct(hi)}, p={est.p_value:.2g}, n={est.n})"
 
 
-def _estimate(base: Sequence[float], cand: Sequence[float], *, paired: bool, config: Config) -> Estimate | None:
+def _estimate(
+    base: Sequence[float], cand: Sequence[float], *, paired: bool, config: Config
+) -> Estimate | None:
     if not base or not cand:
         return None
     if any(v <= 0 for v in base) or any(v <= 0 for v in cand):
         return None  # ratios need positive values; such a metric is shown, not judged
     estimate = stats.paired_estimate if paired else stats.unpaired_estimate
-    return estimate(base, cand, confidence=config.decision.confidence, seed=config.decision.seed,
-                    aggregate=config.collection.aggregate)
+    return estimate(
+        base,
+        cand,
+        confidence=config.decision.confidence,
+        seed=config.decision.seed,
+        aggregate=config.collection.aggregate,
+    )
 
 
 def decide(
@@ -68,24 +80,35 @@ def decide(
         est = _estimate(b, c, paired=paired, config=config)
         role = config.role(name)
         max_reg = config.max_regression(name)
+        label: str
         if est is None:
-            verdict = "n/a"
+            label = "n/a"
         elif role == "guard":
-            broken = stats.guard_broken(est, direction=spec.direction, max_regression=max_reg or 0.0)
-            verdict = "broken" if broken else "ok"
+            exceeded = stats.guard_broken(est, direction=spec.direction, max_regression=max_reg or 0.0)
+            label = "broken" if exceeded else "ok"
         else:
-            verdict = stats.classify(est, direction=spec.direction, min_effect=min_effect)
+            label = stats.classify(est, direction=spec.direction, min_effect=min_effect)
         metrics[name] = MetricComparison(
-            name=name, unit=(units or {}).get(name, spec.unit), direction=spec.direction, role=role,
-            baseline=b, candidate=c, estimate=est, verdict=verdict, max_regression=max_reg,
+            name=name,
+            unit=(units or {}).get(name, spec.unit),
+            direction=spec.direction,
+            role=role,
+            baseline=b,
+            candidate=c,
+            estimate=est,
+            verdict=label,
+            max_regression=max_reg,
         )
 
     obj = metrics.get(config.objective.metric)
     if obj is None or obj.estimate is None:
-        return Decision(verdict="invalid", metrics=metrics,
-                        reason=f"objective {config.objective.metric!r} could not be compared "
-                               "(missing, or not a positive number)")
-    verdict: Verdict = obj.verdict  # type: ignore[assignment]
+        return Decision(
+            verdict="invalid",
+            metrics=metrics,
+            reason=f"objective {config.objective.metric!r} could not be compared "
+            "(missing, or not a positive number)",
+        )
+    verdict: Verdict = _OBJECTIVE_VERDICTS[obj.verdict]
     band = pct(min_effect, signed=False)
     est = obj.estimate
     reasons = {
@@ -100,7 +123,9 @@ def decide(
         g = broken[0]
         assert g.estimate is not None
         verdict = "rejected"
-        reason = (f"guard {g.name} {pct(g.estimate.delta)} exceeds its "
-                  f"{pct(g.max_regression or 0.0, signed=False)} tolerance (objective {obj.name} "
-                  f"{pct(est.delta)})")
+        reason = (
+            f"guard {g.name} {pct(g.estimate.delta)} exceeds its "
+            f"{pct(g.max_regression or 0.0, signed=False)} tolerance (objective {obj.name} "
+            f"{pct(est.delta)})"
+        )
     return Decision(verdict=verdict, reason=reason, metrics=metrics)

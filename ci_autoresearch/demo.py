@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ci_autoresearch import git
+from ci_autoresearch.errors import BadInputError
 
 PROGRAM = '''\
 """Count primes and sort numbers: a small program with two hotspots."""
@@ -77,7 +78,7 @@ if __name__ == "__main__":
     main()
 '''
 
-TESTS = '''\
+TESTS = """\
 import unittest
 
 import hotspot
@@ -98,9 +99,9 @@ class HotspotTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
-'''
+"""
 
-SIEVE = '''def count_primes(limit):
+SIEVE = """def count_primes(limit):
     if limit < 3:
         return 0
     sieve = bytearray([1]) * limit
@@ -109,11 +110,11 @@ SIEVE = '''def count_primes(limit):
         if sieve[p]:
             sieve[p * p :: p] = bytes(len(range(p * p, limit, p)))
     return sum(sieve)
-'''
+"""
 
-OLD_COUNT = '''def count_primes(limit):
+OLD_COUNT = """def count_primes(limit):
     return sum(1 for n in range(limit) if is_prime(n))
-'''
+"""
 
 
 def config_text(python: str) -> str:
@@ -179,25 +180,38 @@ def _variant(kind: str) -> str:
     if kind == "sieve":
         return PROGRAM.replace(OLD_COUNT, SIEVE)
     if kind == "resort":
-        return PROGRAM.replace("    ordered = sort_numbers(numbers())\n",
-                               "    ordered = sort_numbers(numbers())\n    ordered = sort_numbers(list(ordered)[::-1])\n")
+        return PROGRAM.replace(
+            "    ordered = sort_numbers(numbers())\n",
+            "    ordered = sort_numbers(numbers())\n    ordered = sort_numbers(list(ordered)[::-1])\n",
+        )
     if kind == "skip":
-        return PROGRAM.replace('def sort_numbers(xs):\n    if SORT', 'def sort_numbers(xs):\n    return list(xs)\n    if SORT')
-    return PROGRAM.replace('"""Count primes', '# Nothing here changes what the program does.\n"""Count primes')
+        return PROGRAM.replace(
+            "def sort_numbers(xs):\n    if SORT", "def sort_numbers(xs):\n    return list(xs)\n    if SORT"
+        )
+    return PROGRAM.replace(
+        '"""Count primes', '# Nothing here changes what the program does.\n"""Count primes'
+    )
 
 
 def create(path: Path, env: Mapping[str, str]) -> Path:
     """Write the demo repository at ``path`` (which must not exist or be empty)."""
     path.mkdir(parents=True, exist_ok=True)
     if any(path.iterdir()):
-        from ci_autoresearch.errors import BadInputError
-
         raise BadInputError(f"{path}: expected an empty or new directory for the demo repository")
-    genv = {**env, "GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.invalid",
-            "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.invalid"}
+    genv = {
+        **env,
+        "GIT_AUTHOR_NAME": "demo",
+        "GIT_AUTHOR_EMAIL": "demo@example.invalid",
+        "GIT_COMMITTER_NAME": "demo",
+        "GIT_COMMITTER_EMAIL": "demo@example.invalid",
+    }
     git.run(path, "init", "--quiet", "--initial-branch=main", env=genv)
-    files = {"hotspot.py": PROGRAM, "test_hotspot.py": TESTS, ".autoresearch.yml": config_text(shlex.quote(sys.executable)),
-             ".gitignore": ".autoresearch/\n__pycache__/\n"}
+    files = {
+        "hotspot.py": PROGRAM,
+        "test_hotspot.py": TESTS,
+        ".autoresearch.yml": config_text(shlex.quote(sys.executable)),
+        ".gitignore": ".autoresearch/\n__pycache__/\n",
+    }
     for name, text in files.items():
         (path / name).write_text(text)
     git.run(path, "add", "-A", env=genv)

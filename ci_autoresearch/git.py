@@ -38,7 +38,9 @@ def toplevel(path: Path) -> Path:
     """The root of the work tree containing ``path``."""
     res = _git(path, "rev-parse", "--show-toplevel", check=False)
     if res.returncode != 0:
-        raise GitError(f"{path} is not inside a git repository", hint="run it from your repository, or `git init`")
+        raise GitError(
+            f"{path} is not inside a git repository", hint="run it from your repository, or `git init`"
+        )
     return Path(res.stdout.strip())
 
 
@@ -95,7 +97,11 @@ def touched_protected(paths: Sequence[str], patterns: Sequence[str]) -> list[str
     for path in paths:
         for pat in patterns:
             folder = pat.rstrip("/") + "/"
-            if fnmatch.fnmatchcase(path, pat) or path.startswith(folder) or fnmatch.fnmatchcase(path, folder + "*"):
+            if (
+                fnmatch.fnmatchcase(path, pat)
+                or path.startswith(folder)
+                or fnmatch.fnmatchcase(path, folder + "*")
+            ):
                 hits.append(path)
                 break
     return hits
@@ -141,8 +147,9 @@ def merge_tree(repo: Path, ours: str, theirs: str) -> str | None:
     raise GitError(f"git merge-tree {short(ours)} {short(theirs)} failed: {res.stderr.strip()[:200]}")
 
 
-def commit_tree(repo: Path, tree: str, parents: Sequence[str], message: str,
-                env: Mapping[str, str] | None = None) -> str:
+def commit_tree(
+    repo: Path, tree: str, parents: Sequence[str], message: str, env: Mapping[str, str] | None = None
+) -> str:
     """A new commit object (no ref moved). Pass author/committer dates in ``env`` to make it deterministic."""
     args = ["commit-tree", tree]
     for parent in parents:
@@ -211,8 +218,9 @@ def remote_url(repo: Path, remote: str) -> str | None:
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def run(repo: Path, *args: str, check: bool = True, input: str | None = None,
-        env: Mapping[str, str] | None = None) -> ToolResult:
+def run(
+    repo: Path, *args: str, check: bool = True, input: str | None = None, env: Mapping[str, str] | None = None
+) -> ToolResult:
     """Escape hatch for the loop's less common git operations (commit, merge, push, fetch)."""
     return _git(repo, *args, check=check, input=input, env=env)
 

@@ -85,8 +85,10 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
     if use_cache and cache.is_file():
         try:
             raw = json.loads(cache.read_text())
-            return History(evaluations=tuple(evaluation_from_json(d) for d in raw["evaluations"]),
-                           problems=tuple(raw["problems"]))
+            return History(
+                evaluations=tuple(evaluation_from_json(d) for d in raw["evaluations"]),
+                problems=tuple(raw["problems"]),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a broken cache is ignored and rebuilt
     pairs = git.notes_list(repo)
@@ -109,8 +111,9 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
             for old in cache.parent.glob("history-*.json"):
                 old.unlink()
             cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(dumps({"evaluations": [evaluation_to_json(e) for e in evaluations],
-                                    "problems": problems}))
+            cache.write_text(
+                dumps({"evaluations": [evaluation_to_json(e) for e in evaluations], "problems": problems})
+            )
         except OSError:
             pass
     return History(evaluations=tuple(evaluations), problems=tuple(problems))
@@ -126,8 +129,15 @@ def fetch_notes(repo: Path, remote: str) -> None:
     if _notes_commit(repo) is None:
         git.update_ref(repo, git.NOTES_REF, git.resolve(repo, REMOTE_TRACKING))
         return
-    git.run(repo, "notes", f"--ref={git.NOTES_REF}", "merge", "--quiet", "--strategy=cat_sort_uniq",
-            REMOTE_TRACKING)
+    git.run(
+        repo,
+        "notes",
+        f"--ref={git.NOTES_REF}",
+        "merge",
+        "--quiet",
+        "--strategy=cat_sort_uniq",
+        REMOTE_TRACKING,
+    )
 
 
 def push_notes(repo: Path, remote: str, *, attempts: int = 5) -> None:

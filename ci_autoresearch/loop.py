@@ -30,9 +30,12 @@ from ci_autoresearch.model import Candidate, Comparison, Evaluation, GateResult,
 from ci_autoresearch.report import evaluation_markdown
 from ci_autoresearch.stats import summary
 
-TRIAL_IDENTITY = {"GIT_AUTHOR_NAME": "ci-autoresearch", "GIT_AUTHOR_EMAIL": "ci-autoresearch@users.noreply.github.com",
-                  "GIT_COMMITTER_NAME": "ci-autoresearch",
-                  "GIT_COMMITTER_EMAIL": "ci-autoresearch@users.noreply.github.com"}
+TRIAL_IDENTITY = {
+    "GIT_AUTHOR_NAME": "ci-autoresearch",
+    "GIT_AUTHOR_EMAIL": "ci-autoresearch@users.noreply.github.com",
+    "GIT_COMMITTER_NAME": "ci-autoresearch",
+    "GIT_COMMITTER_EMAIL": "ci-autoresearch@users.noreply.github.com",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,9 +66,18 @@ def _say_nothing(_: str) -> None:
 
 
 class Loop:
-    def __init__(self, repo: Path, config: Config, *, env: Mapping[str, str], forge: Forge, options: LoopOptions,
-                 log_root: Path, say: Callable[[str], None] = _say_nothing,
-                 progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        repo: Path,
+        config: Config,
+        *,
+        env: Mapping[str, str],
+        forge: Forge,
+        options: LoopOptions,
+        log_root: Path,
+        say: Callable[[str], None] = _say_nothing,
+        progress: ProgressFn | None = None,
+    ) -> None:
         self.repo = repo
         self.config = config
         self.env = env
@@ -104,13 +116,17 @@ class Loop:
         latest = [ev for ev in hist.latest() if ev.decision != "pending"]
         tried_heads = {ev.candidate_head for ev in latest}
         tried_sources = {ev.source for ev in latest if ev.source.startswith("search:")}
-        pool = propose.branch_candidates(self.repo, self.config.candidates.branches, self.config.hypotheses,
-                                         exclude=[self.options.branch])
+        pool = propose.branch_candidates(
+            self.repo, self.config.candidates.branches, self.config.hypotheses, exclude=[self.options.branch]
+        )
         if self.config.search_space is not None:
             generated = self.config.search_space.branch_prefix
             pool = [c for c in pool if not (c.branch or "").startswith(generated)]  # made below, on the best
-            pool += [c for c in propose.search_candidates(self.repo, self.config.search_space, best)
-                     if c.source not in tried_sources]
+            pool += [
+                c
+                for c in propose.search_candidates(self.repo, self.config.search_space, best)
+                if c.source not in tried_sources
+            ]
         best_tree = git.tree_of(self.repo, best)
         fresh = []
         for c in pool:
@@ -121,17 +137,29 @@ class Loop:
             fresh.append(c)
         if not fresh and self.config.propose is not None:
             payload = self._propose_payload(best, hist)
-            fresh = [c for c in propose.run_propose(self.repo, self.config.propose, payload, best_sha=best,
-                                                     env=self.env, log_dir=self.log_root / "propose")
-                     if c.sha not in tried_heads][: self.config.propose.max_proposals]
+            fresh = [
+                c
+                for c in propose.run_propose(
+                    self.repo,
+                    self.config.propose,
+                    payload,
+                    best_sha=best,
+                    env=self.env,
+                    log_dir=self.log_root / "propose",
+                )
+                if c.sha not in tried_heads
+            ][: self.config.propose.max_proposals]
         return fresh
 
     def _propose_payload(self, best: str, hist: history.History) -> dict[str, Any]:
         state = self._state(hist)
         return {
             "schema": "ci-autoresearch/propose-input@1",
-            "objective": {"metric": self.config.objective.metric, "direction": self.config.objective.direction,
-                          "target": self.config.objective.target},
+            "objective": {
+                "metric": self.config.objective.metric,
+                "direction": self.config.objective.direction,
+                "target": self.config.objective.target,
+            },
             "best": {"sha": best, "value": state.best_value, "branch": self.options.branch},
             "start_value": state.start_value,
             "history": [
@@ -152,29 +180,46 @@ class Loop:
             return None
         date = git.commit_date(self.repo, cand.sha)
         msg = f"autoresearch: try {cand.branch or cand.source} on {git.short(best)}\n"
-        return git.commit_tree(self.repo, tree, [best, cand.sha], msg, env={**TRIAL_IDENTITY,
-                               "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
+        return git.commit_tree(
+            self.repo,
+            tree,
+            [best, cand.sha],
+            msg,
+            env={**TRIAL_IDENTITY, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
+        )
 
-    def _measure(self, best: str, cand: Candidate, hist: history.History, iteration: int,
-                 round_no: int) -> Evaluation:
+    def _measure(
+        self, best: str, cand: Candidate, hist: history.History, iteration: int, round_no: int
+    ) -> Evaluation:
         trial = self._trial(best, cand)
         label = cand.branch or cand.source
         if trial is None:
             comparison = _conflict(self.config, best, cand, self.options.branch, self.env)
             key = history.evaluation_key(cand.sha, best, self.config.hash)
-            return _evaluation(comparison, cand, key, iteration, round_no, 0.0)
+            return _evaluation(comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=0.0)
         key = history.evaluation_key(trial, best, self.config.hash)
         known = hist.find(key)
         if known is not None:
-            self.say(f"#{known.iteration} {label}: already measured ({known.comparison.verdict}); not measuring again")
+            self.say(
+                f"#{known.iteration} {label}: already measured ({known.comparison.verdict}); "
+                "not measuring again"
+            )
             return known
         t0 = time.monotonic()
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
-        comparison = compare_refs(self.repo, self.config, best, trial, env=self.env,
-                                  log_dir=self.log_root / f"{iteration:04d}-{safe}",
-                                  progress=self.progress or (lambda _: None),
-                                  labels=(self.options.branch, label))
-        return _evaluation(comparison, cand, key, iteration, round_no, time.monotonic() - t0)
+        comparison = compare_refs(
+            self.repo,
+            self.config,
+            best,
+            trial,
+            env=self.env,
+            log_dir=self.log_root / f"{iteration:04d}-{safe}",
+            progress=self.progress or (lambda _: None),
+            labels=(self.options.branch, label),
+        )
+        return _evaluation(
+            comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=time.monotonic() - t0
+        )
 
     # --- decisions ---------------------------------------------------------------------------------
 
@@ -182,10 +227,14 @@ class Loop:
         c = ev.comparison
         obj = c.objective_metric
         delta = pct(obj.estimate.delta) if obj and obj.estimate else "?"
-        message = (f"autoresearch: keep {cand.branch or cand.source} ({c.objective} {delta})\n\n{c.reason}\n\n"
-                   f"Autoresearch-Metric: {c.objective}\nAutoresearch-Delta: {delta.replace('−', '-')}\n"
-                   f"Autoresearch-Source: {cand.source}\nAutoresearch-Candidate: {cand.sha}\n")
-        new_best = git.commit_tree(self.repo, git.tree_of(self.repo, c.candidate.sha), [best, cand.sha], message)
+        message = (
+            f"autoresearch: keep {cand.branch or cand.source} ({c.objective} {delta})\n\n{c.reason}\n\n"
+            f"Autoresearch-Metric: {c.objective}\nAutoresearch-Delta: {delta.replace('−', '-')}\n"
+            f"Autoresearch-Source: {cand.source}\nAutoresearch-Candidate: {cand.sha}\n"
+        )
+        new_best = git.commit_tree(
+            self.repo, git.tree_of(self.repo, c.candidate.sha), [best, cand.sha], message
+        )
         return _replace(ev, decision="kept", decision_reason=f"kept: {c.reason}", new_best=new_best)
 
     def _advance(self, new_best: str) -> None:
@@ -212,8 +261,12 @@ class Loop:
         if ev.decision == "kept" and cand.branch:
             obj = c.objective_metric
             delta = pct(obj.estimate.delta) if obj and obj.estimate else ""
-            self.forge.open_change(branch=cand.branch, base=self.options.branch,
-                                   title=f"autoresearch: {c.objective} {delta} ({cand.branch})", body=pub.markdown)
+            self.forge.open_change(
+                branch=cand.branch,
+                base=self.options.branch,
+                title=f"autoresearch: {c.objective} {delta} ({cand.branch})",
+                body=pub.markdown,
+            )
         elif ev.decision == "discarded" and cand.branch and self.config.github.close_discarded:
             self.forge.close_change(branch=cand.branch, reason=ev.decision_reason)
 
@@ -268,12 +321,14 @@ class Loop:
                 self._after(ev, cand)
                 made.append(ev)
 
-    def _decide(self, measured: Sequence[tuple[Evaluation, Candidate]],
-                best: str) -> list[tuple[Evaluation, Candidate]]:
+    def _decide(
+        self, measured: Sequence[tuple[Evaluation, Candidate]], best: str
+    ) -> list[tuple[Evaluation, Candidate]]:
         """Keep the best significant winner of the batch; every other candidate is discarded."""
         out: list[tuple[Evaluation, Candidate]] = []
-        winners = [(ev, c) for ev, c in measured
-                   if ev.decision == "pending" and ev.comparison.verdict == "improved"]
+        winners = [
+            (ev, c) for ev, c in measured if ev.decision == "pending" and ev.comparison.verdict == "improved"
+        ]
         sign = 1.0 if self.config.objective.direction == "minimize" else -1.0
 
         def gain(item: tuple[Evaluation, Candidate]) -> float:
@@ -289,11 +344,29 @@ class Loop:
                 out.append((self._keep(ev, cand, best), cand))
             elif ev.comparison.verdict == "improved" and winner is not None:
                 wc = winner[1]
-                out.append((_replace(ev, decision="discarded", decision_reason=(
-                    f"improved, but {wc.branch or wc.source} improved more in the same round")), cand))
+                out.append(
+                    (
+                        _replace(
+                            ev,
+                            decision="discarded",
+                            decision_reason=(
+                                f"improved, but {wc.branch or wc.source} improved more in the same round"
+                            ),
+                        ),
+                        cand,
+                    )
+                )
             else:
-                out.append((_replace(ev, decision="discarded",
-                                     decision_reason=f"{ev.comparison.verdict}: {ev.comparison.reason}"), cand))
+                out.append(
+                    (
+                        _replace(
+                            ev,
+                            decision="discarded",
+                            decision_reason=f"{ev.comparison.verdict}: {ev.comparison.reason}",
+                        ),
+                        cand,
+                    )
+                )
         return out
 
 
@@ -301,23 +374,45 @@ def _replace(ev: Evaluation, **changes: Any) -> Evaluation:
     return dataclasses.replace(ev, **changes)
 
 
-def _evaluation(comparison: Comparison, cand: Candidate, key: str, iteration: int, round_no: int,
-                seconds: float) -> Evaluation:
+def _evaluation(
+    comparison: Comparison, cand: Candidate, *, key: str, iteration: int, round_no: int, seconds: float
+) -> Evaluation:
     obj = comparison.objective_metric
     value = summary(obj.candidate)["median"] if obj is not None and obj.candidate else None
-    return Evaluation(comparison=comparison, decision="pending", decision_reason="", iteration=iteration, key=key,
-                      source=cand.source, candidate_head=cand.sha, objective_value=value,
-                      measured_seconds=seconds, round=round_no)
+    return Evaluation(
+        comparison=comparison,
+        decision="pending",
+        decision_reason="",
+        iteration=iteration,
+        key=key,
+        source=cand.source,
+        candidate_head=cand.sha,
+        objective_value=value,
+        measured_seconds=seconds,
+        round=round_no,
+    )
 
 
 def _conflict(config: Config, best: str, cand: Candidate, branch: str, env: Mapping[str, str]) -> Comparison:
     now = now_iso()
     reason = f"{cand.branch or cand.source} does not merge cleanly onto the current best ({git.short(best)})"
     return Comparison(
-        baseline=RefInfo(ref=branch, sha=best), candidate=RefInfo(ref=cand.branch or cand.source, sha=cand.sha),
-        objective=config.objective.metric, direction=config.objective.direction, verdict="invalid", reason=reason,
-        metrics={}, gate=GateResult(command=None, passed=False, reason="merge conflict"), rounds=0, paired=True,
-        order=config.decision.order, seed=config.decision.seed, min_effect=config.decision.min_effect,
-        confidence=config.decision.confidence, config_hash=config.hash, environment=detect_environment(env),
-        started_at=now, finished_at=now,
+        baseline=RefInfo(ref=branch, sha=best),
+        candidate=RefInfo(ref=cand.branch or cand.source, sha=cand.sha),
+        objective=config.objective.metric,
+        direction=config.objective.direction,
+        verdict="invalid",
+        reason=reason,
+        metrics={},
+        gate=GateResult(command=None, passed=False, reason="merge conflict"),
+        rounds=0,
+        paired=True,
+        order=config.decision.order,
+        seed=config.decision.seed,
+        min_effect=config.decision.min_effect,
+        confidence=config.decision.confidence,
+        config_hash=config.hash,
+        environment=detect_environment(env),
+        started_at=now,
+        finished_at=now,
     )

@@ -54,7 +54,7 @@ def _ignore(_: Progress) -> None:
     return None
 
 
-class CandidateFailed(Exception):  # noqa: N818 - internal control flow, never shown
+class CandidateFailed(Exception):
     """The candidate side failed; the comparison ends as ``invalid`` with this reason."""
 
     def __init__(self, reason: str, gate: GateResult | None = None) -> None:
@@ -81,7 +81,9 @@ class _Runner:
         self.log_dir = log_dir
         self.specs: tuple[MetricSpec, ...] = config.measured_metrics()
         self.instructions = [s for s in self.specs if s.source == "instructions"]
-        self.valgrind = metrics.require_valgrind(self.env, self.instructions[0].name) if self.instructions else None
+        self.valgrind = (
+            metrics.require_valgrind(self.env, self.instructions[0].name) if self.instructions else None
+        )
         command = config.benchmark.command
         if not command:
             raise MeasurementError("benchmark.command is needed to run; add it to the configuration")
@@ -90,15 +92,26 @@ class _Runner:
     def setup(self, side: _Side) -> RunResult | None:
         if not self.config.benchmark.setup:
             return None
-        return run_measured(self.config.benchmark.setup, cwd=side.workdir, env=self.env,
-                            timeout=self.config.benchmark.timeout_seconds, log_dir=self.log_dir,
-                            name=f"{side.name}.setup")
+        return run_measured(
+            self.config.benchmark.setup,
+            cwd=side.workdir,
+            env=self.env,
+            timeout=self.config.benchmark.timeout_seconds,
+            log_dir=self.log_dir,
+            name=f"{side.name}.setup",
+        )
 
     def gate(self, side: _Side) -> RunResult | None:
         if not self.config.gate.command:
             return None
-        return run_measured(self.config.gate.command, cwd=side.workdir, env=self.env,
-                            timeout=self.config.gate.timeout_seconds, log_dir=self.log_dir, name=f"{side.name}.gate")
+        return run_measured(
+            self.config.gate.command,
+            cwd=side.workdir,
+            env=self.env,
+            timeout=self.config.gate.timeout_seconds,
+            log_dir=self.log_dir,
+            name=f"{side.name}.gate",
+        )
 
     def once(self, side: _Side, label: str) -> dict[str, float]:
         """One benchmark run; raises MeasurementError with one clear line when it fails."""
@@ -107,20 +120,33 @@ class _Runner:
         out_dir = self.log_dir / f"{name}.valgrind"
         if self.instructions and self.valgrind:
             out_dir.mkdir(parents=True, exist_ok=True)
-            command = metrics.wrap_for_instructions(self.command, self.instructions[0], out_dir, self.valgrind)
-        run = run_measured(command, cwd=side.workdir, env=self.env, timeout=self.config.benchmark.timeout_seconds,
-                           log_dir=self.log_dir, name=name)
+            command = metrics.wrap_for_instructions(
+                self.command, self.instructions[0], out_dir, self.valgrind
+            )
+        run = run_measured(
+            command,
+            cwd=side.workdir,
+            env=self.env,
+            timeout=self.config.benchmark.timeout_seconds,
+            log_dir=self.log_dir,
+            name=name,
+        )
         if run.timed_out:
             raise MeasurementError(
-                f"{side.name} {side.ref.ref}: the benchmark timed out after {self.config.benchmark.timeout_seconds:g} s "
-                f"(benchmark.timeout_seconds); its output is in {run.stdout_path}")
+                f"{side.name} {side.ref.ref}: the benchmark timed out after "
+                f"{self.config.benchmark.timeout_seconds:g} s "
+                f"(benchmark.timeout_seconds); its output is in {run.stdout_path}"
+            )
         if run.returncode != 0:
             tail = _last_line(run.stderr) or _last_line(run.stdout)
             what = "command not found" if run.returncode == 127 else f"exit {run.returncode}"
             raise MeasurementError(
                 f"{side.name} {side.ref.ref}: the benchmark failed ({what}){': ' + tail if tail else ''}; "
-                f"logs in {run.stderr_path}")
-        values = metrics.extract([s for s in self.specs if s.source != "instructions"], run, workdir=side.workdir)
+                f"logs in {run.stderr_path}"
+            )
+        values = metrics.extract(
+            [s for s in self.specs if s.source != "instructions"], run, workdir=side.workdir
+        )
         for spec in self.instructions:
             values[spec.name] = metrics.read_instruction_count(out_dir, spec.tool)
         return values
@@ -180,26 +206,47 @@ def compare_refs(
     log_dir.mkdir(parents=True, exist_ok=True)
     runner = _Runner(config, env, log_dir)
 
-    def finish(decision: Decision, rounds: int, gate: GateResult | None, notes: tuple[str, ...] = ()) -> Comparison:
+    def finish(
+        decision: Decision, rounds: int, gate: GateResult | None, notes: tuple[str, ...] = ()
+    ) -> Comparison:
         return Comparison(
-            baseline=base, candidate=cand, objective=config.objective.metric, direction=config.objective.direction,
-            verdict=decision.verdict, reason=decision.reason, metrics=decision.metrics, gate=gate, rounds=rounds,
-            paired=True, order=config.decision.order, seed=config.decision.seed,
-            min_effect=config.decision.min_effect, confidence=config.decision.confidence,
-            config_hash=config.hash, environment=detect_environment(env), started_at=started,
-            finished_at=now_iso(), notes=notes,
+            baseline=base,
+            candidate=cand,
+            objective=config.objective.metric,
+            direction=config.objective.direction,
+            verdict=decision.verdict,
+            reason=decision.reason,
+            metrics=decision.metrics,
+            gate=gate,
+            rounds=rounds,
+            paired=True,
+            order=config.decision.order,
+            seed=config.decision.seed,
+            min_effect=config.decision.min_effect,
+            confidence=config.decision.confidence,
+            config_hash=config.hash,
+            environment=detect_environment(env),
+            started_at=started,
+            finished_at=now_iso(),
+            notes=notes,
         )
 
     touched = git.touched_protected(git.changed_paths(repo, base.sha, cand.sha), config.gate.protected_paths)
     if touched:
-        gate = GateResult(command=config.gate.command, passed=False, protected_paths_touched=tuple(touched),
-                          reason=f"touches protected path {touched[0]}" + (f" (+{len(touched) - 1} more)"
-                                                                           if len(touched) > 1 else ""))
+        gate = GateResult(
+            command=config.gate.command,
+            passed=False,
+            protected_paths_touched=tuple(touched),
+            reason=f"touches protected path {touched[0]}"
+            + (f" (+{len(touched) - 1} more)" if len(touched) > 1 else ""),
+        )
         return finish(Decision(verdict="invalid", reason=f"candidate {gate.reason}", metrics={}), 0, gate)
 
     with _checkouts(repo, {"baseline": base.sha, "candidate": cand.sha}) as paths:
-        sides = {name: _Side(name=name, ref=ref, workdir=paths[name], samples={})
-                 for name, ref in (("baseline", base), ("candidate", cand))}
+        sides = {
+            "baseline": _Side(name="baseline", ref=base, workdir=paths["baseline"], samples={}),
+            "candidate": _Side(name="candidate", ref=cand, workdir=paths["candidate"], samples={}),
+        }
         gate_result: GateResult | None = None
         rounds = 0
         try:
@@ -208,7 +255,10 @@ def compare_refs(
             for side in sides.values():
                 run = runner.setup(side)
                 if run is not None and not run.ok:
-                    msg = f"setup failed on the {side.name} ({side.ref.ref}, exit {run.returncode}); logs in {run.stderr_path}"
+                    msg = (
+                        f"setup failed on the {side.name} ({side.ref.ref}, exit {run.returncode}); "
+                        f"logs in {run.stderr_path}"
+                    )
                     if side.name == "candidate":
                         raise CandidateFailed(msg)
                     raise MeasurementError(msg)
@@ -227,20 +277,39 @@ def compare_refs(
                     rounds += 1
                     for name in order:
                         _measure_side(runner, sides[name], f"round{rounds}", record=True)
-                    progress(Progress(phase="round", round=rounds, total=target,
-                                      estimate=_objective_estimate(config, sides)))
+                    progress(
+                        Progress(
+                            phase="round",
+                            round=rounds,
+                            total=target,
+                            estimate=_objective_estimate(config, sides),
+                        )
+                    )
                 decision = decide(config, sides["baseline"].samples, sides["candidate"].samples, paired=True)
-                more = extra_rounds(rounds, config.decision.max_rounds) if decision.verdict == "inconclusive" else 0
+                more = (
+                    extra_rounds(rounds, config.decision.max_rounds)
+                    if decision.verdict == "inconclusive"
+                    else 0
+                )
                 if more <= 0:
                     break
                 target = rounds + more
-                progress(Progress(phase="extend", round=rounds, total=target,
-                                  message=f"inconclusive after {rounds} rounds; adding {more}"))
+                progress(
+                    Progress(
+                        phase="extend",
+                        round=rounds,
+                        total=target,
+                        message=f"inconclusive after {rounds} rounds; adding {more}",
+                    )
+                )
         except CandidateFailed as failed:
             partial = decide(config, sides["baseline"].samples, sides["candidate"].samples, paired=True)
             progress(Progress(phase="done", round=rounds, total=rounds, message=failed.reason))
-            return finish(Decision(verdict="invalid", reason=failed.reason, metrics=partial.metrics), rounds,
-                          failed.gate or gate_result)
+            return finish(
+                Decision(verdict="invalid", reason=failed.reason, metrics=partial.metrics),
+                rounds,
+                failed.gate or gate_result,
+            )
     progress(Progress(phase="done", round=rounds, total=rounds, message=decision.verdict))
     return finish(decision, rounds, gate_result)
 
@@ -270,8 +339,14 @@ def _run_gate(runner: _Runner, side: _Side, progress: ProgressFn) -> GateResult:
         reason = f"`{command}` exited {run.returncode}"
     else:
         reason = f"`{command}` passed"
-    return GateResult(command=command, passed=run.ok, returncode=run.returncode, seconds=run.wall_time,
-                      log=tail, reason=reason)
+    return GateResult(
+        command=command,
+        passed=run.ok,
+        returncode=run.returncode,
+        seconds=run.wall_time,
+        log=tail,
+        reason=reason,
+    )
 
 
 def _objective_estimate(config: Config, sides: Mapping[str, _Side]) -> Estimate | None:
@@ -279,8 +354,13 @@ def _objective_estimate(config: Config, sides: Mapping[str, _Side]) -> Estimate 
     b, c = sides["baseline"].samples.get(name, []), sides["candidate"].samples.get(name, [])
     if len(b) < 2 or len(b) != len(c) or min(b + c) <= 0:
         return None
-    return paired_estimate(b, c, confidence=config.decision.confidence, seed=config.decision.seed,
-                           aggregate=config.collection.aggregate)
+    return paired_estimate(
+        b,
+        c,
+        confidence=config.decision.confidence,
+        seed=config.decision.seed,
+        aggregate=config.collection.aggregate,
+    )
 
 
 def measure_ref(
@@ -315,11 +395,21 @@ def measure_ref(
         def result(error: str | None) -> Result:
             specs = {s.name: s for s in config.measured_metrics()}
             return Result(
-                ref=info, dirty=dirty, config_hash=config.hash, environment=detect_environment(env),
-                metrics={k: MetricSamples(name=k, unit=specs[k].unit, direction=specs[k].direction, samples=tuple(v))
-                         for k, v in side.samples.items()},
-                runs=side.runs, warmup_runs=config.collection.warmup_runs, started_at=started,
-                finished_at=now_iso(), error=error,
+                ref=info,
+                dirty=dirty,
+                config_hash=config.hash,
+                environment=detect_environment(env),
+                metrics={
+                    k: MetricSamples(
+                        name=k, unit=specs[k].unit, direction=specs[k].direction, samples=tuple(v)
+                    )
+                    for k, v in side.samples.items()
+                },
+                runs=side.runs,
+                warmup_runs=config.collection.warmup_runs,
+                started_at=started,
+                finished_at=now_iso(),
+                error=error,
             )
 
         try:
@@ -334,8 +424,9 @@ def measure_ref(
             t0 = time.perf_counter()
             for i in range(n):
                 _record(side, runner.once(side, f"run{i + 1}"))
-                progress(Progress(phase="round", round=i + 1, total=n,
-                                  message=f"{time.perf_counter() - t0:.1f} s"))
+                progress(
+                    Progress(phase="round", round=i + 1, total=n, message=f"{time.perf_counter() - t0:.1f} s")
+                )
         except MeasurementError as err:
             err.partial = result(err.message)
             raise

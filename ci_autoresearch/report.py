@@ -65,19 +65,24 @@ def _table(rows: list[list[str]]) -> str:
 def comparison_text(c: Comparison) -> str:
     """The terminal report of a comparison: a header, the metric table, the verdict and its reason."""
     kind = "paired, interleaved" if c.paired else "unpaired"
-    head = (f"{c.baseline.ref} ({c.baseline.sha[:8] or 'file'}) → {c.candidate.ref} ({c.candidate.sha[:8] or 'file'})"
-            f"   {c.rounds} rounds, {c.order.upper()}, {kind}")
+    head = (
+        f"{c.baseline.ref} ({c.baseline.sha[:8] or 'file'}) → "
+        f"{c.candidate.ref} ({c.candidate.sha[:8] or 'file'})"
+        f"   {c.rounds} rounds, {c.order.upper()}, {kind}"
+    )
     level = round(c.confidence * 100)
     rows = [["metric", "baseline", "candidate", "Δ", f"{level}% CI", "verdict"]]
     for m in c.metrics.values():
-        rows.append([
-            m.name + (" *" if m.role == "objective" else ""),
-            format_value(_median(m.baseline), m.unit),
-            format_value(_median(m.candidate), m.unit),
-            pct(m.estimate.delta) if m.estimate else "–",
-            _ci(m),
-            _verdict_cell(m),
-        ])
+        rows.append(
+            [
+                m.name + (" *" if m.role == "objective" else ""),
+                format_value(_median(m.baseline), m.unit),
+                format_value(_median(m.candidate), m.unit),
+                pct(m.estimate.delta) if m.estimate else "–",
+                _ci(m),
+                _verdict_cell(m),
+            ]
+        )
     parts = [head, ""]
     if len(rows) > 1:
         parts += [_table(rows), ""]
@@ -94,11 +99,18 @@ def result_text(r: Result) -> str:
     rows = [["metric", "median", "mean", "stdev", "cv", "min", "max", "n"]]
     for m in r.metrics.values():
         s = summary(m.samples)
-        rows.append([
-            m.name, format_value(s["median"], m.unit), format_value(s["mean"], m.unit),
-            format_value(s["stdev"], m.unit), pct(s["cv"], signed=False),
-            format_value(s["min"], m.unit), format_value(s["max"], m.unit), str(int(s["n"])),
-        ])
+        rows.append(
+            [
+                m.name,
+                format_value(s["median"], m.unit),
+                format_value(s["mean"], m.unit),
+                format_value(s["stdev"], m.unit),
+                pct(s["cv"], signed=False),
+                format_value(s["min"], m.unit),
+                format_value(s["max"], m.unit),
+                str(int(s["n"])),
+            ]
+        )
     text = f"{ref}: {r.runs} runs after {r.warmup_runs} warm-up\n\n" + (_table(rows) if len(rows) > 1 else "")
     if r.error:
         text += f"\nerror: {r.error}"
@@ -115,8 +127,14 @@ def escape_md(text: str) -> str:
 
 # --- Markdown ----------------------------------------------------------------------------------------
 
-VERDICT_ICONS = {"improved": "🟢", "regressed": "🔴", "unchanged": "⚪", "inconclusive": "🟡", "invalid": "⛔",
-                 "rejected": "🟠"}
+VERDICT_ICONS = {
+    "improved": "🟢",
+    "regressed": "🔴",
+    "unchanged": "⚪",
+    "inconclusive": "🟡",
+    "invalid": "⛔",
+    "rejected": "🟠",
+}
 
 
 def _md_row(cells: Sequence[str]) -> str:
@@ -134,8 +152,16 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
     lines = [headline, "", escape_md(c.reason), ""]
     if c.metrics:
         lines += [
-            _md_row(["metric", f"base {c.baseline.sha[:8]}", f"candidate {c.candidate.sha[:8]}", "Δ",
-                     f"{level}% CI", "verdict"]),
+            _md_row(
+                [
+                    "metric",
+                    f"base {c.baseline.sha[:8]}",
+                    f"candidate {c.candidate.sha[:8]}",
+                    "Δ",
+                    f"{level}% CI",
+                    "verdict",
+                ]
+            ),
             _md_row(["---", "---:", "---:", "---:", "---", "---"]),
         ]
         for m in c.metrics.values():
@@ -144,18 +170,27 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
                 name = f"**{name}** (objective)"
             elif m.role == "guard":
                 name += f" (guard, ≤{pct(m.max_regression or 0.0, signed=False)})"
-            lines.append(_md_row([
-                name, format_value(_median(m.baseline), escape_md(m.unit)),
-                format_value(_median(m.candidate), escape_md(m.unit)),
-                pct(m.estimate.delta) if m.estimate else "–", _ci(m), m.verdict,
-            ]))
+            lines.append(
+                _md_row(
+                    [
+                        name,
+                        format_value(_median(m.baseline), escape_md(m.unit)),
+                        format_value(_median(m.candidate), escape_md(m.unit)),
+                        pct(m.estimate.delta) if m.estimate else "–",
+                        _ci(m),
+                        m.verdict,
+                    ]
+                )
+            )
         lines.append("")
     if c.gate is not None and c.gate.command:
         status = "passed" if c.gate.passed else "**failed**"
         lines.append(f"**Gate:** {escape_md(c.gate.command)} {status} ({c.gate.seconds:.1f} s)")
     elif c.gate is not None and c.gate.protected_paths_touched:
-        lines.append(f"**Gate:** **failed**: touches protected paths "
-                     f"{', '.join(escape_md(p) for p in c.gate.protected_paths_touched)}")
+        lines.append(
+            f"**Gate:** **failed**: touches protected paths "
+            f"{', '.join(escape_md(p) for p in c.gate.protected_paths_touched)}"
+        )
     if decision:
         lines.append(f"**Decision:** {escape_md(decision)}")
     for note in c.notes:
@@ -168,20 +203,27 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
 
 def _details(c: Comparison) -> str:
     e = c.environment
-    rows = [f"- {c.rounds} rounds, order {c.order}, {'paired' if c.paired else 'unpaired'}, seed {c.seed}, "
-            f"min effect {pct(c.min_effect, signed=False)}, confidence {round(c.confidence * 100)}%",
-            f"- runner: {escape_md(e.runner_name)}, {escape_md(e.cpu_model)}, {e.cores} cores, {escape_md(e.os)}, "
-            f"Python {escape_md(e.python)}",
-            f"- config {c.config_hash}, measured {c.started_at} → {c.finished_at}"]
+    rows = [
+        f"- {c.rounds} rounds, order {c.order}, {'paired' if c.paired else 'unpaired'}, seed {c.seed}, "
+        f"min effect {pct(c.min_effect, signed=False)}, confidence {round(c.confidence * 100)}%",
+        f"- runner: {escape_md(e.runner_name)}, {escape_md(e.cpu_model)}, {e.cores} cores, "
+        f"{escape_md(e.os)}, "
+        f"Python {escape_md(e.python)}",
+        f"- config {c.config_hash}, measured {c.started_at} → {c.finished_at}",
+    ]
     for m in c.metrics.values():
         fmt = ", ".join(f"{v:.6g}" for v in m.baseline[:50])
         fmt_c = ", ".join(f"{v:.6g}" for v in m.candidate[:50])
-        rows.append(f"- {escape_md(m.name)} samples ({escape_md(m.unit) or 'no unit'}): base [{fmt}], "
-                    f"candidate [{fmt_c}]")
+        rows.append(
+            f"- {escape_md(m.name)} samples ({escape_md(m.unit) or 'no unit'}): base [{fmt}], "
+            f"candidate [{fmt_c}]"
+        )
     if c.gate is not None and c.gate.log and not c.gate.passed:
         log = c.gate.log.replace("```", "` ` `")[-3000:]
         rows += ["", "Gate output (last lines):", "", "```text", log, "```"]
-    return "<details><summary>Samples, rounds and environment</summary>\n\n" + "\n".join(rows) + "\n\n</details>"
+    return (
+        "<details><summary>Samples, rounds and environment</summary>\n\n" + "\n".join(rows) + "\n\n</details>"
+    )
 
 
 def evaluation_markdown(ev: Evaluation, *, extra: Sequence[str] = ()) -> str:
@@ -204,7 +246,9 @@ def history_text(evaluations: Sequence[Evaluation]) -> str:
         delta, ci = _obj_delta(ev)
         label = ev.source.split(":", 1)[1] if ev.source.startswith("branch:") else ev.source
         reason = ev.decision_reason.split(": ", 1)[-1] if ev.decision_reason else ev.comparison.reason
-        rows.append([str(ev.iteration), label[:40], ev.comparison.verdict, delta, ci, ev.decision, reason[:70]])
+        rows.append(
+            [str(ev.iteration), label[:40], ev.comparison.verdict, delta, ci, ev.decision, reason[:70]]
+        )
     if len(rows) == 1:
         return "no evaluations recorded yet\n"
     return _table(rows) + "\n"
@@ -216,16 +260,18 @@ def mermaid_chart(series: Sequence[tuple[int, float | None, float | None]], *, m
     best = [b if b is not None else 0.0 for _, _, b in series]
     every = [v if v is not None else (b if b is not None else 0.0) for _, v, b in series]
     label = f"{metric} ({unit})" if unit else metric
-    return "\n".join([
-        "```mermaid",
-        "xychart-beta",
-        f'    title "{_mermaid_text(metric)} per iteration: candidates (bars), best so far (line)"',
-        f"    x-axis [{', '.join(xs)}]",
-        f'    y-axis "{_mermaid_text(label)}"',
-        f"    bar [{', '.join(f'{v:.6g}' for v in every)}]",
-        f"    line [{', '.join(f'{v:.6g}' for v in best)}]",
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{_mermaid_text(metric)} per iteration: candidates (bars), best so far (line)"',
+            f"    x-axis [{', '.join(xs)}]",
+            f'    y-axis "{_mermaid_text(label)}"',
+            f"    bar [{', '.join(f'{v:.6g}' for v in every)}]",
+            f"    line [{', '.join(f'{v:.6g}' for v in best)}]",
+            "```",
+        ]
+    )
 
 
 def _mermaid_text(text: str) -> str:

@@ -35,28 +35,30 @@ def history_json(evaluations: Sequence[Evaluation]) -> dict[str, Any]:
         c = ev.comparison
         obj = c.objective_metric
         est = obj.estimate if obj else None
-        rows.append({
-            "iteration": ev.iteration,
-            "round": ev.round,
-            "key": ev.key,
-            "source": ev.source,
-            "candidate": {"ref": c.candidate.ref, "sha": c.candidate.sha, "head": ev.candidate_head},
-            "baseline": {"ref": c.baseline.ref, "sha": c.baseline.sha},
-            "verdict": c.verdict,
-            "objective": {
-                "metric": c.objective,
-                "value": ev.objective_value,
-                "delta": est.delta if est else None,
-                "ci": list(est.ci_delta) if est else None,
-                "p_value": est.p_value if est else None,
-            },
-            "decision": ev.decision,
-            "reason": ev.decision_reason or c.reason,
-            "new_best": ev.new_best,
-            "rounds": c.rounds,
-            "measured_seconds": ev.measured_seconds,
-            "finished_at": c.finished_at,
-        })
+        rows.append(
+            {
+                "iteration": ev.iteration,
+                "round": ev.round,
+                "key": ev.key,
+                "source": ev.source,
+                "candidate": {"ref": c.candidate.ref, "sha": c.candidate.sha, "head": ev.candidate_head},
+                "baseline": {"ref": c.baseline.ref, "sha": c.baseline.sha},
+                "verdict": c.verdict,
+                "objective": {
+                    "metric": c.objective,
+                    "value": ev.objective_value,
+                    "delta": est.delta if est else None,
+                    "ci": list(est.ci_delta) if est else None,
+                    "p_value": est.p_value if est else None,
+                },
+                "decision": ev.decision,
+                "reason": ev.decision_reason or c.reason,
+                "new_best": ev.new_best,
+                "rounds": c.rounds,
+                "measured_seconds": ev.measured_seconds,
+                "finished_at": c.finished_at,
+            }
+        )
     return {"schema": "ci-autoresearch/history@1", "evaluations": rows}
 
 
@@ -64,12 +66,19 @@ def status_json(evaluations: Sequence[Evaluation], config: Config | None) -> dic
     metric, direction, unit = _objective(evaluations, config)
     state = state_from(evaluations, direction=direction)
     stop = stop_reason(state, config.constraints, config.objective) if config is not None else None
-    improvement = (gain(state.start_value, state.best_value, direction)
-                   if state.start_value and state.best_value is not None else None)
+    improvement = (
+        gain(state.start_value, state.best_value, direction)
+        if state.start_value and state.best_value is not None
+        else None
+    )
     return {
         "schema": "ci-autoresearch/status@1",
-        "objective": {"metric": metric, "direction": direction, "unit": unit,
-                      "target": config.objective.target if config else None},
+        "objective": {
+            "metric": metric,
+            "direction": direction,
+            "unit": unit,
+            "target": config.objective.target if config else None,
+        },
         "iterations": state.iterations,
         "kept": state.kept,
         "start_value": state.start_value,
@@ -89,11 +98,16 @@ def status_text(doc: dict[str, Any]) -> str:
         return "no evaluations recorded yet; run `ci-autoresearch run`\n"
     best = format_value(doc["best_value"], obj["unit"])
     start = format_value(doc["start_value"], obj["unit"])
-    gain_text = f" ({pct(doc['gain'], signed=False)} better than the start)" if doc["gain"] is not None else ""
+    gain_text = (
+        f" ({pct(doc['gain'], signed=False)} better than the start)" if doc["gain"] is not None else ""
+    )
     lines = [
         f"objective: {obj['metric']} ({obj['direction']})",
-        f"iterations: {doc['iterations']}, kept: {doc['kept']}, no-improvement streak: {doc['no_improvement_streak']}",
-        f"best: {best}" + (f" at {doc['best_sha'][:8]}" if doc["best_sha"] else "") + f"{gain_text}; start: {start}",
+        f"iterations: {doc['iterations']}, kept: {doc['kept']}, "
+        f"no-improvement streak: {doc['no_improvement_streak']}",
+        f"best: {best}"
+        + (f" at {doc['best_sha'][:8]}" if doc["best_sha"] else "")
+        + f"{gain_text}; start: {start}",
         f"time measuring: {doc['seconds'] / 60:.1f} min",
         f"converged: {doc['stop']['reason']}" if doc["converged"] else "converged: not yet",
     ]
@@ -127,14 +141,21 @@ def plot_png(evaluations: Sequence[Evaluation], config: Config | None, path: Pat
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ToolMissingError("--plot needs matplotlib, which is not installed",
-                               hint="pip install 'ci-autoresearch[plot]', or use --chart FILE.md") from None
+        raise ToolMissingError(
+            "--plot needs matplotlib, which is not installed",
+            hint="pip install 'ci-autoresearch[plot]', or use --chart FILE.md",
+        ) from None
     metric, direction, unit = _objective(evaluations, config)
     state = state_from(evaluations, direction=direction)
     xs = [i for i, _, _ in state.series]
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.scatter(xs, [v if v is not None else float("nan") for _, v, _ in state.series], label="candidate")
-    ax.step(xs, [b if b is not None else float("nan") for _, _, b in state.series], where="post", label="best so far")
+    ax.step(
+        xs,
+        [b if b is not None else float("nan") for _, _, b in state.series],
+        where="post",
+        label="best so far",
+    )
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
     ax.legend()

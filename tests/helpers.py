@@ -58,9 +58,10 @@ def write_files(repo: Path, files: Mapping[str, str]) -> None:
         p.write_text(text)
 
 
-def commit_branch(repo: Path, branch: str, files: Mapping[str, str], *, start: str = "main",
-                  message: str | None = None) -> str:
-    """Create ``branch`` from ``start`` with ``files`` changed; return its sha; leave ``start`` checked out."""
+def commit_branch(
+    repo: Path, branch: str, files: Mapping[str, str], *, start: str = "main", message: str | None = None
+) -> str:
+    """Create ``branch`` from ``start`` with ``files`` changed; return its sha; ``start`` stays checked out."""
     git(repo, "checkout", "-q", "-b", branch, start)
     write_files(repo, files)
     git(repo, "add", "-A")
@@ -70,10 +71,16 @@ def commit_branch(repo: Path, branch: str, files: Mapping[str, str], *, start: s
     return sha
 
 
-def cli(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI (``python -m ci_autoresearch``) as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "ci_autoresearch", *args],
-        cwd=cwd, env=base_env(env), capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd,
+        env=base_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )

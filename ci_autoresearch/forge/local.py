@@ -43,8 +43,14 @@ class LocalForge:
         path = self.root / "reports" / f"{ev.comparison.candidate.sha[:12]}-{ev.iteration}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(pub.markdown)
-        self._record("publish", key=ev.key, verdict=ev.comparison.verdict, decision=ev.decision,
-                     branch=pub.branch, report=str(path))
+        self._record(
+            "publish",
+            key=ev.key,
+            verdict=ev.comparison.verdict,
+            decision=ev.decision,
+            branch=pub.branch,
+            report=str(path),
+        )
 
     def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
         if branch in self._open_branches():

@@ -50,10 +50,16 @@ decision: {max_rounds: 10, min_effect: 0.01}
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    r = make_repo(tmp_path_factory.mktemp("compare") / "repo", {
-        ".autoresearch.yml": CONFIG, "bench.py": BENCH, "value.txt": "100\n", "check.py": "print('ok')\n",
-        "tests/test_x.py": "def test_x():\n    assert True\n",
-    })
+    r = make_repo(
+        tmp_path_factory.mktemp("compare") / "repo",
+        {
+            ".autoresearch.yml": CONFIG,
+            "bench.py": BENCH,
+            "value.txt": "100\n",
+            "check.py": "print('ok')\n",
+            "tests/test_x.py": "def test_x():\n    assert True\n",
+        },
+    )
     commit_branch(r, "better", {"value.txt": "75\n"})
     commit_branch(r, "same", {})
     commit_branch(r, "worse", {"value.txt": "110\n"})
@@ -147,7 +153,8 @@ def test_unknown_ref_is_one_line_exit_2(repo: Path) -> None:
     res = cli(["compare", "main", "nope"], cwd=repo)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "error: unknown git ref 'nope' (check the branch name; `git branch -a` lists them)"]
+        "error: unknown git ref 'nope' (check the branch name; `git branch -a` lists them)"
+    ]
 
 
 def test_offline_compare_of_two_results(repo: Path, tmp_path: Path) -> None:
@@ -178,17 +185,22 @@ def test_bench_json_result(repo: Path) -> None:
 
 
 def make_simple(tmp_path: Path, bench: str, extra_config: str = "") -> Path:
-    cfg = ("objective: {metric: score}\nbenchmark:\n  command: python3 bench.py\n  timeout_seconds: 2\n"
-           "metrics:\n  collection: {warmup_runs: 0, measurement_runs: 4}\n" + extra_config)
+    cfg = (
+        "objective: {metric: score}\nbenchmark:\n  command: python3 bench.py\n  timeout_seconds: 2\n"
+        "metrics:\n  collection: {warmup_runs: 0, measurement_runs: 4}\n" + extra_config
+    )
     return make_repo(tmp_path / "r", {".autoresearch.yml": cfg, "bench.py": bench})
 
 
-@pytest.mark.parametrize(("bench", "message"), [
-    ("print('hello')", "metric 'score'"),
-    ("print('METRIC score=fast')", "fast"),
-    ("raise SystemExit(7)", "exit 7"),
-    ("import time; time.sleep(60)", "timed out after 2 s"),
-])
+@pytest.mark.parametrize(
+    ("bench", "message"),
+    [
+        ("print('hello')", "metric 'score'"),
+        ("print('METRIC score=fast')", "fast"),
+        ("raise SystemExit(7)", "exit 7"),
+        ("import time; time.sleep(60)", "timed out after 2 s"),
+    ],
+)
 def test_bench_failures_are_one_line_exit_3(tmp_path: Path, bench: str, message: str) -> None:
     repo = make_simple(tmp_path, bench)
     res = cli(["bench"], cwd=repo)
@@ -200,7 +212,9 @@ def test_bench_failures_are_one_line_exit_3(tmp_path: Path, bench: str, message:
 
 def test_command_not_found(tmp_path: Path) -> None:
     repo = make_simple(tmp_path, "")
-    cfg = (repo / ".autoresearch.yml").read_text().replace("python3 bench.py", "no-such-benchmark-tool --fast")
+    cfg = (
+        (repo / ".autoresearch.yml").read_text().replace("python3 bench.py", "no-such-benchmark-tool --fast")
+    )
     (repo / ".autoresearch.yml").write_text(cfg)
     res = cli(["bench"], cwd=repo)
     assert res.returncode == 3
@@ -208,8 +222,10 @@ def test_command_not_found(tmp_path: Path) -> None:
 
 
 def test_partial_result_is_written_before_the_error(tmp_path: Path) -> None:
-    bench = ("import pathlib\np = pathlib.Path('count')\nn = int(p.read_text()) + 1 if p.exists() else 1\n"
-             "p.write_text(str(n))\nif n == 3:\n    raise SystemExit(1)\nprint(f'METRIC score={n}')\n")
+    bench = (
+        "import pathlib\np = pathlib.Path('count')\nn = int(p.read_text()) + 1 if p.exists() else 1\n"
+        "p.write_text(str(n))\nif n == 3:\n    raise SystemExit(1)\nprint(f'METRIC score={n}')\n"
+    )
     repo = make_simple(tmp_path, bench)
     out = tmp_path / "partial.json"
     res = cli(["bench", "--out", str(out)], cwd=repo)
@@ -235,13 +251,21 @@ def test_not_a_git_repository(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_removes_worktrees(tmp_path: Path) -> None:
-    repo = make_simple(tmp_path, "import time; time.sleep(0.5); print('METRIC score=1')",
-                       "decision: {max_rounds: 30}\n")
+    repo = make_simple(
+        tmp_path, "import time; time.sleep(0.5); print('METRIC score=1')", "decision: {max_rounds: 30}\n"
+    )
     (repo / ".autoresearch.yml").write_text(
-        (repo / ".autoresearch.yml").read_text().replace("timeout_seconds: 2", "timeout_seconds: 30"))
+        (repo / ".autoresearch.yml").read_text().replace("timeout_seconds: 2", "timeout_seconds: 30")
+    )
     git(repo, "commit", "-qam", "cfg")
-    proc = subprocess.Popen([sys.executable, "-m", "ci_autoresearch", "compare", "main", "main"], cwd=repo,
-                            env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ci_autoresearch", "compare", "main", "main"],
+        cwd=repo,
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while git(repo, "worktree", "list").count("\n") < 2 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -36,8 +36,15 @@ decision: {{max_rounds: 10}}
 
 
 def make_loop_repo(path: Path, extra: str = "", **kw: int) -> Path:
-    repo = make_repo(path, {".autoresearch.yml": config(extra, **kw), "bench.py": BENCH,
-                            "factors/base.txt": "1.0\n", ".gitignore": ".autoresearch/\n"})
+    repo = make_repo(
+        path,
+        {
+            ".autoresearch.yml": config(extra, **kw),
+            "bench.py": BENCH,
+            "factors/base.txt": "1.0\n",
+            ".gitignore": ".autoresearch/\n",
+        },
+    )
     commit_branch(repo, "autoresearch/a", {"factors/a.txt": "0.8\n"})
     commit_branch(repo, "autoresearch/b", {"factors/b.txt": "0.9\n"})
     commit_branch(repo, "autoresearch/c", {"factors/c.txt": "1.1\n"})
@@ -81,7 +88,8 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
     log = git(repo, "log", "-1", "--format=%B", "main")
     assert "Autoresearch-Metric: score" in log and "Autoresearch-Delta: -10.0%" in log
     assert git(repo, "rev-parse", "refs/autoresearch/discarded/autoresearch/c") == git(
-        repo, "rev-parse", "autoresearch/c")
+        repo, "rev-parse", "autoresearch/c"
+    )
     # the local forge recorded what GitHub would have seen
     actions = [json.loads(x) for x in (repo / ".autoresearch" / "forge.jsonl").read_text().splitlines()]
     assert [a["branch"] for a in actions if a["action"] == "open"] == ["autoresearch/a", "autoresearch/b"]
@@ -109,12 +117,15 @@ def test_status_json_and_chart(tmp_path: Path) -> None:
     assert "xychart-beta" in text and "line [80, 72, 72, 72]" in text and "bar [80, 72, 79.2, 72]" in text
 
 
-@pytest.mark.parametrize(("extra", "code", "evaluated"), [
-    ("objective: {metric: score, direction: minimize, target: 85}\n", "target", 1),
-    ("constraints: {no_improvement_limit: 1}\n", "no_improvement_limit", 3),
-    ("constraints: {max_iterations: 2}\n", "max_iterations", 2),
-    ("constraints: {max_time_hours: 0.0000001}\n", "max_time_hours", 1),
-])
+@pytest.mark.parametrize(
+    ("extra", "code", "evaluated"),
+    [
+        ("objective: {metric: score, direction: minimize, target: 85}\n", "target", 1),
+        ("constraints: {no_improvement_limit: 1}\n", "no_improvement_limit", 3),
+        ("constraints: {max_iterations: 2}\n", "max_iterations", 2),
+        ("constraints: {max_time_hours: 0.0000001}\n", "max_time_hours", 1),
+    ],
+)
 def test_stop_reasons(tmp_path: Path, extra: str, code: str, evaluated: int) -> None:
     text = config(extra)
     if extra.startswith("objective"):
@@ -146,17 +157,22 @@ def test_parallel_keeps_only_the_best_of_a_round(tmp_path: Path) -> None:
 
 
 def test_hypotheses_are_tried_best_first(tmp_path: Path) -> None:
-    repo = make_loop_repo(tmp_path / "r", "hypotheses:\n  - {branch: autoresearch/c, expected_gain: 0.3}\n"
-                                          "  - {branch: autoresearch/b, expected_gain: 0.5}\n"
-                                          "constraints: {max_iterations: 2}\n")
+    repo = make_loop_repo(
+        tmp_path / "r",
+        "hypotheses:\n  - {branch: autoresearch/c, expected_gain: 0.3}\n"
+        "  - {branch: autoresearch/b, expected_gain: 0.5}\n"
+        "constraints: {max_iterations: 2}\n",
+    )
     assert cli(["run"], cwd=repo).returncode == 0
     assert [r["source"] for r in history_of(repo)] == ["branch:autoresearch/b", "branch:autoresearch/c"]
 
 
 def test_search_space_one_commit_per_value(tmp_path: Path) -> None:
-    extra = ("search_space:\n  parameters:\n    - name: f\n      file: factors/base.txt\n"
-             "      pattern: '([0-9.]+)'\n      values: ['1.2', '0.5', '0.7']\n"
-             "candidates: {branches: ['none/*']}\n")
+    extra = (
+        "search_space:\n  parameters:\n    - name: f\n      file: factors/base.txt\n"
+        "      pattern: '([0-9.]+)'\n      values: ['1.2', '0.5', '0.7']\n"
+        "candidates: {branches: ['none/*']}\n"
+    )
     repo = make_loop_repo(tmp_path / "r", extra)
     assert cli(["run"], cwd=repo).returncode == 0
     assert decisions(repo) == [
@@ -183,12 +199,22 @@ subprocess.run(["git", "commit", "-qm", "agent idea"], check=True)
 print(f"BRANCH {branch} idea number {n}")
 """
     extra = "propose: {command: python3 agent.py}\ncandidates: {branches: ['none/*']}\n"
-    repo = make_repo(tmp_path / "r", {".autoresearch.yml": config(extra), "bench.py": BENCH, "agent.py": agent,
-                                      "factors/base.txt": "1.0\n", ".gitignore": ".autoresearch/\n"})
+    repo = make_repo(
+        tmp_path / "r",
+        {
+            ".autoresearch.yml": config(extra),
+            "bench.py": BENCH,
+            "agent.py": agent,
+            "factors/base.txt": "1.0\n",
+            ".gitignore": ".autoresearch/\n",
+        },
+    )
     res = cli(["run"], cwd=repo)
     assert res.returncode == 0, res.stderr
-    assert decisions(repo) == [("propose:agent/try0", "improved", "kept"),
-                               ("propose:agent/try1", "regressed", "discarded")]
+    assert decisions(repo) == [
+        ("propose:agent/try0", "improved", "kept"),
+        ("propose:agent/try1", "regressed", "discarded"),
+    ]
 
 
 def test_sigkill_mid_measurement_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
@@ -198,8 +224,14 @@ def test_sigkill_mid_measurement_then_resume_equals_uninterrupted(tmp_path: Path
     expected = decisions(straight)
 
     repo = make_loop_repo(tmp_path / "killed")
-    proc = subprocess.Popen([sys.executable, "-m", "ci_autoresearch", "run"], cwd=repo, env=base_env(env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ci_autoresearch", "run"],
+        cwd=repo,
+        env=base_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not git(repo, "notes", "--ref=autoresearch", "list") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -211,8 +243,11 @@ def test_sigkill_mid_measurement_then_resume_equals_uninterrupted(tmp_path: Path
     res = cli(["run"], cwd=repo, env=env)
     assert res.returncode == 0, res.stderr
     assert decisions(repo) == expected
-    lines = [line for _, sha in (x.split() for x in git(repo, "notes", "--ref=autoresearch", "list").splitlines())
-             for line in git(repo, "notes", "--ref=autoresearch", "show", sha).splitlines()]
+    lines = [
+        line
+        for _, sha in (x.split() for x in git(repo, "notes", "--ref=autoresearch", "list").splitlines())
+        for line in git(repo, "notes", "--ref=autoresearch", "show", sha).splitlines()
+    ]
     keys = [json.loads(line)["key"] for line in lines]
     assert len(keys) == len(set(keys)) == 4  # nobody measured twice
     assert score_of(repo, "main") == score_of(straight, "main") == 72.0
@@ -229,17 +264,28 @@ def test_notes_pushed_and_concurrent_pushes_keep_both(tmp_path: Path) -> None:
         for b in ("a", "b", "c", "d"):
             git(clone, "branch", "-q", f"autoresearch/{b}", f"origin/autoresearch/{b}")
         clones.append(clone)
-    procs = [subprocess.Popen([sys.executable, "-m", "ci_autoresearch", "run", "--no-advance",
-                               "--max-evaluations", "2"], cwd=c, env=base_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for c in clones]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ci_autoresearch", "run", "--no-advance", "--max-evaluations", "2"],
+            cwd=c,
+            env=base_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in clones
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     check = tmp_path / "check"
     git(tmp_path, "clone", "-q", str(bare), "check")
     git(check, "fetch", "-q", "origin", "refs/notes/autoresearch:refs/notes/autoresearch")
-    lines = [line for _, sha in (x.split() for x in git(check, "notes", "--ref=autoresearch", "list").splitlines())
-             for line in git(check, "notes", "--ref=autoresearch", "show", sha).splitlines()]
+    lines = [
+        line
+        for _, sha in (x.split() for x in git(check, "notes", "--ref=autoresearch", "list").splitlines())
+        for line in git(check, "notes", "--ref=autoresearch", "show", sha).splitlines()
+    ]
     assert len(lines) == 4  # each run recorded two evaluations: all four survived the racing pushes
 
 
@@ -248,8 +294,14 @@ def test_demo_keeps_exactly_the_real_speedups(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     rows = history_of(tmp_path / "demo")
     kept = {r["source"] for r in rows if r["decision"] == "kept"}
-    assert kept == {"branch:autoresearch/sieve", "search:sort=builtin"} or kept == {
-        "branch:autoresearch/sieve", "search:sort=insertion", "search:sort=builtin"}
+    assert kept in (
+        {"branch:autoresearch/sieve", "search:sort=builtin"},
+        {
+            "branch:autoresearch/sieve",
+            "search:sort=insertion",
+            "search:sort=builtin",
+        },
+    )
     verdicts = {r["source"]: r["verdict"] for r in rows}
     assert verdicts["branch:autoresearch/skip-sort"] == "invalid"
     assert verdicts["branch:autoresearch/resort"] in ("regressed", "inconclusive", "unchanged")

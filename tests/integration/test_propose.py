@@ -345,7 +345,9 @@ def test_run_propose_missing_branch_is_bad_input(repo: Path, proposer: Path, tmp
 def test_run_propose_without_branch_line_means_no_more_ideas(repo: Path, tmp_path: Path) -> None:
     best = git(repo, "rev-parse", "HEAD")
     cfg = ProposeConfig(command="cat > /dev/null; echo 'no idea'")
-    assert run_propose(repo, cfg, {"x": 1}, best_sha=best, env=_env(tmp_path), log_dir=tmp_path / "logs") == []
+    assert (
+        run_propose(repo, cfg, {"x": 1}, best_sha=best, env=_env(tmp_path), log_dir=tmp_path / "logs") == []
+    )
 
 
 def test_run_propose_branch_without_a_new_commit_is_bad_input(repo: Path, tmp_path: Path) -> None:

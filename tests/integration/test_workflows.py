@@ -14,8 +14,13 @@ WORKFLOWS = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/
 
 
 def check(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, files)],
-                          capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def test_action_yml_is_a_valid_action() -> None:
@@ -31,7 +36,9 @@ def test_workflows_are_valid(workflow: Path) -> None:
 
 def test_the_schema_check_can_fail(tmp_path: Path) -> None:
     broken = tmp_path / "action.yml"
-    broken.write_text("name: x\nruns:\n  using: composite\n  steps: [{run: echo}]\n")  # no shell, no description
+    broken.write_text(
+        "name: x\nruns:\n  using: composite\n  steps: [{run: echo}]\n"
+    )  # no shell, no description
     assert check("vendor.github-actions", broken).returncode != 0
 
 

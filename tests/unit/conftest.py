@@ -10,7 +10,9 @@ import pytest
 
 
 def _refuse(*args: Any, **kwargs: Any) -> Any:
-    raise AssertionError("unit tests must not start processes or open sockets; move this to tests/integration")
+    raise AssertionError(
+        "unit tests must not start processes or open sockets; move this to tests/integration"
+    )
 
 
 @pytest.fixture(autouse=True)

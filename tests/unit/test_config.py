@@ -1025,6 +1025,8 @@ def test_hash_covers_only_what_changes_a_measurement(tmp_path: Path) -> None:
     base = "objective: {metric: score}\nbenchmark: {command: python bench.py}\n"
     same = hash_of(base)
     assert hash_of(base + "github: {close_discarded: true}\nconstraints: {max_iterations: 3}\n") == same
-    assert hash_of(base.replace("objective: {metric: score}", "objective: {metric: score, target: 3}")) == same
+    assert (
+        hash_of(base.replace("objective: {metric: score}", "objective: {metric: score, target: 3}")) == same
+    )
     assert hash_of(base.replace("bench.py", "bench2.py")) != same
     assert hash_of(base + "decision: {min_effect: 0.05}\n") != same
