@@ -87,7 +87,7 @@ def comparison_text(c: Comparison) -> str:
     if len(rows) > 1:
         parts += [_table(rows), ""]
     if c.gate is not None and c.gate.command:
-        parts.append(f"gate: {'passed' if c.gate.passed else 'FAILED'} ({c.gate.reason})")
+        parts.append(f"gate: {c.gate.reason}" if c.gate.passed else f"gate: FAILED: {c.gate.reason}")
     parts.extend(f"note: {n}" for n in c.notes)
     parts.append(f"verdict: {c.verdict.upper()} — {c.reason}")
     return "\n".join(parts) + "\n"

@@ -1,0 +1,83 @@
+"""Small builders of the data model for unit tests."""
+
+from __future__ import annotations
+
+from ci_autoresearch.config_model import BenchmarkConfig, Config, GuardConfig, MetricSpec, ObjectiveConfig
+from ci_autoresearch.decide import decide
+from ci_autoresearch.model import Comparison, Environment, Evaluation, GateResult, RefInfo
+
+ENV = Environment(
+    cpu_model="Test CPU", cores=2, os="Linux 6.1", python="3.11.7", machine="x86_64", runner_name="local"
+)
+
+
+def config(**kw: object) -> Config:
+    defaults: dict[str, object] = {
+        "path": ".autoresearch.yml",
+        "hash": "cafe0123cafe0123",
+        "objective": ObjectiveConfig(metric="score"),
+        "benchmark": BenchmarkConfig(
+            command="python bench.py", metrics=(MetricSpec(name="memory", source="stdout", unit="MB"),)
+        ),
+        "guards": (GuardConfig(metric="memory", max_regression=0.05),),
+    }
+    defaults.update(kw)
+    return Config(**defaults)  # type: ignore[arg-type]
+
+
+def comparison(
+    base: list[float],
+    cand: list[float],
+    *,
+    memory: tuple[float, float] = (100.0, 100.0),
+    gate: GateResult | None = None,
+    cfg: Config | None = None,
+    cand_ref: str = "fast",
+) -> Comparison:
+    cfg = cfg or config()
+    n = len(base)
+    d = decide(
+        cfg,
+        {"score": base, "memory": [memory[0]] * n, "wall_time": [0.5] * n},
+        {"score": cand, "memory": [memory[1]] * n, "wall_time": [0.4] * n},
+        paired=True,
+    )
+    return Comparison(
+        baseline=RefInfo(ref="main", sha="a" * 40),
+        candidate=RefInfo(ref=cand_ref, sha="b" * 40),
+        objective="score",
+        direction="minimize",
+        verdict=d.verdict,
+        reason=d.reason,
+        metrics=d.metrics,
+        gate=gate
+        or GateResult(
+            command="pytest -q", passed=True, returncode=0, seconds=1.5, reason="`pytest -q` passed"
+        ),
+        rounds=n,
+        paired=True,
+        order="abba",
+        seed=0,
+        min_effect=0.01,
+        confidence=0.95,
+        config_hash=cfg.hash,
+        environment=ENV,
+        started_at="2026-11-26T10:00:00Z",
+        finished_at="2026-11-26T10:01:00Z",
+    )
+
+
+def evaluation(
+    c: Comparison, *, decision: str = "kept", iteration: int = 1, source: str = "branch:fast"
+) -> Evaluation:
+    return Evaluation(
+        comparison=c,
+        decision=decision,
+        decision_reason=f"{decision}: {c.reason}",  # type: ignore[arg-type]
+        iteration=iteration,
+        key=f"{c.candidate.sha}:{c.baseline.sha}:{c.config_hash}",
+        source=source,
+        candidate_head=c.candidate.sha,
+        objective_value=None,
+        measured_seconds=2.0,
+    )
