@@ -85,6 +85,10 @@ def run_ci(ctx: CiContext) -> CiOutcome:
     return outcome
 
 
+def _event_file(ctx: CiContext) -> str:
+    return ctx.env.get("GITHUB_EVENT_PATH", "event payload")
+
+
 def _base_branch(ctx: CiContext, event: Mapping[str, Any]) -> str:
     configured = ctx.config.github.base_branch
     if configured:
@@ -97,7 +101,7 @@ def _base_branch(ctx: CiContext, event: Mapping[str, Any]) -> str:
 
 
 def _on_push(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
-    push = gha.push_info(event)
+    push = gha.push_info(event, source=_event_file(ctx))
     base = _base_branch(ctx, event)
     if push.branch != base:
         ctx.say(
@@ -129,7 +133,7 @@ def _on_push(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
 
 def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
     action = str(event.get("action", ""))
-    pr = gha.pull_request_info(event)
+    pr = gha.pull_request_info(event, source=_event_file(ctx))
     label = ctx.config.github.labels.candidate
     none = CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
     if action not in PR_ACTIONS:
@@ -163,7 +167,8 @@ def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
     else:
         t0 = time.monotonic()
         with gha.group(
-            f"measure PR #{pr.number}: {pr.base_ref} @ {pr.base_sha[:8]} vs {pr.head_ref} @ {pr.head_sha[:8]}",
+            f"measure PR #{pr.number}: {pr.base_ref} @ {pr.base_sha[:8]} "
+            f"vs {pr.head_ref} @ {pr.head_sha[:8]}",
             env=ctx.env,
             say=ctx.say,
         ):
@@ -338,6 +343,7 @@ def _on_schedule(ctx: CiContext) -> CiOutcome:
         progress=ctx.progress,
     )
     outcome = loop.run()
+    ctx.say(f"stopped: {outcome.reason}")
     evaluations = history.load(ctx.repo).latest()
     md = report_markdown(evaluations, config, title=f"ci-autoresearch ({name}): {outcome.reason}")
     kept = [e for e in outcome.evaluations if e.decision == "kept"]

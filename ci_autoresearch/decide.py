@@ -13,7 +13,6 @@ from ci_autoresearch import stats
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.model import Estimate, MetricComparison, Verdict
 
-
 _OBJECTIVE_VERDICTS: Mapping[str, Verdict] = {
     v: v for v in ("improved", "regressed", "unchanged", "inconclusive")
 }

@@ -61,8 +61,20 @@ def write_files(repo: Path, files: Mapping[str, str]) -> None:
 def commit_branch(
     repo: Path, branch: str, files: Mapping[str, str], *, start: str = "main", message: str | None = None
 ) -> str:
-    """Create ``branch`` from ``start`` with ``files`` changed; return its sha; ``start`` stays checked out."""
-    git(repo, "checkout", "-q", "-b", branch, start)
+    """Commit ``files`` on ``branch`` (made from ``start`` when new) and return its sha.
+
+    ``start`` is checked out again afterwards."""
+    exists = (
+        subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+            cwd=repo,
+            env=base_env(),
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    git(repo, "checkout", "-q", *([branch] if exists else ["-b", branch, start]))
     write_files(repo, files)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "--allow-empty", "-m", message or f"candidate {branch}")

@@ -1,0 +1,890 @@
+"""The GitHub forge: one sticky comment per pull request, verdict labels, a commit status or check run,
+pull requests for improvements, and the baseline artifact — through PyGithub.
+
+Every write is idempotent (find before create), so re-running a job converges on the same state: one
+comment (found by :data:`MARKER`, edited in place, left alone when unchanged), one verdict label of
+ours per PR, one open PR per candidate branch. Retries are ours, not PyGithub's: 5xx answers and
+secondary rate limits are retried with backoff (``Retry-After`` honoured) through an injectable
+``sleep``; each retry repeats a whole find-then-write step, so a write that succeeded before its
+answer was lost is found instead of repeated. Only the 36 REST operations of the OpenAPI subset the
+tests check are used; objects are lazy, so nothing is fetched that is not needed.
+
+Commit status states and check-run conclusions by verdict: ``improved`` / ``unchanged`` → success;
+``regressed`` / ``invalid`` / ``rejected`` → failure; ``inconclusive`` → success for a status (not shown
+to be worse: it must not block a merge on noise) and ``neutral`` for a check run.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from github import Auth, Github, GithubException
+from github.Artifact import Artifact
+from github.IssueComment import IssueComment
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+
+from ci_autoresearch import __version__, gha
+from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, evaluation_from_json, parse_document, result_from_json
+from ci_autoresearch.config_model import GithubConfig
+from ci_autoresearch.decide import pct
+from ci_autoresearch.errors import ArtifactError, BadInputError, ForgeError
+from ci_autoresearch.forge import Publication
+from ci_autoresearch.model import Comparison, Evaluation, Result, Verdict
+from ci_autoresearch.report import escape_md
+
+T = TypeVar("T")
+
+DEFAULT_API_URL = "https://api.github.com"
+MARKER = "<!-- ci-autoresearch:report -->"
+CONTEXT = "ci-autoresearch"  # commit status context and check-run name
+CHECK_EXTERNAL_ID = "ci-autoresearch"  # tells our check run from a job that happens to share the name
+CLOSED_START = "<!-- ci-autoresearch:closed -->"
+CLOSED_END = "<!-- /ci-autoresearch:closed -->"
+MAX_COMMENT_CHARS = 65536
+MAX_CHECK_SUMMARY_CHARS = 65535
+MAX_STATUS_DESCRIPTION = 140
+MAX_TITLE_CHARS = 256
+MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
+MAX_ARTIFACT_MEMBERS = 1000
+MAX_ARTIFACT_PAGES = 5  # of 100: the newest 500 artifacts with the name
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_ATTEMPTS = 5
+EVALUATION_ARTIFACT_PREFIX = "autoresearch-evaluation"  # action.yml uploads the PR evaluation under it
+MAX_BACKOFF = 30.0
+SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without Retry-After, wait at least a minute
+MAX_WAIT = 600.0
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+STATUS_STATE: Mapping[Verdict, str] = {
+    "improved": "success",
+    "unchanged": "success",
+    "inconclusive": "success",
+    "regressed": "failure",
+    "invalid": "failure",
+    "rejected": "failure",
+}
+CHECK_CONCLUSION: Mapping[Verdict, str] = {**STATUS_STATE, "inconclusive": "neutral"}
+LABEL_STYLE: Mapping[Verdict, tuple[str, str]] = {
+    "improved": ("0e8a16", "measurably better than the baseline"),
+    "regressed": ("d93f0b", "measurably worse than the baseline"),
+    "unchanged": ("c5def5", "no difference beyond the minimum effect"),
+    "inconclusive": ("fbca04", "the measurements could not decide"),
+    "invalid": ("b60205", "gate or benchmark failed, or protected paths touched"),
+    "rejected": ("e99695", "better, but a guard metric regressed"),
+}
+
+Say = Callable[[str], None]
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit_markdown(text: str, limit: int, *, note: str) -> str:
+    """``text`` cut to ``limit`` characters at a line end, open code fences and ``<details>`` closed."""
+    if len(text) <= limit:
+        return text
+    tail = f"\n\n{note}\n"
+    room = limit - len(tail) - len("\n```\n</details>\n")
+    head = text[:room]
+    if "\n" in head:
+        head = head[: head.rindex("\n")]
+    if head.count("```") % 2:
+        head += "\n```"
+    if head.count("<details") > head.count("</details>"):
+        head += "\n</details>"
+    return head + tail
+
+
+def comment_body(markdown: str) -> str:
+    """The sticky comment: the hidden marker, then the report (cut to GitHub's 65536 characters)."""
+    body = f"{MARKER}\n{markdown}"
+    return fit_markdown(
+        body,
+        MAX_COMMENT_CHARS,
+        note=f"*(report cut: {len(body)} characters is more than a comment holds; the full report "
+        "is in the job's step summary)*",
+    )
+
+
+def status_description(c: Comparison) -> str:
+    """``improved: wall_time −24.8% [−26.1%, −23.5%]`` (at most 140 characters)."""
+    obj = c.objective_metric
+    if obj is not None and obj.estimate is not None:
+        lo, hi = obj.estimate.ci_delta
+        text = f"{c.verdict}: {obj.name} {pct(obj.estimate.delta)} [{pct(lo)}, {pct(hi)}]"
+    else:
+        text = f"{c.verdict}: {_one_line(c.reason)}"
+    return _cut(text, MAX_STATUS_DESCRIPTION)
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return "unknown time"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return max(float(value), 0.0)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict):
+        msg = str(data.get("message") or "")
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            details = [
+                str(e.get("message") or e.get("code") or e) if isinstance(e, dict) else str(e) for e in errors
+            ]
+            msg += " (" + "; ".join(details) + ")"
+        return _one_line(msg or str(data), 240)
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", errors="replace")
+    return _one_line(str(data or ""), 240)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What went wrong with one request, for the retry decision and the one-line error."""
+
+    status: int | None
+    message: str
+    wait: float | None  # seconds before the next attempt; None: do not retry
+
+
+class GithubForge:
+    """:class:`~ci_autoresearch.forge.Forge` on GitHub. Build it with :meth:`from_env` in Actions."""
+
+    def __init__(
+        self,
+        client: Github | None,
+        repository: str,
+        *,
+        config: GithubConfig,
+        dry_run: bool = False,
+        say: Say = print,
+        sleep: Callable[[float], None] = time.sleep,
+        run_url: str | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        if not _REPOSITORY.fullmatch(repository):
+            raise BadInputError(f"GITHUB_REPOSITORY: expected owner/name, got {repository!r}")
+        if client is None and not dry_run:
+            raise BadInputError("no GitHub client: a token is needed unless this is a dry run")
+        self.client = client
+        self.repository = repository
+        self.owner = repository.split("/", 1)[0]
+        self.config = config
+        self.dry_run = dry_run
+        self.say = say
+        self.sleep = sleep
+        self.run_url = run_url
+        self.max_attempts = max(1, max_attempts)
+        self._repo_obj: Repository | None = None
+        self._known_labels: set[str] = set()
+        self._pulls: dict[str, PullRequest] = {}  # branch -> its open PR, once found
+        self._pr_labels: dict[int, list[str]] = {}  # PR -> its labels as last listed or set by us
+        self._current = ("", "")  # (method, path) of the request under way, for error messages
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        config: GithubConfig,
+        token: str | None = None,
+        dry_run: bool = False,
+        say: Say = print,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> GithubForge:
+        """The forge for ``$GITHUB_REPOSITORY`` at ``$GITHUB_API_URL`` with the job's token."""
+        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        repository = env.get("GITHUB_REPOSITORY", "")
+        if not repository:
+            raise BadInputError(
+                "GITHUB_REPOSITORY is not set: expected owner/name of the repository to publish to"
+            )
+        if not _REPOSITORY.fullmatch(repository):
+            raise BadInputError(f"GITHUB_REPOSITORY: expected owner/name, got {repository!r}")
+        token = (
+            token or env.get("INPUT_GITHUB-TOKEN") or env.get("INPUT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
+        )
+        client = None
+        if not dry_run:
+            if not token:
+                raise BadInputError(
+                    "no GitHub token: set GITHUB_TOKEN (env: GITHUB_TOKEN: ${{ github.token }}) "
+                    "or the action's github-token input"
+                )
+            client = Github(
+                auth=Auth.Token(token),
+                base_url=api_url,
+                retry=None,
+                seconds_between_requests=0,
+                seconds_between_writes=0,
+                lazy=True,
+                per_page=100,
+                timeout=30,
+                user_agent=f"ci-autoresearch/{__version__}",
+            )
+        return cls(
+            client, repository, config=config, dry_run=dry_run, say=say, sleep=sleep, run_url=gha.run_url(env)
+        )
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def _repo(self) -> Repository:
+        if self.client is None:
+            raise RuntimeError("dry run: no API call may be made")  # a bug if reached
+        if self._repo_obj is None:
+            self._repo_obj = self.client.get_repo(self.repository)  # lazy: no request
+        return self._repo_obj
+
+    def _path(self, suffix: str) -> str:
+        return f"/repos/{self.repository}{suffix}"
+
+    def _at(self, method: str, suffix: str) -> None:
+        """Name the request about to be made (for the error line, should it fail)."""
+        self._current = (method, self._path(suffix))
+
+    def _would(self, method: str, suffix: str, what: str) -> None:
+        self.say(f"would {method} {self._path(suffix)} ({what})")
+
+    def _classify(self, err: Exception, attempt: int) -> _Failure:
+        backoff = min(2.0 ** (attempt - 1), MAX_BACKOFF)
+        if isinstance(err, GithubException):
+            status, headers, message = err.status, err.headers, _message(err.data)
+            after = _retry_after(headers)
+            if status in RETRY_STATUSES:
+                return _Failure(status, message, backoff if after is None else after)
+            if status in (403, 429):
+                if after is not None:
+                    return _Failure(status, message, after)
+                if "secondary rate limit" in message.lower():
+                    return _Failure(status, message, SECONDARY_LIMIT_WAIT)
+                if _header(headers, "x-ratelimit-remaining") == "0":
+                    reset = _header(headers, "x-ratelimit-reset")
+                    when = (
+                        datetime.fromtimestamp(int(reset), timezone.utc).strftime("%H:%M UTC")
+                        if reset and reset.isdigit()
+                        else "later"
+                    )
+                    return _Failure(status, f"{message} (the rate limit resets at {when})", None)
+            return _Failure(status, message, None)
+        if isinstance(err, urllib.error.HTTPError):
+            after = _retry_after(dict(err.headers.items()) if err.headers else None)
+            if err.code in RETRY_STATUSES or err.code == 429:
+                return _Failure(err.code, _one_line(err.reason), backoff if after is None else after)
+            return _Failure(err.code, _one_line(err.reason), None)
+        # connection refused or reset, timeouts (requests' and urllib's errors are OSErrors)
+        return _Failure(None, _one_line(f"{type(err).__name__}: {err}"), backoff)
+
+    def _step(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one idempotent find-then-write step, retrying it as a whole on transient failures."""
+        for attempt in range(1, self.max_attempts + 1):
+            self._current = ("", "")
+            try:
+                return fn()
+            except (GithubException, OSError) as err:
+                failure = self._classify(err, attempt)
+            method, path = self._current
+            status = f"{failure.status} " if failure.status is not None else ""
+            where = f"{method} {path} ({what})" if method else what
+            if failure.wait is None or attempt == self.max_attempts or failure.wait > MAX_WAIT:
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                asked = (
+                    f" (asked to wait {failure.wait:g} s)" if failure.wait and failure.wait > MAX_WAIT else ""
+                )
+                raise ForgeError(
+                    f"GitHub API: {where} failed{tries}: {status}{failure.message}{asked}".rstrip()
+                )
+            self.say(
+                f"GitHub API: {where}: {status}{failure.message}; retrying in {failure.wait:g} s "
+                f"(attempt {attempt + 1} of {self.max_attempts})"
+            )
+            self.sleep(failure.wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_steps(
+        self, steps: list[tuple[str, Callable[[], object]]], errors: list[ForgeError] | None = None
+    ) -> None:
+        """Run every step even when one fails (a GitHub failure loses nothing), then raise the first."""
+        errors = list(errors or [])
+        for what, fn in steps:
+            try:
+                self._step(what, fn)
+            except ForgeError as err:
+                errors.append(err)
+        if errors:
+            more = f" (and {len(errors) - 1} more failed step(s))" if len(errors) > 1 else ""
+            raise ForgeError(errors[0].message + more)
+
+    # --- labels -----------------------------------------------------------------------------------
+
+    def label_for(self, verdict: Verdict) -> str:
+        return str(getattr(self.config.labels, verdict))
+
+    def _verdict_labels(self) -> dict[str, list[Verdict]]:
+        """Our verdict label names (lower-cased) and the verdicts that use each."""
+        names: dict[str, list[Verdict]] = {}
+        for verdict in LABEL_STYLE:
+            names.setdefault(self.label_for(verdict).lower(), []).append(verdict)
+        return names
+
+    def _ensure_label(self, name: str, verdict: Verdict) -> None:
+        """Create the repository label ``name`` (colour and description) unless it exists."""
+        if name.lower() in self._known_labels:
+            return
+        self._at("GET", f"/labels/{urllib.parse.quote(name, safe='')}")
+        try:
+            self._repo.get_label(name).complete()
+        except GithubException as err:
+            if err.status != 404:
+                raise
+            color, description = LABEL_STYLE[verdict]
+            shared = self._verdict_labels().get(name.lower(), [verdict])
+            if len(shared) > 1:
+                description = "verdict: " + " or ".join(shared)
+            self._at("POST", "/labels")
+            try:
+                self._repo.create_label(name, color, f"ci-autoresearch: {description}"[:100])
+            except GithubException as create_err:  # created meanwhile by a parallel job
+                if create_err.status != 422 or "already_exists" not in str(create_err.data):
+                    raise
+        self._known_labels.add(name.lower())
+
+    def _sync_labels(self, number: int, verdict: Verdict) -> None:
+        """Exactly one verdict label of ours on the PR: the current one.
+
+        The PR's labels are listed unless this forge already knows them (from a pull request listing or
+        its own last change). Retrying on a stale view is harmless: adding a label twice is a no-op and
+        removing a missing one answers 404, ignored.
+        """
+        want = self.label_for(verdict)
+        ours = self._verdict_labels()
+        issue = self._repo.get_issue(number)
+        present = self._pr_labels.get(number)
+        if present is None:
+            self._at("GET", f"/issues/{number}/labels")
+            present = [label.name for label in issue.get_labels()]
+        kept = []
+        for name in present:
+            if name.lower() in ours and name.lower() != want.lower():
+                self._at("DELETE", f"/issues/{number}/labels/{urllib.parse.quote(name, safe='')}")
+                try:
+                    issue.remove_from_labels(name)
+                except GithubException as err:
+                    if err.status != 404:  # already gone
+                        raise
+            else:
+                kept.append(name)
+        if want.lower() not in {n.lower() for n in kept}:
+            self._ensure_label(want, verdict)
+            self._at("POST", f"/issues/{number}/labels")
+            issue.add_to_labels(want)
+            kept.append(want)
+        self._pr_labels[number] = kept
+
+    # --- the sticky comment -----------------------------------------------------------------------
+
+    def _sticky_comments(self, number: int) -> list[IssueComment]:
+        self._at("GET", f"/issues/{number}/comments")
+        return [
+            c
+            for c in self._repo.get_issue(number).get_comments()
+            if (c.body or "").lstrip().startswith(MARKER)
+        ]
+
+    def _upsert_comment(self, number: int, body: str, *, fresh: bool = False) -> str:
+        """Create or edit the one comment with the marker; ``fresh``: the PR was just created (no listing)."""
+        found = [] if fresh else self._sticky_comments(number)
+        if not found:
+            self._at("POST", f"/issues/{number}/comments")
+            self._repo.get_issue(number).create_comment(body)
+            return "created"
+        first = found[0]
+        for extra in found[1:]:  # a duplicate left by two jobs racing: keep the oldest
+            if extra.user is not None and first.user is not None and extra.user.login == first.user.login:
+                self._at("DELETE", f"/issues/comments/{extra.id}")
+                extra.delete()
+        body = self._keep_closed_note(number, first.body or "", body)
+        if first.body == body:
+            return "unchanged"
+        self._at("PATCH", f"/issues/comments/{first.id}")
+        first.edit(body)
+        return "updated"
+
+    def _keep_closed_note(self, number: int, old: str, body: str) -> str:
+        """A PR closed with a reason keeps that note on top while it stays closed (a re-run must not
+        drop it); once reopened, the new report replaces it."""
+        note = re.search(re.escape(CLOSED_START) + r".*?" + re.escape(CLOSED_END) + r"\n*", old, flags=re.S)
+        if note is None:
+            return body
+        self._at("GET", f"/pulls/{number}")
+        if self._repo.get_pull(number).state != "closed":
+            return body
+        rest = body.lstrip().removeprefix(MARKER).lstrip("\n")
+        return comment_body(note.group(0) + rest)
+
+    def _comment_step(
+        self, number: int, body: str, *, fresh: bool = False
+    ) -> tuple[str, Callable[[], object]]:
+        attempts = 0
+
+        def run() -> str:
+            nonlocal attempts
+            attempts += 1  # after a failed attempt the comment may exist: look for it then
+            return self._upsert_comment(number, body, fresh=fresh and attempts == 1)
+
+        return (f"sticky comment on #{number}", run)
+
+    # --- commit status / check run ----------------------------------------------------------------
+
+    def _set_status(self, pub: Publication) -> None:
+        c = pub.evaluation.comparison
+        sha = c.candidate.sha
+        state = STATUS_STATE[c.verdict]
+        self._at("POST", f"/statuses/{sha}")
+        commit = self._repo.get_commit(sha)  # lazy: GET /commits/{sha} is never made
+        if self.run_url:
+            commit.create_status(
+                state, target_url=self.run_url, description=status_description(c), context=CONTEXT
+            )
+        else:
+            commit.create_status(state, description=status_description(c), context=CONTEXT)
+
+    def _set_check_run(self, pub: Publication) -> None:
+        c = pub.evaluation.comparison
+        sha = c.candidate.sha
+        conclusion = CHECK_CONCLUSION[c.verdict]
+        title = status_description(c)
+        summary = fit_markdown(pub.markdown, MAX_CHECK_SUMMARY_CHARS, note="*(report cut)*")
+        output: dict[str, str | list[dict[str, str | int]]] = {"title": title, "summary": summary}
+        self._at("GET", f"/commits/{sha}/check-runs?check_name={CONTEXT}")
+        runs = [
+            r
+            for r in self._repo.get_commit(sha).get_check_runs(check_name=CONTEXT)
+            if r.external_id == CHECK_EXTERNAL_ID
+        ]
+        extra: dict[str, Any] = {"details_url": self.run_url} if self.run_url else {}
+        if runs:
+            run = runs[0]
+            if (
+                run.status == "completed"
+                and run.conclusion == conclusion
+                and run.output.title == title
+                and run.output.summary == summary
+            ):
+                return
+            self._at("PATCH", f"/check-runs/{run.id}")
+            run.edit(status="completed", conclusion=conclusion, output=output, **extra)
+            return
+        self._at("POST", "/check-runs")
+        self._repo.create_check_run(
+            CONTEXT,
+            sha,
+            status="completed",
+            conclusion=conclusion,
+            external_id=CHECK_EXTERNAL_ID,
+            output=output,
+            **extra,
+        )
+
+    # --- pull requests ----------------------------------------------------------------------------
+
+    def _find_open_pull(self, branch: str) -> PullRequest | None:
+        if branch in self._pulls:
+            return self._pulls[branch]
+        self._at("GET", f"/pulls?state=open&head={self.owner}:{branch}")
+        for pull in self._repo.get_pulls(state="open", head=f"{self.owner}:{branch}"):
+            self._pulls[branch] = pull
+            self._pr_labels[pull.number] = [label.name for label in pull.labels]
+            return pull
+        return None
+
+    def pull_for_branch(self, branch: str) -> int | None:
+        """The number of the open pull request whose head is ``branch`` of this repository."""
+        if self.dry_run:
+            self._would(
+                "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
+            )
+            return None
+        pull = self._step(f"find the pull request of {branch}", lambda: self._find_open_pull(branch))
+        return None if pull is None else pull.number
+
+    # --- Forge ------------------------------------------------------------------------------------
+
+    def publish(self, pub: Publication) -> None:
+        """The sticky comment and the verdict label on the PR (``pub.pull``, else the open PR of
+        ``pub.branch``, if any), and the commit status or check run on the candidate commit."""
+        c = pub.evaluation.comparison
+        body = comment_body(pub.markdown)
+        if self.dry_run:
+            self._dry_publish(pub, body)
+            return
+        number = pub.pull
+        errors: list[ForgeError] = []
+        if number is None and pub.branch:
+            try:
+                pull = self._step(
+                    f"find the pull request of {pub.branch}", lambda: self._find_open_pull(pub.branch or "")
+                )
+            except ForgeError as err:
+                errors.append(err)
+            else:
+                if pull is not None:
+                    number = pull.number
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if number is not None:
+            n = number
+            steps.append(self._comment_step(n, body))
+            steps.append((f"verdict label on #{n}", lambda: self._sync_labels(n, c.verdict)))
+        if self.config.status == "status":
+            steps.append((f"commit status on {c.candidate.sha[:8]}", lambda: self._set_status(pub)))
+        elif self.config.status == "check-run":
+            steps.append((f"check run on {c.candidate.sha[:8]}", lambda: self._set_check_run(pub)))
+        self._run_steps(steps, errors)
+
+    def _dry_publish(self, pub: Publication, body: str) -> None:
+        c = pub.evaluation.comparison
+        where = f"#{pub.pull}" if pub.pull is not None else None
+        if where is None and pub.branch:
+            self.pull_for_branch(pub.branch)
+            where = "{pull}"
+            self.say(
+                f"(dry run: the pull request of {pub.branch}, if one is open, gets the comment and label)"
+            )
+        if where is not None:
+            n = where.lstrip("#")
+            self._would("GET", f"/issues/{n}/comments", f"find the sticky comment {MARKER}")
+            self._would(
+                "POST",
+                f"/issues/{n}/comments",
+                f"sticky comment, {len(body)} chars; PATCH it instead when found",
+            )
+            label = self.label_for(c.verdict)
+            self._would("POST", f"/issues/{n}/labels", f"label {label}, replacing other verdict labels")
+        sha = c.candidate.sha
+        if self.config.status == "status":
+            self._would(
+                "POST",
+                f"/statuses/{sha}",
+                f"commit status {CONTEXT}: {STATUS_STATE[c.verdict]}, {status_description(c)!r}",
+            )
+        elif self.config.status == "check-run":
+            self._would(
+                "POST",
+                "/check-runs",
+                f"check run {CONTEXT} on {sha[:8]}: {CHECK_CONCLUSION[c.verdict]}, PATCH it when found",
+            )
+
+    def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
+        """The open PR of ``branch`` (its URL), else a new one: the report as its body and as the sticky
+        comment, and the improvement label."""
+        label = self.label_for("improved")
+        if self.dry_run:
+            self._would(
+                "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
+            )
+            self._would("POST", "/pulls", f"open {branch} → {base}: {_cut(title, MAX_TITLE_CHARS)!r}")
+            self._would("POST", "/issues/{pull}/comments", f"sticky comment, {len(comment_body(body))} chars")
+            self._would("POST", "/issues/{pull}/labels", f"label {label}")
+            return f"(dry run) {branch}"
+
+        created: list[bool] = []
+
+        def find_or_create() -> PullRequest:
+            pull = self._find_open_pull(branch)
+            if pull is not None:
+                return pull
+            self._at("POST", "/pulls")
+            pull = self._repo.create_pull(
+                base=base,
+                head=branch,
+                title=_cut(title, MAX_TITLE_CHARS),
+                body=fit_markdown(body, MAX_COMMENT_CHARS, note="*(report cut)*"),
+            )
+            self._pulls[branch] = pull
+            self._pr_labels[pull.number] = [lb.name for lb in pull.labels]
+            created.append(True)
+            return pull
+
+        pull = self._step(f"open a pull request for {branch}", find_or_create)
+        number = pull.number
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if created:
+            steps.append(self._comment_step(number, comment_body(body), fresh=True))
+        present = self._pr_labels.get(number) or [lb.name for lb in pull.labels]
+        if label.lower() not in {name.lower() for name in present}:
+            steps.append((f"label {label} on #{number}", lambda: self._sync_labels(number, "improved")))
+        self._run_steps(steps)
+        if created:
+            self.say(f"opened pull request #{number}: {pull.html_url}")
+        return str(pull.html_url)
+
+    def close_change(self, *, branch: str, reason: str) -> bool:
+        """Close the open PR of ``branch`` after saying why in its sticky comment; False when none is open."""
+        note = f"{CLOSED_START}\n### ⛔ Closed by ci-autoresearch\n\n{escape_md(reason)}\n{CLOSED_END}\n"
+        if self.dry_run:
+            self._would(
+                "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
+            )
+            self._would(
+                "PATCH", "/issues/comments/{id}", f"sticky comment: closed because {_one_line(reason, 120)}"
+            )
+            self._would("PATCH", "/pulls/{pull}", "state=closed")
+            return True
+        pull = self._step(f"find the pull request of {branch}", lambda: self._find_open_pull(branch))
+        if pull is None:
+            return False
+        number = pull.number
+
+        def comment() -> str:
+            found = self._sticky_comments(number)
+            if not found:
+                self._at("POST", f"/issues/{number}/comments")
+                self._repo.get_issue(number).create_comment(f"{MARKER}\n{note}")
+                return "created"
+            old = (found[0].body or "").lstrip().removeprefix(MARKER).lstrip("\n")
+            old = re.sub(
+                re.escape(CLOSED_START) + r".*?" + re.escape(CLOSED_END) + r"\n*", "", old, flags=re.S
+            )
+            new = comment_body(f"{note}\n{old}" if old.strip() else note)
+            if new == found[0].body:
+                return "unchanged"
+            self._at("PATCH", f"/issues/comments/{found[0].id}")
+            found[0].edit(new)
+            return "updated"
+
+        def close() -> None:
+            self._at("PATCH", f"/pulls/{number}")
+            pull.edit(state="closed")
+
+        self._step(f"sticky comment on #{number}", comment)
+        self._step(f"close #{number}", close)
+        self._pulls.pop(branch, None)
+        self.say(f"closed pull request #{number} of {branch}: {_one_line(reason, 200)}")
+        return True
+
+    # --- the baseline artifact --------------------------------------------------------------------
+
+    def fetch_baseline(self, name: str, *, branch: str, sha: str | None = None) -> tuple[Result | None, str]:
+        """The newest unexpired artifact ``name`` of a run on ``branch`` (at ``sha`` when given), as a
+        validated result@1. Missing, expired or invalid: ``(None, why)``; API failure: ForgeError."""
+        query = urllib.parse.urlencode({"name": name})
+        if self.dry_run:
+            self._would("GET", f"/actions/artifacts?{query}", "find the baseline artifact")
+            return None, "dry run: the baseline artifact was not fetched"
+        where = f"for branch {branch}" + (f" at {sha[:8]}" if sha else "")
+
+        def find() -> tuple[Artifact | None, str]:
+            self._at("GET", f"/actions/artifacts?{query}")
+            seen = expired = other = forks = 0
+            newest_for_branch: str | None = None
+            for artifact in self._repo.get_artifacts(name=name):
+                seen += 1
+                if seen > MAX_ARTIFACT_PAGES * 100:
+                    break
+                run = artifact.workflow_run
+                if artifact.name != name or run is None or run.head_branch != branch:
+                    other += 1
+                    continue
+                if run.head_repository_id != run.repository_id:  # a fork's run: untrusted, never a baseline
+                    forks += 1
+                    continue
+                if sha is not None and run.head_sha != sha:
+                    newest_for_branch = newest_for_branch or run.head_sha
+                    continue
+                if artifact.expired:
+                    expired += 1
+                    continue
+                return artifact, ""
+            if expired:
+                return (
+                    None,
+                    f"baseline artifact {name} {where} has expired (re-run the base branch's workflow)",
+                )
+            if newest_for_branch:
+                return None, (
+                    f"no baseline artifact {name} {where} (the newest for {branch} is from "
+                    f"{newest_for_branch[:8]})"
+                )
+            if other or forks:
+                found = [
+                    f"{other} for other branches" if other else "",
+                    f"{forks} from forks" if forks else "",
+                ]
+                return None, f"no baseline artifact {name} {where} (found {', '.join(f for f in found if f)})"
+            return None, f"no baseline artifact {name} {where} in {self.repository}"
+
+        artifact, why = self._step(f"find the baseline artifact {name}", find)
+        if artifact is None:
+            return None, why
+        label = f"baseline artifact {name} #{artifact.id}"
+        if artifact.size_in_bytes is not None and artifact.size_in_bytes > MAX_ARTIFACT_BYTES:
+            return None, f"{label} is {artifact.size_in_bytes} bytes, more than the 32 MiB limit"
+        data = self._step(f"download {label}", lambda: self._download(artifact))
+        if isinstance(data, str):
+            return None, f"{label}: {data}"
+        result, problem = _result_from_zip(data, label)
+        if result is None:
+            return None, problem
+        run = artifact.workflow_run
+        head_sha = run.head_sha if run is not None else ""
+        if sha is not None and result.ref.sha and result.ref.sha != sha:
+            return None, f"{label} holds a result of {result.ref.sha[:8]}, not of {sha[:8]}"
+        return result, f"{label} from {head_sha[:8]}, {_iso(artifact.created_at)}"
+
+    def fetch_run_evaluation(self, run_id: int) -> tuple[Evaluation | None, int | None, str]:
+        """The evaluation an unprivileged run uploaded (``autoresearch-evaluation-*``), validated as
+        evaluation@1 — untrusted input from a fork — with the PR number it names (``source: pr:N``)."""
+        if self.dry_run:
+            self._would("GET", f"/actions/runs/{run_id}/artifacts", "find the evaluation artifact")
+            return None, None, "dry run: the evaluation artifact was not fetched"
+
+        def find() -> Artifact | None:
+            self._at("GET", f"/actions/runs/{run_id}/artifacts")
+            run = self._repo.get_workflow_run(run_id)
+            for artifact in run.get_artifacts():
+                if artifact.name.startswith(EVALUATION_ARTIFACT_PREFIX) and not artifact.expired:
+                    return artifact
+            return None
+
+        artifact = self._step(f"find the evaluation artifact of run {run_id}", find)
+        if artifact is None:
+            return None, None, f"run {run_id} uploaded no {EVALUATION_ARTIFACT_PREFIX}* artifact"
+        label = f"evaluation artifact {artifact.name} #{artifact.id}"
+        if artifact.size_in_bytes is not None and artifact.size_in_bytes > MAX_ARTIFACT_BYTES:
+            return None, None, f"{label} is larger than the 32 MiB limit"
+        data = self._step(f"download {label}", lambda: self._download(artifact))
+        if isinstance(data, str):
+            return None, None, f"{label}: {data}"
+        doc, problem = _document_from_zip(data, label, "evaluation")
+        if doc is None:
+            return None, None, problem
+        evaluation = evaluation_from_json(doc)
+        source = evaluation.source
+        if not re.fullmatch(r"pr:[1-9][0-9]{0,9}", source):
+            return None, None, f"{label}: source {source[:40]!r} does not name a pull request"
+        return evaluation, int(source[3:]), label
+
+    def _download(self, artifact: Artifact) -> bytes | str:
+        """The zip's bytes, or why not (a string). The 302 target never sees the token."""
+        assert self.client is not None
+        self._at("GET", f"/actions/artifacts/{artifact.id}/zip")
+        try:
+            headers, _ = self.client.requester.requestJsonAndCheck("GET", artifact.archive_download_url)
+        except GithubException as err:
+            if err.status == 410:
+                return "has expired"
+            if err.status == 404:
+                return "was not found (deleted?)"
+            raise
+        location = _header(headers, "location")
+        if not location:
+            return "the download answer has no Location to follow"
+        if urllib.parse.urlsplit(location).scheme not in ("https", "http"):
+            return "the download location is not an http(s) URL"
+        self._current = ("GET", urllib.parse.urlsplit(location)._replace(query="").geturl())
+        request = urllib.request.Request(location, headers={"User-Agent": f"ci-autoresearch/{__version__}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # no Authorization header
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > MAX_ARTIFACT_BYTES:
+                    return f"is {declared} bytes, more than the 32 MiB limit"
+                data: bytes = response.read(MAX_ARTIFACT_BYTES + 1)
+        except urllib.error.HTTPError as err:
+            if err.code in RETRY_STATUSES or err.code == 429:
+                raise
+            err.close()
+            return f"download refused: HTTP {err.code} {err.reason}"
+        if len(data) > MAX_ARTIFACT_BYTES:
+            return "is larger than the 32 MiB limit"
+        return data
+
+
+def _document_from_zip(data: bytes, label: str, expect: Kind) -> tuple[dict[str, Any] | None, str]:
+    """Exactly one ``*.json`` member of the zip that is a valid document of kind ``expect``."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [i for i in archive.infolist() if not i.is_dir() and i.filename.lower().endswith(".json")]
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return None, f"{label} is not a valid zip archive"
+    if len(archive.infolist()) > MAX_ARTIFACT_MEMBERS:
+        return None, f"{label} has more than {MAX_ARTIFACT_MEMBERS} files"
+    found: list[tuple[str, dict[str, Any]]] = []
+    problems: list[str] = []
+    total = 0
+    for info in members:
+        total += info.file_size
+        if info.file_size > MAX_ARTIFACT_BYTES or total > MAX_ARTIFACT_BYTES:
+            problems.append(f"{info.filename}: larger than the 32 MiB limit")
+            break
+        try:
+            text = archive.read(info).decode("utf-8")
+            kind, doc = parse_document(text, source=info.filename)
+        except ArtifactError as err:
+            problems.append(err.message)
+            continue
+        except (
+            zipfile.BadZipFile,
+            ValueError,
+            OSError,
+            EOFError,
+            NotImplementedError,
+            UnicodeDecodeError,
+        ) as err:
+            problems.append(f"{info.filename}: unreadable ({_one_line(str(err), 120)})")
+            continue
+        if kind == expect:
+            found.append((info.filename, doc))
+        else:
+            problems.append(f"{info.filename}: a {kind} document, not a {expect}")
+    want = SCHEMA_IDS[expect].split("/")[-1]
+    if len(found) == 1:
+        return found[0][1], ""
+    if len(found) > 1:
+        names = ", ".join(n for n, _ in found[:5])
+        return None, f"{label} holds {len(found)} {want} files ({names}); expected exactly one"
+    if problems:
+        return None, _one_line(f"{label} holds no valid {want} JSON: {problems[0]}")
+    return None, f"{label} holds no JSON file (expected one {want} document)"
+
+
+def _result_from_zip(data: bytes, label: str) -> tuple[Result | None, str]:
+    doc, problem = _document_from_zip(data, label, "result")
+    return (result_from_json(doc), "") if doc is not None else (None, problem)

@@ -1,0 +1,331 @@
+"""The GitHub Actions runtime: the event payload, step outputs, the step summary and workflow commands.
+
+Everything here reads the environment it is given (a ``Mapping[str, str]``) and touches only the files
+Actions names in it (``$GITHUB_EVENT_PATH``, ``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY``) and stdout.
+Workflow commands follow GitHub's toolkit (``@actions/core`` ``command.ts``): data escapes ``%``, CR
+and LF; properties escape ``:`` and ``,`` as well.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ci_autoresearch.errors import BadInputError
+
+MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+MAX_SUMMARY_BYTES = 1024 * 1024  # a step summary larger than 1 MiB is refused by the runner
+_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+Level = Literal["error", "warning", "notice"]
+Say = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def is_actions(env: Mapping[str, str]) -> bool:
+    """True inside a GitHub Actions job (the one place that decides it)."""
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def run_url(env: Mapping[str, str]) -> str | None:
+    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID``, when all three are set."""
+    server = env.get("GITHUB_SERVER_URL", "").rstrip("/")
+    repository = env.get("GITHUB_REPOSITORY", "")
+    run_id = env.get("GITHUB_RUN_ID", "")
+    if not (server and repository and run_id):
+        return None
+    return f"{server}/{repository}/actions/runs/{run_id}"
+
+
+# --- the event payload ------------------------------------------------------------------------------
+
+
+def load_event(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """``$GITHUB_EVENT_NAME`` and the JSON object at ``$GITHUB_EVENT_PATH`` (size-limited)."""
+    name = env.get("GITHUB_EVENT_NAME", "")
+    if not name:
+        raise BadInputError(
+            "GITHUB_EVENT_NAME is not set: expected the name of the event that started the run"
+        )
+    raw_path = env.get("GITHUB_EVENT_PATH", "")
+    if not raw_path:
+        raise BadInputError("GITHUB_EVENT_PATH is not set: expected the path of the event payload (JSON)")
+    path = Path(raw_path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_EVENT_BYTES:
+            raise BadInputError(
+                f"{path}: the event payload is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; "
+                "refusing to read it"
+            )
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no such file (GITHUB_EVENT_PATH)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"{path}: the event payload cannot be read ({err})") from None
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadInputError(
+            f"{path}: the event payload is not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from None
+    if not isinstance(event, dict):
+        raise BadInputError(f"{path}: (top level): expected a JSON object, got {type(event).__name__}")
+    return name, event
+
+
+def _get(
+    doc: Any, key: str, kind: type | tuple[type, ...], *, source: str, at: str = "", nullable: bool = False
+) -> Any:
+    """The value at dotted ``key`` of ``doc`` (found at ``at`` in the file ``source``), checked against
+    ``kind``; one clear line naming the file and the full key when it is not."""
+    value = doc
+    full = f"{at}.{key}" if at else key
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise BadInputError(f"{source}: {full}: missing (is this the payload of the right event?)")
+        value = value[part]
+    if value is None and nullable:
+        return None
+    # bool is an int: never accept one where a number is expected
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        names = " or ".join(t.__name__ for t in _as_tuple(kind))
+        raise BadInputError(f"{source}: {full}: expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _branch_of(ref: str) -> str | None:
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullInfo:
+    """What a ``pull_request`` (or ``pull_request_target``) payload says about its pull request.
+
+    ``head_repo_full_name`` is ``None`` when the head repository was deleted; ``is_fork`` is true when
+    the head lives in another repository than the base (its code is untrusted, its jobs unprivileged).
+    """
+
+    number: int
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    base_sha: str
+    labels: tuple[str, ...]
+    head_repo_full_name: str | None
+    is_fork: bool
+
+
+def pull_request_info(event: Mapping[str, Any], *, source: str = "event payload") -> PullInfo:
+    """The pull request of a ``pull_request`` event."""
+    pr = _get(event, "pull_request", dict, source=source)
+    labels = _get(pr, "labels", list, source=source, at="pull_request")
+    names = []
+    for i, label in enumerate(labels):
+        names.append(_get(label, "name", str, source=source, at=f"pull_request.labels.{i}"))
+    head_repo = _get(pr, "head.repo", dict, source=source, at="pull_request", nullable=True)
+    base_repo_name = _get(pr, "base.repo.full_name", str, source=source, at="pull_request")
+    head_repo_name = None
+    if head_repo is not None:
+        head_repo_name = _get(head_repo, "full_name", str, source=source, at="pull_request.head.repo")
+    return PullInfo(
+        number=_get(pr, "number", int, source=source, at="pull_request"),
+        head_ref=_get(pr, "head.ref", str, source=source, at="pull_request"),
+        head_sha=_get(pr, "head.sha", str, source=source, at="pull_request"),
+        base_ref=_get(pr, "base.ref", str, source=source, at="pull_request"),
+        base_sha=_get(pr, "base.sha", str, source=source, at="pull_request"),
+        labels=tuple(names),
+        head_repo_full_name=head_repo_name,
+        is_fork=head_repo_name is None or head_repo_name.lower() != base_repo_name.lower(),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushInfo:
+    """A ``push``: the full ref, the branch (``None`` for a tag) and the sha it now points at."""
+
+    ref: str
+    branch: str | None
+    after: str
+    deleted: bool = False
+
+
+def push_info(event: Mapping[str, Any], *, source: str = "event payload") -> PushInfo:
+    ref = _get(event, "ref", str, source=source)
+    deleted = event.get("deleted") is True
+    return PushInfo(
+        ref=ref, branch=_branch_of(ref), after=_get(event, "after", str, source=source), deleted=deleted
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchInfo:
+    """A ``workflow_dispatch``: the ref it runs on and its inputs (all strings, as Actions passes them)."""
+
+    ref: str
+    branch: str | None
+    inputs: Mapping[str, str]
+
+
+def dispatch_info(event: Mapping[str, Any], *, source: str = "event payload") -> DispatchInfo:
+    ref = _get(event, "ref", str, source=source)
+    raw = _get(event, "inputs", dict, source=source, nullable=True) or {}
+    inputs = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+    return DispatchInfo(ref=ref, branch=_branch_of(ref), inputs=inputs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowRunInfo:
+    """The run a ``workflow_run`` event reports on (the privileged job that posts a fork's results).
+
+    ``pull_numbers`` is empty for fork pull requests (GitHub does not list them): find the PR by
+    ``head_repo_full_name`` and ``head_branch`` instead. Everything here is untrusted input.
+    """
+
+    id: int
+    name: str
+    event: str
+    status: str
+    conclusion: str | None
+    head_branch: str | None
+    head_sha: str
+    head_repo_full_name: str | None
+    pull_numbers: tuple[int, ...]
+
+
+def workflow_run_info(event: Mapping[str, Any], *, source: str = "event payload") -> WorkflowRunInfo:
+    run = _get(event, "workflow_run", dict, source=source)
+    pulls = _get(run, "pull_requests", list, source=source, at="workflow_run")
+    head_repo = _get(run, "head_repository", dict, source=source, at="workflow_run", nullable=True)
+    return WorkflowRunInfo(
+        id=_get(run, "id", int, source=source, at="workflow_run"),
+        name=_get(run, "name", str, source=source, at="workflow_run", nullable=True) or "",
+        event=_get(run, "event", str, source=source, at="workflow_run"),
+        status=_get(run, "status", str, source=source, at="workflow_run"),
+        conclusion=_get(run, "conclusion", str, source=source, at="workflow_run", nullable=True),
+        head_branch=_get(run, "head_branch", str, source=source, at="workflow_run", nullable=True),
+        head_sha=_get(run, "head_sha", str, source=source, at="workflow_run"),
+        head_repo_full_name=None
+        if head_repo is None
+        else _get(head_repo, "full_name", str, source=source, at="workflow_run"),
+        pull_numbers=tuple(
+            _get(p, "number", int, source=source, at=f"workflow_run.pull_requests.{i}")
+            for i, p in enumerate(pulls)
+        ),
+    )
+
+
+# --- files: outputs and the step summary ------------------------------------------------------------
+
+
+def _new_delimiter() -> str:
+    return f"ghadelimiter_{uuid.uuid4()}"
+
+
+def format_output(name: str, value: str, *, delimiter: Callable[[], str] = _new_delimiter) -> str:
+    """One output in the multi-line-safe ``name<<DELIMITER`` form (a delimiter the value does not hold)."""
+    if not _OUTPUT_NAME.fullmatch(name):
+        raise ValueError(f"invalid output name {name!r}: letters, digits, '_' and '-' only")
+    delim = delimiter()
+    while delim in value or delim in name:
+        delim = delimiter()
+    return f"{name}<<{delim}\n{value}\n{delim}\n"
+
+
+def write_outputs(
+    env: Mapping[str, str],
+    outputs: Mapping[str, str],
+    *,
+    warn: Say = _stderr,
+    delimiter: Callable[[], str] = _new_delimiter,
+) -> bool:
+    """Append ``outputs`` to ``$GITHUB_OUTPUT``; False (and one warning line) when it is not set."""
+    target = env.get("GITHUB_OUTPUT", "")
+    if not target:
+        if outputs:
+            warn(f"warning: GITHUB_OUTPUT is not set; outputs not written: {', '.join(outputs)}")
+        return False
+    text = "".join(format_output(name, value, delimiter=delimiter) for name, value in outputs.items())
+    with Path(target).open("a", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    return True
+
+
+def append_summary(env: Mapping[str, str], markdown: str, *, warn: Say = _stderr) -> bool:
+    """Append ``markdown`` to ``$GITHUB_STEP_SUMMARY`` (cut to 1 MiB); False when it is not set."""
+    target = env.get("GITHUB_STEP_SUMMARY", "")
+    if not target:
+        warn("warning: GITHUB_STEP_SUMMARY is not set; the step summary was not written")
+        return False
+    data = markdown if markdown.endswith("\n") else markdown + "\n"
+    if len(data.encode("utf-8")) > MAX_SUMMARY_BYTES:
+        note = "\n\n*(cut: the step summary is limited to 1 MiB)*\n"
+        budget = MAX_SUMMARY_BYTES - len(note.encode("utf-8"))
+        data = data.encode("utf-8")[:budget].decode("utf-8", errors="ignore") + note
+    with Path(target).open("a", encoding="utf-8", newline="\n") as fh:
+        fh.write(data)
+    return True
+
+
+# --- workflow commands (stdout) ---------------------------------------------------------------------
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(
+    level: Level, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None
+) -> str:
+    """``::error title=…,file=…,line=…::message``, escaped as GitHub's toolkit does (and in its order)."""
+    if level not in ("error", "warning", "notice"):
+        raise ValueError(f"annotation level must be error, warning or notice, not {level!r}")
+    props = [(k, v) for k, v in (("title", title), ("file", file), ("line", line)) if v is not None]
+    head = f"::{level}"
+    if props:
+        head += " " + ",".join(f"{k}={escape_property(str(v))}" for k, v in props)
+    return f"{head}::{escape_data(message)}"
+
+
+@contextmanager
+def group(title: str, *, env: Mapping[str, str], say: Say = print) -> Iterator[None]:
+    """A collapsible log group in Actions (``::group::`` … ``::endgroup::``); a plain heading elsewhere."""
+    if not is_actions(env):
+        say(f"== {title}")
+        yield
+        return
+    say(f"::group::{escape_data(title)}")
+    try:
+        yield
+    finally:
+        say("::endgroup::")
+
+
+def mask(value: str, *, env: Mapping[str, str], say: Say = print) -> None:
+    """Ask the runner to hide ``value`` in the log (each line of a multi-line value on its own).
+
+    Outside Actions nothing is printed: echoing a secret to a terminal or another CI's log would leak it.
+    """
+    if not is_actions(env):
+        return
+    for part in value.splitlines():
+        if part.strip():
+            say(f"::add-mask::{escape_data(part)}")
