@@ -109,7 +109,7 @@ def status_text(doc: dict[str, Any]) -> str:
         + (f" at {doc['best_sha'][:8]}" if doc["best_sha"] else "")
         + f"{gain_text}; start: {start}",
         f"time measuring: {doc['seconds'] / 60:.1f} min",
-        f"converged: {doc['stop']['reason']}" if doc["converged"] else "converged: not yet",
+        f"converged: {doc['stop']['reason']}" if doc["converged"] else "stop conditions: none met yet",
     ]
     return "\n".join(lines) + "\n"
 
