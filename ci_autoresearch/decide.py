@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 from ci_autoresearch import stats
 from ci_autoresearch.config_model import Config
-from ci_autoresearch.model import Estimate, MetricComparison, Verdict
+from ci_autoresearch.model import (
+    Comparison,
+    Environment,
+    Estimate,
+    GateResult,
+    MetricComparison,
+    RefInfo,
+    Verdict,
+)
 
 _OBJECTIVE_VERDICTS: Mapping[str, Verdict] = {
     v: v for v in ("improved", "regressed", "unchanged", "inconclusive")
@@ -128,3 +136,45 @@ def decide(
             f"{pct(est.delta)})"
         )
     return Decision(verdict=verdict, reason=reason, metrics=metrics)
+
+
+def comparison_of(
+    config: Config,
+    decision: Decision,
+    *,
+    baseline: RefInfo,
+    candidate: RefInfo,
+    gate: GateResult | None,
+    rounds: int,
+    environment: Environment,
+    started_at: str,
+    finished_at: str,
+    paired: bool = True,
+    order: str | None = None,
+    config_hash: str | None = None,
+    offline: bool = False,
+    notes: tuple[str, ...] = (),
+) -> Comparison:
+    """The :class:`Comparison` a decision makes, with the decision settings it was made under."""
+    return Comparison(
+        baseline=baseline,
+        candidate=candidate,
+        objective=config.objective.metric,
+        direction=config.objective.direction,
+        verdict=decision.verdict,
+        reason=decision.reason,
+        metrics=decision.metrics,
+        gate=gate,
+        rounds=rounds,
+        paired=paired,
+        order=order or config.decision.order,
+        seed=config.decision.seed,
+        min_effect=config.decision.min_effect,
+        confidence=config.decision.confidence,
+        config_hash=config.hash if config_hash is None else config_hash,
+        environment=environment,
+        started_at=started_at,
+        finished_at=finished_at,
+        offline=offline,
+        notes=notes,
+    )

@@ -22,7 +22,7 @@ from ci_autoresearch import git, history, propose
 from ci_autoresearch.artifacts import evaluation_to_json
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
-from ci_autoresearch.decide import pct
+from ci_autoresearch.decide import Decision, comparison_of, pct
 from ci_autoresearch.environment import detect_environment, now_iso
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs
@@ -396,22 +396,13 @@ def _evaluation(
 def _conflict(config: Config, best: str, cand: Candidate, branch: str, env: Mapping[str, str]) -> Comparison:
     now = now_iso()
     reason = f"{cand.branch or cand.source} does not merge cleanly onto the current best ({git.short(best)})"
-    return Comparison(
+    return comparison_of(
+        config,
+        Decision(verdict="invalid", reason=reason, metrics={}),
         baseline=RefInfo(ref=branch, sha=best),
         candidate=RefInfo(ref=cand.branch or cand.source, sha=cand.sha),
-        objective=config.objective.metric,
-        direction=config.objective.direction,
-        verdict="invalid",
-        reason=reason,
-        metrics={},
         gate=GateResult(command=None, passed=False, reason="merge conflict"),
         rounds=0,
-        paired=True,
-        order=config.decision.order,
-        seed=config.decision.seed,
-        min_effect=config.decision.min_effect,
-        confidence=config.decision.confidence,
-        config_hash=config.hash,
         environment=detect_environment(env),
         started_at=now,
         finished_at=now,

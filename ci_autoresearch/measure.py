@@ -19,7 +19,7 @@ from typing import Literal
 
 from ci_autoresearch import git, metrics
 from ci_autoresearch.config_model import Config, MetricSpec
-from ci_autoresearch.decide import Decision, decide
+from ci_autoresearch.decide import Decision, comparison_of, decide
 from ci_autoresearch.environment import detect_environment, now_iso
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.model import (
@@ -209,22 +209,13 @@ def compare_refs(
     def finish(
         decision: Decision, rounds: int, gate: GateResult | None, notes: tuple[str, ...] = ()
     ) -> Comparison:
-        return Comparison(
+        return comparison_of(
+            config,
+            decision,
             baseline=base,
             candidate=cand,
-            objective=config.objective.metric,
-            direction=config.objective.direction,
-            verdict=decision.verdict,
-            reason=decision.reason,
-            metrics=decision.metrics,
             gate=gate,
             rounds=rounds,
-            paired=True,
-            order=config.decision.order,
-            seed=config.decision.seed,
-            min_effect=config.decision.min_effect,
-            confidence=config.decision.confidence,
-            config_hash=config.hash,
             environment=detect_environment(env),
             started_at=started,
             finished_at=now_iso(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ci_autoresearch.artifacts import load_result
 from ci_autoresearch.config_model import BenchmarkConfig, Config, MetricSpec, ObjectiveConfig
-from ci_autoresearch.decide import decide
+from ci_autoresearch.decide import comparison_of, decide
 from ci_autoresearch.environment import now_iso
 from ci_autoresearch.errors import BadInputError
 from ci_autoresearch.model import Comparison, RefInfo, Result
@@ -62,25 +62,19 @@ def compare_results(base_path: Path, cand_path: Path, *, config: Config | None) 
         units=units,
     )
     now = now_iso()
-    return Comparison(
+    return comparison_of(
+        cfg,
+        decision,
         baseline=RefInfo(ref=str(base_path), sha=base.ref.sha),
         candidate=RefInfo(ref=str(cand_path), sha=cand.ref.sha),
-        objective=cfg.objective.metric,
-        direction=cfg.objective.direction,
-        verdict=decision.verdict,
-        reason=decision.reason,
-        metrics=decision.metrics,
         gate=None,
         rounds=min(base.runs, cand.runs),
-        paired=False,
-        order="separate runs",
-        seed=cfg.decision.seed,
-        min_effect=cfg.decision.min_effect,
-        confidence=cfg.decision.confidence,
-        config_hash=cand.config_hash,
         environment=cand.environment,
         started_at=now,
         finished_at=now,
+        paired=False,
+        order="separate runs",
+        config_hash=cand.config_hash,
         offline=True,
         notes=tuple(notes),
     )
