@@ -16,8 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
-
 from ci_autoresearch import __version__
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import (
@@ -31,6 +29,7 @@ from ci_autoresearch.model import (
     RefInfo,
     Result,
 )
+from ci_autoresearch.schemacheck import Check, compile_schema
 from ci_autoresearch.stats import summary
 
 Kind = Literal["result", "comparison", "evaluation"]
@@ -43,21 +42,36 @@ MAX_BYTES = 32 * 1024 * 1024
 
 
 @cache
-def _validator(kind: Kind) -> jsonschema.protocols.Validator:
-    text = resources.files("ci_autoresearch").joinpath("schemas/documents.schema.json").read_text()
-    doc = json.loads(text)
-    schema = {**doc, "$ref": f"#/$defs/{kind}"}
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+def _schema() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(
+        resources.files("ci_autoresearch").joinpath("schemas/documents.schema.json").read_text()
+    )
+    return doc
+
+
+@cache
+def _check(kind: Kind) -> Check:
+    return compile_schema(_schema(), f"#/$defs/{kind}")
 
 
 def validate(doc: Any, kind: Kind, *, source: str) -> None:
-    """Raise :class:`ArtifactError` naming ``source``, the key and what was expected."""
-    errors = sorted(_validator(kind).iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ArtifactError(f"{source}: {key}: not a valid {SCHEMA_IDS[kind]} document ({err.message[:200]})")
+    """Raise :class:`ArtifactError` naming ``source``, the key and what was expected.
+
+    The schema check is compiled (:mod:`ci_autoresearch.schemacheck`); jsonschema, slow but precise in
+    its messages, runs only to explain a document that failed it.
+    """
+    if _check(kind)(doc):
+        return
+    import jsonschema  # noqa: PLC0415 - only needed to word an error
+
+    schema = {**_schema(), "$ref": f"#/$defs/{kind}"}
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    err = jsonschema.exceptions.best_match(errors) if errors else None
+    if err is None:  # the compiled check is stricter than jsonschema here: still not a valid document
+        raise ArtifactError(f"{source}: (top level): not a valid {SCHEMA_IDS[kind]} document")
+    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    raise ArtifactError(f"{source}: {key}: not a valid {SCHEMA_IDS[kind]} document ({err.message[:200]})")
 
 
 def _finite(x: float | None) -> float | None:

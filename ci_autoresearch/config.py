@@ -19,9 +19,8 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import yaml
 
 from ci_autoresearch.config_model import (
@@ -47,6 +46,10 @@ from ci_autoresearch.config_model import (
     SearchSpaceConfig,
 )
 from ci_autoresearch.errors import ConfigError
+from ci_autoresearch.schemacheck import Check, compile_schema
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -162,7 +165,15 @@ def _resource_text(name: str) -> str:
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
+    """jsonschema, imported only to explain a configuration that failed the compiled check."""
+    import jsonschema  # noqa: PLC0415 - keeps `validate` of a good config fast
+
     return jsonschema.Draft202012Validator(config_schema())
+
+
+@functools.cache
+def _fast_check() -> Check:
+    return compile_schema(config_schema())
 
 
 class _Found:
@@ -206,8 +217,9 @@ def _check(path: Path) -> tuple[list[Problem], Any]:
             "write some settings, or run `ci-autoresearch init --force` for a commented starter",
         )
         return found.sorted(), doc
-    for error in _validator().iter_errors(doc):
-        _schema_problem(error, found)
+    if not _fast_check()(doc):
+        for error in _validator().iter_errors(doc):
+            _schema_problem(error, found)
     if found.items:
         return found.sorted(), doc
     _semantic_problems(doc, found)

@@ -13,10 +13,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ci_autoresearch import git
-from ci_autoresearch.artifacts import dumps, evaluation_from_json, evaluation_to_json, parse_document
+from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.errors import ArtifactError, GitError
 from ci_autoresearch.model import Evaluation
 
@@ -73,28 +72,33 @@ def _notes_commit(repo: Path) -> str | None:
 
 
 def _cache_file(repo: Path, commit: str) -> Path:
-    return repo / ".autoresearch" / "cache" / f"history-{commit}.json"
+    return repo / ".autoresearch" / "cache" / f"history-{commit}.jsonl"
 
 
 def load(repo: Path, *, use_cache: bool = True) -> History:
-    """Read every evaluation from the notes; unreadable lines are reported, not fatal."""
+    """Read every evaluation from the notes; unreadable lines are reported, not fatal.
+
+    The cache (``.autoresearch/cache/history-<notes commit>.jsonl``) holds the lines that passed
+    validation when that notes commit was first read, so a later read skips git and the schema check.
+    """
     commit = _notes_commit(repo)
     if commit is None:
         return History(evaluations=())
     cache = _cache_file(repo, commit)
     if use_cache and cache.is_file():
         try:
-            raw = json.loads(cache.read_text())
+            lines = cache.read_text().splitlines()
+            cached = [evaluation_from_json(json.loads(line)) for line in lines[1:]]
             return History(
-                evaluations=tuple(evaluation_from_json(d) for d in raw["evaluations"]),
-                problems=tuple(raw["problems"]),
+                evaluations=tuple(sorted(cached, key=_order)), problems=tuple(json.loads(lines[0]))
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass  # a broken cache is ignored and rebuilt
     pairs = git.notes_list(repo)
     texts = git.cat_blobs(repo, [blob for blob, _ in pairs])
-    docs: list[dict[str, Any]] = []
-    problems: list[str] = []
+    valid: list[str] = []
+    evaluations: list[Evaluation] = []
+    bad: list[str] = []
     for (_, commit_sha), text in zip(pairs, texts, strict=True):
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -102,21 +106,23 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
             try:
                 _, doc = parse_document(line, source=f"note on {commit_sha[:8]} line {n}")
             except ArtifactError as err:
-                problems.append(str(err))
+                bad.append(str(err))
                 continue
-            docs.append(doc)
-    evaluations = sorted((evaluation_from_json(d) for d in docs), key=_order)
+            valid.append(line)
+            evaluations.append(evaluation_from_json(doc))
     if use_cache:
-        try:
-            for old in cache.parent.glob("history-*.json"):
-                old.unlink()
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(
-                dumps({"evaluations": [evaluation_to_json(e) for e in evaluations], "problems": problems})
-            )
-        except OSError:
-            pass
-    return History(evaluations=tuple(evaluations), problems=tuple(problems))
+        _write_cache(cache, bad, valid)
+    return History(evaluations=tuple(sorted(evaluations, key=_order)), problems=tuple(bad))
+
+
+def _write_cache(cache: Path, problems: Sequence[str], lines: Sequence[str]) -> None:
+    try:
+        for old in cache.parent.glob("history-*"):
+            old.unlink()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(list(problems)) + "\n" + "\n".join(lines) + "\n")
+    except OSError:
+        pass  # a cache we cannot write is only slower
 
 
 def fetch_notes(repo: Path, remote: str) -> None:
