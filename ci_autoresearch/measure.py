@@ -206,9 +206,7 @@ def compare_refs(
     log_dir.mkdir(parents=True, exist_ok=True)
     runner = _Runner(config, env, log_dir)
 
-    def finish(
-        decision: Decision, rounds: int, gate: GateResult | None, notes: tuple[str, ...] = ()
-    ) -> Comparison:
+    def finish(decision: Decision, rounds: int, gate: GateResult | None) -> Comparison:
         return comparison_of(
             config,
             decision,
@@ -222,6 +220,13 @@ def compare_refs(
             notes=notes,
         )
 
+    notes: tuple[str, ...] = ()
+    head = git.try_resolve(repo, "HEAD")
+    if head in (base.sha, cand.sha) and git.is_dirty(repo):
+        notes = (
+            "the working tree has uncommitted changes; they are not measured (commit them, or use "
+            "`bench` to measure the working tree)",
+        )
     touched = git.touched_protected(git.changed_paths(repo, base.sha, cand.sha), config.gate.protected_paths)
     if touched:
         gate = GateResult(

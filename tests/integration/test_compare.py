@@ -275,3 +275,24 @@ def test_ctrl_c_removes_worktrees(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert git(repo, "worktree", "list").count("\n") == 0
+
+
+def test_dirty_tree_is_said_when_it_matters(tmp_path: Path) -> None:
+    repo = make_simple(tmp_path, "print('METRIC score=1')")
+    (repo / "bench.py").write_text("print('METRIC score=2')")
+    doc = json.loads(cli(["compare", "main", "HEAD", "--json"], cwd=repo).stdout)
+    assert any("uncommitted changes" in n for n in doc["notes"])
+    res = cli(["run"], cwd=repo)  # the loop would move the checked-out branch under the edits
+    assert res.returncode == 2 and "uncommitted changes" in res.stderr
+
+
+def test_plot_needs_matplotlib_or_says_so(tmp_path: Path) -> None:
+    import importlib.util
+
+    repo = make_simple(tmp_path, "print('METRIC score=1')")
+    res = cli(["history", "--plot", str(tmp_path / "p.png")], cwd=repo)
+    if importlib.util.find_spec("matplotlib") is None:
+        assert res.returncode == 2
+        assert "needs matplotlib" in res.stderr and "ci-autoresearch[plot]" in res.stderr
+    else:
+        assert res.returncode == 0 and (tmp_path / "p.png").stat().st_size > 0
