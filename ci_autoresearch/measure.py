@@ -31,7 +31,7 @@ from ci_autoresearch.model import (
     Result,
 )
 from ci_autoresearch.runner import RunResult, run_measured, scrub_env
-from ci_autoresearch.stats import extra_rounds, paired_estimate
+from ci_autoresearch.stats import paired_estimate, rounds_to_add
 
 SideName = Literal["baseline", "candidate"]
 
@@ -282,10 +282,13 @@ def compare_refs(
                         )
                     )
                 decision = decide(config, sides["baseline"].samples, sides["candidate"].samples, paired=True)
-                more = (
-                    extra_rounds(rounds, config.decision.max_rounds)
-                    if decision.verdict == "inconclusive"
-                    else 0
+                objective = decision.metrics.get(config.objective.metric)
+                more = rounds_to_add(
+                    objective.estimate if objective else None,
+                    decision.verdict,
+                    rounds=rounds,
+                    max_rounds=config.decision.max_rounds,
+                    min_effect=config.decision.min_effect,
                 )
                 if more <= 0:
                     break

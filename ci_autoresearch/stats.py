@@ -603,6 +603,51 @@ def extra_rounds(rounds_so_far: int, max_rounds: int) -> int:
     return min(max(math.ceil(rounds_so_far / 2), 2), max_rounds - rounds_so_far)
 
 
+def verdict_reachable(estimate: Estimate, *, min_effect: float, max_rounds: int) -> bool:
+    """Whether some verdict (improved, regressed or unchanged) can still be reached by ``max_rounds``.
+
+    Futility check for adaptive rounds. The interval is projected to ``max_rounds`` (its width shrinks
+    like 1/sqrt(n)) and the estimate may still move by one current standard error in either direction;
+    if even then the interval could neither clear the ±``min_effect`` band on one side nor fit inside
+    it, more rounds would end ``inconclusive`` anyway and are not spent. Direction-free: improved and
+    regressed are the two sides of the band.
+    """
+    n = estimate.n
+    if n >= max_rounds or n < 2:
+        return n < max_rounds
+    d = math.log(estimate.ratio)
+    low = d - math.log(estimate.ci_low)  # widths in log space
+    high = math.log(estimate.ci_high) - d
+    shrink = math.sqrt(n / max_rounds)
+    z = _NORMAL.inv_cdf(0.5 + estimate.confidence / 2)
+    slack = (low + high) / 2 / z  # one current standard error
+    lo_band, hi_band = math.log1p(-min_effect), math.log1p(min_effect)
+    below = d - slack + high * shrink < lo_band
+    above = d + slack - low * shrink > hi_band
+    inside = max(d - slack, lo_band + low * shrink) <= min(d + slack, hi_band - high * shrink)
+    return below or above or inside
+
+
+def rounds_to_add(
+    estimate: Estimate | None, verdict: str, *, rounds: int, max_rounds: int, min_effect: float
+) -> int:
+    """The adaptive rule of a measuring session: how many rounds to add after deciding on ``rounds``.
+
+    None while a verdict other than ``inconclusive`` stands; ``extra_rounds`` while one can still be
+    reached (:func:`verdict_reachable`); none once it cannot.
+    """
+    if verdict != "inconclusive":
+        return 0
+    more = extra_rounds(rounds, max_rounds)
+    if (
+        more
+        and estimate is not None
+        and not verdict_reachable(estimate, min_effect=min_effect, max_rounds=max_rounds)
+    ):
+        return 0
+    return more
+
+
 def summary(samples: Sequence[float]) -> dict[str, float]:
     """n, median, mean, stdev (sample, n - 1), min, max and cv (stdev / |mean|) of one side.
 

@@ -525,7 +525,8 @@ def _bimodal(rng: random.Random) -> float:
 
 
 def _adaptive(rng: random.Random, noise: Noise, effect: float) -> tuple[str, int]:
-    """What the measuring loop does: 10 rounds, then more while inconclusive, up to 30."""
+    """What the measuring loop does: 10 rounds, then more while inconclusive and a verdict is still
+    reachable (``stats.rounds_to_add``, the function ``measure.compare_refs`` calls), up to 30."""
     base: list[float] = []
     cand: list[float] = []
     target = START
@@ -535,7 +536,9 @@ def _adaptive(rng: random.Random, noise: Noise, effect: float) -> tuple[str, int
             cand.append(noise(rng) * effect)
         est = stats.paired_estimate(base, cand, confidence=CONFIDENCE, seed=0)
         verdict = stats.classify(est, direction="minimize", min_effect=MIN_EFFECT)
-        more = stats.extra_rounds(len(base), MAX_ROUNDS) if verdict == "inconclusive" else 0
+        more = stats.rounds_to_add(
+            est, verdict, rounds=len(base), max_rounds=MAX_ROUNDS, min_effect=MIN_EFFECT
+        )
         if more == 0:
             return verdict, len(base)
         target = len(base) + more
@@ -572,3 +575,35 @@ def test_detects_a_five_percent_improvement_at_cv3() -> None:
     verdicts = _trials(_lognormal(0.03), 0.95, trials, seed=54321)
     assert verdicts["improved"] / trials >= 0.90
     assert verdicts["regressed"] == 0
+
+
+# --- futility: stop adding rounds when no verdict can be reached ------------------------------------
+
+
+def _est(ratio: float, low: float, high: float, n: int = 10) -> Estimate:
+    return Estimate(ratio=ratio, ci_low=low, ci_high=high, p_value=0.5, n=n, confidence=0.95, paired=True)
+
+
+def test_futile_when_a_centred_noisy_estimate_can_reach_no_verdict() -> None:
+    est = _est(1.0, 0.97, 1.03)  # ±3 % at 10 rounds: still ±1.7 % at 30, never inside ±1 %, never beyond it
+    assert not stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
+    assert stats.rounds_to_add(est, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
+
+
+def test_rounds_added_while_a_gain_or_a_loss_is_still_reachable() -> None:
+    gain = _est(0.97, 0.93, 1.01)
+    loss = _est(1.03, 0.99, 1.07)
+    for est in (gain, loss):
+        assert stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
+        assert stats.rounds_to_add(est, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
+
+
+def test_unchanged_reachable_when_narrow_enough() -> None:
+    assert stats.verdict_reachable(_est(1.001, 0.985, 1.017), min_effect=0.01, max_rounds=30)
+
+
+def test_no_rounds_after_a_verdict_or_at_the_limit() -> None:
+    est = _est(0.97, 0.93, 1.01)
+    assert stats.rounds_to_add(est, "improved", rounds=10, max_rounds=30, min_effect=0.01) == 0
+    assert stats.rounds_to_add(est, "inconclusive", rounds=30, max_rounds=30, min_effect=0.01) == 0
+    assert stats.rounds_to_add(None, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
