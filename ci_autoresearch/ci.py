@@ -24,6 +24,7 @@ from ci_autoresearch import gha, git, history
 from ci_autoresearch.artifacts import evaluation_to_json, result_to_json, write_json
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.decide import pct
+from ci_autoresearch.environment import detect_environment
 from ci_autoresearch.errors import AutoresearchError
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs, measure_ref
@@ -172,6 +173,9 @@ def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
             env=ctx.env,
             say=ctx.say,
         ):
+            stored, fallback = _stored_baseline(ctx, baseline, baseline_note)
+            if fallback:
+                ctx.say(gha.annotation("notice", fallback))
             comparison = compare_refs(
                 ctx.repo,
                 ctx.config,
@@ -181,7 +185,10 @@ def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
                 log_dir=ctx.out_dir / "logs",
                 progress=ctx.progress,
                 labels=(pr.base_ref, pr.head_ref),
+                stored=stored,
             )
+            if fallback:
+                comparison = dataclasses.replace(comparison, notes=(*comparison.notes, fallback))
         improved = comparison.verdict == "improved"
         obj = comparison.objective_metric
         ev = Evaluation(
@@ -266,6 +273,28 @@ def _trend(ev: Evaluation, baseline: Result | None, note: str) -> str:
         + ("" if same else " (different machine type)")
         + "."
     )
+
+
+def _stored_baseline(ctx: CiContext, baseline: Result | None, note: str) -> tuple[Result | None, str]:
+    """With ``decision.baseline: artifact``, the stored result when it may stand for the base; else why
+    not (then the base is re-measured in this job, paired)."""
+    if ctx.config.decision.baseline != "artifact":
+        return None, ""
+    why = ""
+    if baseline is None:
+        why = f"no usable baseline artifact ({note})"
+    elif baseline.environment.fingerprint != detect_environment(ctx.env).fingerprint:
+        why = (
+            "the baseline artifact was measured on another kind of machine "
+            f"({baseline.environment.cpu_model}, {baseline.environment.cores} cores)"
+        )
+    elif baseline.config_hash != ctx.config.hash:
+        why = "the baseline artifact was measured with another configuration"
+    elif ctx.config.objective.metric not in baseline.metrics:
+        why = f"the baseline artifact has no {ctx.config.objective.metric} samples"
+    if why:
+        return None, f"decision.baseline is artifact, but {why}: the base was re-measured in this job"
+    return baseline, ""
 
 
 def _fetch_baseline(ctx: CiContext, branch: str, sha: str | None) -> tuple[Result | None, str]:

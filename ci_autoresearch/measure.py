@@ -194,10 +194,13 @@ def compare_refs(
     log_dir: Path,
     progress: ProgressFn = _ignore,
     labels: tuple[str, str] | None = None,
+    stored: Result | None = None,
 ) -> Comparison:
     """Measure ``cand_ref`` against ``base_ref``, interleaved, and decide.
 
     ``labels`` name the two sides in reports when the refs are bare commits (the loop's trial merges).
+    ``stored``: a stored result of ``base_ref`` (the baseline artifact) used as the baseline's samples;
+    then only the candidate is measured and the statistics are unpaired (``decision.baseline: artifact``).
     """
     started = now_iso()
     base_name, cand_name = labels or (base_ref, cand_ref)
@@ -217,6 +220,8 @@ def compare_refs(
             environment=detect_environment(env),
             started_at=started,
             finished_at=now_iso(),
+            paired=stored is None,
+            order=config.decision.order if stored is None else "candidate only",
             notes=notes,
         )
 
@@ -238,17 +243,31 @@ def compare_refs(
         )
         return finish(Decision(verdict="invalid", reason=f"candidate {gate.reason}", metrics={}), 0, gate)
 
-    with _checkouts(repo, {"baseline": base.sha, "candidate": cand.sha}) as paths:
+    if stored is not None:
+        notes += (
+            f"baseline: the stored result of {base.ref} @ {base.sha[:8]} ({stored.runs} runs, "
+            f"{stored.finished_at}); only the candidate was measured, statistics unpaired",
+        )
+    checkout: dict[SideName, str] = (
+        {"candidate": cand.sha} if stored else {"baseline": base.sha, "candidate": cand.sha}
+    )
+    with _checkouts(repo, checkout) as paths:
         sides = {
-            "baseline": _Side(name="baseline", ref=base, workdir=paths["baseline"], samples={}),
+            "baseline": _Side(
+                name="baseline",
+                ref=base,
+                workdir=paths.get("baseline", repo),
+                samples={k: list(m.samples) for k, m in stored.metrics.items()} if stored else {},
+            ),
             "candidate": _Side(name="candidate", ref=cand, workdir=paths["candidate"], samples={}),
         }
+        measured = [sides["candidate"]] if stored else list(sides.values())
         gate_result: GateResult | None = None
         rounds = 0
         try:
             if config.benchmark.setup:
                 progress(Progress(phase="setup", message=config.benchmark.setup))
-            for side in sides.values():
+            for side in measured:
                 run = runner.setup(side)
                 if run is not None and not run.ok:
                     msg = (
@@ -263,7 +282,7 @@ def compare_refs(
                 raise CandidateFailed(f"gate failed: {gate_result.reason}", gate_result)
             for i in range(config.collection.warmup_runs):
                 progress(Progress(phase="warmup", round=i + 1, total=config.collection.warmup_runs))
-                for side in sides.values():
+                for side in measured:
                     _measure_side(runner, side, f"warmup{i + 1}", record=False)
             rng = random.Random(config.decision.seed)
             target = min(config.collection.measurement_runs, config.decision.max_rounds)
@@ -272,7 +291,8 @@ def compare_refs(
                 for order in round_order(config.decision.order, target - rounds, rng):
                     rounds += 1
                     for name in order:
-                        _measure_side(runner, sides[name], f"round{rounds}", record=True)
+                        if stored is None or name == "candidate":
+                            _measure_side(runner, sides[name], f"round{rounds}", record=True)
                     progress(
                         Progress(
                             phase="round",
@@ -281,7 +301,9 @@ def compare_refs(
                             estimate=_objective_estimate(config, sides),
                         )
                     )
-                decision = decide(config, sides["baseline"].samples, sides["candidate"].samples, paired=True)
+                decision = decide(
+                    config, sides["baseline"].samples, sides["candidate"].samples, paired=stored is None
+                )
                 objective = decision.metrics.get(config.objective.metric)
                 more = rounds_to_add(
                     objective.estimate if objective else None,
@@ -302,7 +324,9 @@ def compare_refs(
                     )
                 )
         except CandidateFailed as failed:
-            partial = decide(config, sides["baseline"].samples, sides["candidate"].samples, paired=True)
+            partial = decide(
+                config, sides["baseline"].samples, sides["candidate"].samples, paired=stored is None
+            )
             progress(Progress(phase="done", round=rounds, total=rounds, message=failed.reason))
             return finish(
                 Decision(verdict="invalid", reason=failed.reason, metrics=partial.metrics),

@@ -336,3 +336,42 @@ def test_bad_event_payload_is_one_line_exit_2(setup: Setup) -> None:
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
     assert "pull_request" in res.stderr
+
+
+def test_baseline_artifact_as_the_baseline(setup: Setup) -> None:
+    """decision.baseline: artifact: the stored base result stands in for the base (unpaired); only the
+    candidate is measured. A stored result from another configuration is refused, with the reason."""
+    s = setup
+    config = CONFIG + "decision: {max_rounds: 8, baseline: artifact}\n"
+    (s.work / ".autoresearch.yml").write_text(config.replace("decision: {max_rounds: 8}\n", ""))
+    git(s.work, "commit", "-qam", "compare against the stored baseline")
+    git(s.work, "push", "-q", "origin", "main")
+    s.server.set_branch("main", git(s.work, "rev-parse", "main"))
+    s.server.add_artifact("autoresearch-baseline", baseline_zip(s), "main", git(s.work, "rev-parse", "main"))
+    s.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = s.server.add_pull(
+        "autoresearch/a", head_sha=git(s.work, "rev-parse", "autoresearch/a"), labels=[LABEL]
+    )
+    run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a"))
+    doc = json.loads(Path(s.outputs()["result-path"]).read_text())
+    assert doc["verdict"] == "improved" and doc["paired"] is False
+    assert any("stored result of main" in n for n in doc["notes"])
+    logs = s.tmp / "runner" / "ci-autoresearch" / "logs"
+    assert not list(logs.glob("baseline.round*.stdout.log"))  # the base was not measured again
+
+    # a stored result made with another configuration is not used: said, and the base re-measured
+    (s.work / ".autoresearch.yml").write_text(
+        (s.work / ".autoresearch.yml").read_text().replace("measurement_runs: 6", "measurement_runs: 7")
+    )
+    git(s.work, "commit", "-qam", "another configuration")
+    s.branch("autoresearch/b", {"factors/b.txt": "0.9\n"})
+    pr2 = s.server.add_pull(
+        "autoresearch/b", head_sha=git(s.work, "rev-parse", "autoresearch/b"), labels=[LABEL]
+    )
+    event = pr_event(s, pr2.number, "autoresearch/b")
+    event["pull_request"]["base"]["sha"] = git(s.work, "rev-parse", "main~1")  # the artifact's commit
+    res = run_ci(s, "pull_request", event)
+    doc = json.loads(Path(s.outputs()["result-path"]).read_text())
+    assert doc["paired"] is True
+    assert any("another configuration" in n for n in doc["notes"]), doc["notes"]
+    assert "re-measured" in res.stdout
