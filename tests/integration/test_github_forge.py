@@ -28,6 +28,7 @@ from ci_autoresearch.model import (
     Verdict,
 )
 from ci_autoresearch.report import evaluation_markdown
+from tests.factories import stub_comparison
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import DEFAULT_REPO
 
@@ -72,25 +73,15 @@ def make_comparison(
         estimate=None if verdict == "invalid" else estimate,
         verdict=verdict if verdict in DELTAS else "inconclusive",
     )
-    return Comparison(
+    return stub_comparison(
         baseline=RefInfo(ref="main", sha=BASE_SHA),
         candidate=RefInfo(ref=BRANCH, sha=sha),
         objective="wall_time",
-        direction="minimize",
         verdict=verdict,
         reason=reason or f"wall_time is {verdict}",
         metrics={"wall_time": metric},
-        gate=None,
         rounds=10,
-        paired=True,
-        order="abba",
-        seed=0,
-        min_effect=0.01,
-        confidence=0.95,
-        config_hash="cafe0123cafe0123",
         environment=ENV,
-        started_at="2026-01-01T10:00:00Z",
-        finished_at="2026-01-01T10:01:00Z",
     )
 
 

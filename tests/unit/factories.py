@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from ci_autoresearch.config_model import BenchmarkConfig, Config, GuardConfig, MetricSpec, ObjectiveConfig
 from ci_autoresearch.decide import decide
-from ci_autoresearch.model import Comparison, Environment, Evaluation, GateResult, RefInfo
-
-ENV = Environment(
-    cpu_model="Test CPU", cores=2, os="Linux 6.1", python="3.11.7", machine="x86_64", runner_name="local"
-)
+from ci_autoresearch.model import Comparison, Evaluation, GateResult
+from tests.factories import stub_comparison
 
 
 def config(**kw: object) -> Config:
@@ -42,28 +39,16 @@ def comparison(
         {"score": cand, "memory": [memory[1]] * n, "wall_time": [0.4] * n},
         paired=True,
     )
-    return Comparison(
-        baseline=RefInfo(ref="main", sha="a" * 40),
-        candidate=RefInfo(ref=cand_ref, sha="b" * 40),
-        objective="score",
-        direction="minimize",
+    return stub_comparison(
         verdict=d.verdict,
         reason=d.reason,
         metrics=d.metrics,
+        rounds=n,
+        config_hash=cfg.hash,
         gate=gate
         or GateResult(
             command="pytest -q", passed=True, returncode=0, seconds=1.5, reason="`pytest -q` passed"
         ),
-        rounds=n,
-        paired=True,
-        order="abba",
-        seed=0,
-        min_effect=0.01,
-        confidence=0.95,
-        config_hash=cfg.hash,
-        environment=ENV,
-        started_at="2026-11-26T10:00:00Z",
-        finished_at="2026-11-26T10:01:00Z",
     )
 
 

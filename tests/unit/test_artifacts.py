@@ -10,7 +10,8 @@ import pytest
 from ci_autoresearch import artifacts
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import MetricSamples, RefInfo, Result
-from tests.unit.factories import ENV, comparison, evaluation
+from tests.factories import ENV
+from tests.unit.factories import comparison, evaluation
 
 RESULT = Result(
     ref=RefInfo(ref="main", sha="c" * 40),

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from ci_autoresearch.config_model import ConstraintsConfig, ObjectiveConfig, PlateauConfig
 from ci_autoresearch.convergence import LoopState, gain, state_from, stop_reason
 from ci_autoresearch.model import (
-    Comparison,
     Decision,
     Direction,
     Environment,
@@ -19,6 +18,7 @@ from ci_autoresearch.model import (
     MetricComparison,
     RefInfo,
 )
+from tests.factories import stub_comparison
 
 ENV = Environment(cpu_model="cpu", cores=2, os="linux", python="3.11", machine="x86_64", runner_name="t")
 
@@ -44,25 +44,15 @@ def evaluation(
         estimate=None,
         verdict="unchanged",
     )
-    comparison = Comparison(
+    comparison = stub_comparison(
         baseline=RefInfo(ref="main", sha=f"base{i}"),
         candidate=RefInfo(ref=f"c{i}", sha=f"cand{i}"),
         objective="t",
         direction=direction,
-        verdict="unchanged",
-        reason="",
         metrics={"t": metric},
-        gate=None,
         rounds=3,
-        paired=True,
-        order="abba",
-        seed=0,
-        min_effect=0.01,
-        confidence=0.95,
         config_hash="h",
         environment=ENV,
-        started_at="2024-01-01T00:00:00Z",
-        finished_at="2024-01-01T00:00:10Z",
     )
     return Evaluation(
         comparison=comparison,
