@@ -376,7 +376,7 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
         status_mod.plot_png(evaluations, config, plot)
         click.echo(f"plot written to {plot}", err=True)
     if as_json:
-        click.echo(json.dumps(status_mod.history_json(evaluations), indent=2))
+        click.echo(status_mod.history_json_text(evaluations), nl=False)
     else:
         click.echo(history_text(evaluations), nl=False)
 

@@ -6,6 +6,7 @@ The JSON shapes are documented in docs/cli.md and are stable (``ci-autoresearch/
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,15 @@ def history_json(evaluations: Sequence[Evaluation]) -> dict[str, Any]:
             }
         )
     return {"schema": "ci-autoresearch/history@1", "evaluations": rows}
+
+
+def history_json_text(evaluations: Sequence[Evaluation]) -> str:
+    """``history@1`` as text: one evaluation per line (compact), so 10 000 of them print quickly and
+    still read line by line."""
+    doc = history_json(evaluations)
+    rows = ",\n".join(json.dumps(row, separators=(",", ":")) for row in doc["evaluations"])
+    body = f"\n{rows}\n" if rows else ""
+    return f'{{"schema": "{doc["schema"]}", "evaluations": [{body}]}}\n'
 
 
 def status_json(evaluations: Sequence[Evaluation], config: Config | None) -> dict[str, Any]:
