@@ -101,14 +101,20 @@ KEYWORD_CASES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"minLength": 2, "maxLength": 3}, ["a", "ab", "abcd", 5]),
     ({"minimum": 0, "exclusiveMaximum": 1}, [0, 0.5, 1, -1, "x", True]),
     ({"items": {"type": "number"}, "minItems": 1, "maxItems": 2}, [[], [1], [1, 2, 3], [1, "a"], "x"]),
-    ({"properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False},
-     [{"a": "x"}, {"a": 1}, {}, {"a": "x", "b": 1}, []]),
-    ({"additionalProperties": {"type": "integer"}, "propertyNames": {"pattern": "^[a-z]+$"}},
-     [{"a": 1}, {"a": "x"}, {"A": 1}]),
+    (
+        {"properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False},
+        [{"a": "x"}, {"a": 1}, {}, {"a": "x", "b": 1}, []],
+    ),
+    (
+        {"additionalProperties": {"type": "integer"}, "propertyNames": {"pattern": "^[a-z]+$"}},
+        [{"a": 1}, {"a": "x"}, {"A": 1}],
+    ),
     ({"anyOf": [{"type": "string"}, {"minimum": 3}]}, ["a", 4, 2, None]),
     ({"oneOf": [{"type": "number"}, {"type": "integer"}]}, [1.5, 1, "a"]),
-    ({"allOf": [{"properties": {"a": {}}}], "properties": {"b": {}}, "unevaluatedProperties": False},
-     [{"a": 1, "b": 2}, {"c": 3}]),
+    (
+        {"allOf": [{"properties": {"a": {}}}], "properties": {"b": {}}, "unevaluatedProperties": False},
+        [{"a": 1, "b": 2}, {"c": 3}],
+    ),
     ({"$defs": {"n": {"type": "number"}}, "items": {"$ref": "#/$defs/n"}}, [[1, 2], [1, "x"]]),
 ]
 
