@@ -1,0 +1,109 @@
+"""The benchmark suite runs: ``bench/*.py --quick`` write their JSON and print their tables.
+
+Structure only: the rates and timings they measure depend on the machine's noise, so none is asserted.
+What is asserted beyond structure is deterministic: ``--replay`` of the recorded samples gives exactly
+the decisions the live run took, and the synthetic part is the same in both (seeded).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ROOT, base_env
+
+pytestmark = pytest.mark.slow
+
+RULES = {"ci-autoresearch", "one-run", "median-of-5", "gab-200", "gab-110", "asv", "pyperf"}
+EFFECTS = {"+0", "-2", "-5", "-10", "+5"}
+
+
+def run_bench(script: str, out_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick", "--out-dir", str(out_dir), *extra],
+        cwd=ROOT,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def check_machine(doc: dict[str, Any]) -> None:
+    machine = doc["machine"]
+    assert machine["cpu_model"] and machine["cores"] >= 1
+    assert machine["date"].endswith("Z") and machine["python"] and machine["tool_version"]
+
+
+def check_results(results: dict[str, Any], rules: set[str]) -> None:
+    assert rules <= set(results)
+    for rule in rules:
+        assert EFFECTS | {"all"} <= set(results[rule])
+        for cell in results[rule].values():
+            assert cell["n"] >= 1
+            assert 0.0 <= cell["keep_rate"] <= 1.0
+            lo, hi = cell["keep_ci95"]
+            assert 0.0 <= lo <= cell["keep_rate"] <= hi <= 1.0
+            assert cell["runs_median"] >= 1
+
+
+def test_decision_quality_quick_then_replay(tmp_path: Path) -> None:
+    live = run_bench("decision_quality.py", tmp_path)
+    doc = json.loads((tmp_path / "decision_quality-quick.json").read_text())
+    assert doc["schema"] == "ci-autoresearch-bench/decision_quality@1"
+    assert doc["quick"] is True and doc["mode"] == "live"
+    check_machine(doc)
+    assert set(doc["live"]) == {"cpu", "io"}
+    for workload, part in doc["live"].items():
+        check_results(part["results"], RULES)
+        assert set(part["noise"]["realised_effect"]) == EFFECTS
+        samples = json.loads((tmp_path / f"samples-{workload}-quick.json").read_text())
+        assert samples["schema"] == "ci-autoresearch-bench/samples@1"
+        for cell in samples["cells"].values():
+            for trial in cell["trials"]:
+                for side in ("baseline", "candidate"):
+                    assert len(trial[side]["wall_time"]) == samples["rounds"]
+    assert set(doc["synthetic"]) == {"cv1", "cv3", "cv10", "bimodal"}
+    for part in doc["synthetic"].values():
+        check_results(part["results"], RULES)
+    targets = doc["targets"]
+    assert targets and all({"target", "where", "shown", "met"} <= set(t) for t in targets)
+    assert "instructions" in doc
+    assert "| ci-autoresearch (defaults) |" in live.stdout and "## Targets" in live.stdout
+
+    replay = run_bench("decision_quality.py", tmp_path, "--replay")
+    again = json.loads((tmp_path / "decision_quality-quick.json").read_text())
+    assert again["mode"].startswith("replay")
+    for workload in ("cpu", "io"):
+        assert again["live"][workload]["results"] == doc["live"][workload]["results"]
+    assert again["synthetic"] == doc["synthetic"]
+    assert "| ci-autoresearch (defaults) |" in replay.stdout
+
+
+def test_overhead_quick(tmp_path: Path) -> None:
+    res = run_bench("overhead.py", tmp_path)
+    doc = json.loads((tmp_path / "overhead-quick.json").read_text())
+    assert doc["schema"] == "ci-autoresearch-bench/overhead@1"
+    check_machine(doc)
+    assert len(doc["compare"]) == 2
+    for c in doc["compare"]:
+        for r in c["repeats"]:
+            assert r["measured_runs"] >= 2 and r["benchmark_s"] > 0 and r["ratio"] > 0
+    for name in ("ci-autoresearch --help", "ci-autoresearch validate"):
+        assert doc["startup"][name]["median_s"] > 0
+        assert isinstance(doc["startup"][name]["pygithub_imported"], bool)
+    assert doc["history"]["notes"] == 300
+    for name in ("status --json", "history --json"):
+        assert doc["history"][name]["cold_s"] > 0 and doc["history"][name]["warm_s"] > 0
+    assert doc["history"]["history --json"]["evaluations_listed"] == 300
+    assert isinstance(doc["api_calls"]["available"], bool)
+    assert doc["targets"]
+    assert "## Tool overhead of `compare`" in res.stdout and "| `ci-autoresearch --help` |" in res.stdout
