@@ -25,8 +25,7 @@ then reads only the samples it would have measured:
 
 1. ``ci-autoresearch``: the tool's defaults (``Config`` defaults: objective ``wall_time``, min_effect 1 %,
    confidence 95 %, 10 rounds, then ``stats.rounds_to_add`` while ``decide`` says inconclusive and a
-   verdict is still reachable, up to 30),
-   run through ``decide.decide``; keep = verdict ``improved``.
+   verdict is still reachable, up to 30), run through ``decide.decide``; keep = verdict ``improved``.
 2. ``one run each``: keep if the candidate's single run is faster (karpathy/autoresearch, autoloop).
 3. ``median of 5``: keep if the median of 5 runs is better by more than 1 % (the autoresearch article's
    AutoOptimizer, threshold 0.01).
@@ -43,8 +42,8 @@ Every rule gets the same interleaved samples; tools that measure one side after 
 the machine's drift too, so this favours them, not ci-autoresearch.
 
 Run ``python bench/decision_quality.py --quick`` to check it works (under 2 minutes), without
-``--quick`` for the real measurement (about an hour on a 2-core machine), ``--replay`` to recompute the
-tables from the recorded samples.
+``--quick`` for the real measurement (about 1.5 hours on a busy 2-core machine), ``--replay`` to
+recompute the tables from the recorded samples (about 5 minutes).
 """
 
 from __future__ import annotations
@@ -207,14 +206,13 @@ class Rule:
 Estimator = Callable[[Sequence[float], Sequence[float], float], Estimate]
 
 
-def tool_rule(config: Config, *, estimator: Estimator | None = None, futility: bool = False) -> DecideFn:
+def tool_rule(config: Config, *, estimator: Estimator | None = None) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
     its statistics): ``measurement_runs`` rounds, then ``stats.rounds_to_add`` more while inconclusive
     and a verdict is still reachable.
 
     Variants under study: ``estimator`` replaces ``stats.paired_estimate`` (the verdict is still
-    ``stats.classify``); ``futility`` stops adding rounds once the estimate does not point to an
-    improvement (the candidate cannot be kept; its verdict stays inconclusive).
+    ``stats.classify``).
     """
     name = config.objective.metric
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
@@ -237,8 +235,6 @@ def tool_rule(config: Config, *, estimator: Estimator | None = None, futility: b
             more = stats.rounds_to_add(  # the tool's own adaptive rule (measure.compare_refs calls it)
                 est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
             )
-            if futility and est is not None and est.delta >= 0:
-                more = 0
             if more <= 0:
                 break
             target = rounds + more
@@ -437,17 +433,26 @@ def rules(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
 
 SHORT = {
     "ci-autoresearch": "defaults",
+    "variant-c98": "conf. 0.98",
     "variant-c99": "conf. 0.99",
     "variant-mean-c99": "mean, 0.99",
     "variant-hl-c99": "HL, 0.99",
-    "variant-hl-c99-futility": "HL, 0.99, futility",
 }
 
 
 def variants(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
     """Method changes under study, decided on the same samples (reported apart from the tools' rules)."""
+    c98 = tool_config(metric=metric, confidence=0.98)
     c99 = tool_config(metric=metric, confidence=0.99)
     return [
+        Rule(
+            "variant-c98",
+            "confidence 0.98",
+            "the defaults with decision.confidence: 0.98 (a setting)",
+            tool_rule(c98),
+            max_rounds,
+            variant=True,
+        ),
         Rule(
             "variant-c99",
             "confidence 0.99",
@@ -470,15 +475,6 @@ def variants(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
             "the Hodges-Lehmann estimate with the exact Wilcoxon interval instead of the bootstrapped "
             "median; confidence 0.99 (needs a change to stats.py)",
             tool_rule(c99, estimator=hodges_lehmann),
-            max_rounds,
-            variant=True,
-        ),
-        Rule(
-            "variant-hl-c99-futility",
-            "… + stop when not pointing to a gain",
-            "the previous, and no rounds added once the estimate is not an improvement (measure.py change; "
-            "for the loop, where only keeps matter: regressions then stay inconclusive)",
-            tool_rule(c99, estimator=hodges_lehmann, futility=True),
             max_rounds,
             variant=True,
         ),
@@ -957,7 +953,7 @@ def targets_matrix(doc: Mapping[str, Any], keys: Sequence[str], labels: Sequence
 def synthetic_summary(synthetic: Mapping[str, Any], rule_list: Sequence[Rule]) -> str:
     def cell(r: Mapping[str, Any]) -> str:
         return " / ".join(
-            f"{r[k]['keep_rate'] * 100:.{1 if k == '+0' else 0}f}" for k in ("+0", "-2", "-5", "+5")
+            f"{r[k]['keep_rate'] * 100:.{0 if k in ('-2', '-5') else 1}f}" for k in ("+0", "-2", "-5", "+5")
         )
 
     rows = [
