@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +16,17 @@ from ci_autoresearch.runner import ToolResult, run_tool
 
 NOTES_REF = "refs/notes/autoresearch"
 DISCARDED_PREFIX = "refs/autoresearch/discarded/"
+
+# Options of every git command the tool runs. Candidate code may have written the repository's
+# configuration or hooks (worktrees share the git directory), so the tool's own commands never run a
+# hook, an fsmonitor program, an `ext::` transport or a signing program; nothing here depends on them.
+SAFE_OPTIONS = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "protocol.ext.allow=never",
+    "-c", "commit.gpgSign=false",
+    "-c", "tag.gpgSign=false",
+)  # fmt: skip
 
 
 def _git(
@@ -25,9 +37,9 @@ def _git(
     env: Mapping[str, str] | None = None,
 ) -> ToolResult:
     try:
-        return run_tool(["git", *args], cwd=repo, input=input, check=check, env=env)
-    except BadInputError as err:
-        raise GitError(err.message) from err
+        return run_tool(["git", *SAFE_OPTIONS, *args], cwd=repo, input=input, check=check, env=env)
+    except BadInputError as err:  # name the command as the user would type it
+        raise GitError(err.message.replace(f"git {shlex.join(SAFE_OPTIONS)} ", "git ")) from err
 
 
 def _out(repo: Path, *args: str) -> str:

@@ -22,9 +22,10 @@ Generator command (``propose.command``) — the protocol
 
     * stdin: a JSON object — the history so far and the current best, as given by the loop.
       The same JSON is in the file named by ``AUTORESEARCH_PAYLOAD``.
-    * environment: the caller's environment with secrets removed (``GITHUB_TOKEN``, ``ACTIONS_*``,
-      ``INPUT_*`` and every name containing TOKEN/SECRET/PASSWORD/KEY/CREDENTIAL), plus the variables
-      listed in ``propose.pass_env`` (an explicit opt-in, e.g. an agent's API key), plus
+    * environment: the allow-listed part of the caller's environment (``runner.scrub_env``: ``PATH``,
+      ``HOME``, locale and toolchain variables; never a token, the Actions runtime or the runner's
+      command files), plus the variables listed in ``propose.pass_env`` (an explicit opt-in, e.g. an
+      agent's API key), plus
       ``AUTORESEARCH_BEST`` (the sha of the current best), ``AUTORESEARCH_REPO`` (the path of the
       repository), ``AUTORESEARCH_PAYLOAD`` (the payload file) and ``AUTORESEARCH_MAX_PROPOSALS``.
       Variables that would point git elsewhere (``GIT_DIR``, ``GIT_WORK_TREE``, ``GIT_INDEX_FILE``, …)
@@ -321,10 +322,7 @@ def search_candidates(repo: Path, space: SearchSpaceConfig, base_sha: str) -> li
 def _propose_env(
     propose: ProposeConfig, env: Mapping[str, str], *, repo: Path, best_sha: str, payload_file: Path
 ) -> dict[str, str]:
-    child = {k: v for k, v in scrub_env(env).items() if k not in _GIT_LOCATION_VARS}
-    for name in propose.pass_env:
-        if name in env:
-            child[name] = env[name]
+    child = {k: v for k, v in scrub_env(env, propose.pass_env).items() if k not in _GIT_LOCATION_VARS}
     child["AUTORESEARCH_BEST"] = best_sha
     child["AUTORESEARCH_REPO"] = str(repo)
     child["AUTORESEARCH_PAYLOAD"] = str(payload_file)
