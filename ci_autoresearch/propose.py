@@ -65,6 +65,12 @@ from ci_autoresearch.runner import run_measured, scrub_env
 
 BOT_NAME = "ci-autoresearch"
 BOT_EMAIL = "ci-autoresearch@users.noreply.github.com"
+TRIAL_IDENTITY = {
+    "GIT_AUTHOR_NAME": BOT_NAME,
+    "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+    "GIT_COMMITTER_NAME": BOT_NAME,
+    "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+}
 MAX_GRID = 100_000
 """A search space with more combinations than this is refused (set ``limit`` with ``order: random``)."""
 
@@ -127,6 +133,27 @@ def branch_candidates(
             )
         )
     return out
+
+
+def trial_commit(repo: Path, best: str, cand: Candidate) -> str | None:
+    """The commit to measure for ``cand`` against ``best``: the candidate itself when it builds on the
+    best, else it merged onto the best. The merge commit is deterministic (fixed identity, the
+    candidate's own date), so a restart -- or another runner given the same two commits -- makes the
+    same sha. None on a merge conflict."""
+    if git.is_ancestor(repo, best, cand.sha):
+        return cand.sha
+    tree = git.merge_tree(repo, best, cand.sha)
+    if tree is None:
+        return None
+    date = git.commit_date(repo, cand.sha)
+    msg = f"autoresearch: try {cand.branch or cand.source} on {git.short(best)}\n"
+    return git.commit_tree(
+        repo,
+        tree,
+        [best, cand.sha],
+        msg,
+        env={**TRIAL_IDENTITY, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
+    )
 
 
 # --- search space ----------------------------------------------------------------------------------------
@@ -418,4 +445,5 @@ __all__ = [
     "rank",
     "run_propose",
     "search_candidates",
+    "trial_commit",
 ]
