@@ -120,7 +120,7 @@ def secrets_in(env: Mapping[str, str], allowed: Sequence[str] = ()) -> list[str]
     """
     found = []
     for name, value in env.items():
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
+        if not value or any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
             continue
         upper = name.upper()
         if (
