@@ -249,7 +249,7 @@ def _tampered(config: Config, c: Comparison, names: Sequence[str], env: Mapping[
     )
     return comparison_of(
         config,
-        Decision(verdict="invalid", reason=reason, metrics=c.metrics),
+        Decision(verdict="invalid", reason=reason, metrics={}),
         baseline=c.baseline,
         candidate=c.candidate,
         gate=c.gate,

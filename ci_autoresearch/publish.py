@@ -135,17 +135,10 @@ def read_bundle_dir(path: Path) -> tuple[list[Found], list[str]]:
     return docs, problems
 
 
-def check_bundle(
-    repo: Path, doc: Mapping[str, Any], *, plan: Plan, config: Config, label: str, artifact: str | None = None
-) -> Accepted:
+def check_bundle(repo: Path, doc: Mapping[str, Any], *, plan: Plan, config: Config, label: str) -> Accepted:
     """The bundle's evaluation, once every claim it makes matches the (trusted) plan; :class:`Refused`
-    with the reason otherwise. A bundle uploaded as ``autoresearch-bundle-<slot>`` speaks for that slot
-    only (one evaluate job cannot answer for another's candidate)."""
+    with the reason otherwise."""
     slot_id = str(doc["slot"])
-    if artifact is not None and artifact.startswith(BUNDLE_PREFIX):
-        uploaded_for = artifact.removeprefix(BUNDLE_PREFIX)
-        if slot_id != uploaded_for and not slot_id.startswith(f"{uploaded_for}-"):
-            raise Refused(f"{label}: claims slot {slot_id!r} but was uploaded by the job of {uploaded_for!r}")
     slot = plan.slot(slot_id)
     if slot is None and slot_id.startswith("propose"):
         slot = plan.slot("propose")
@@ -223,23 +216,38 @@ def _take_proposal(
 def _accept(
     ctx: Context, docs: Sequence[Found], *, plan: Plan, config: Config
 ) -> tuple[list[Accepted], list[str]]:
-    """The bundles whose claims match the plan. Two bundles for one slot are both refused: a forgery can
-    then only withhold a decision, never make one."""
-    accepted: list[Accepted] = []
+    """The bundles whose claims match the plan. A bundle uploaded by another slot's job is refused; two
+    bundles that could each speak for one slot are both refused: a forgery can withhold a decision,
+    never make one."""
     refused: list[str] = []
-    claims: dict[str, int] = {}
-    for _, _, doc in docs:
-        claims[str(doc["slot"])] = claims.get(str(doc["slot"]), 0) + 1
+    bound: list[Found] = []
     for label, artifact, doc in docs:
+        slot_id = str(doc["slot"])
+        uploaded_for = (
+            artifact.removeprefix(BUNDLE_PREFIX) if artifact and artifact.startswith(BUNDLE_PREFIX) else None
+        )
+        if (
+            uploaded_for is not None
+            and slot_id != uploaded_for
+            and not slot_id.startswith(f"{uploaded_for}-")
+        ):
+            refused.append(
+                f"{label}: claims slot {slot_id!r} but was uploaded by the job of {uploaded_for!r}"
+            )
+        else:
+            bound.append((label, artifact, doc))
+    claims: dict[str, int] = {}
+    for _, _, doc in bound:
+        claims[str(doc["slot"])] = claims.get(str(doc["slot"]), 0) + 1
+    accepted: list[Accepted] = []
+    for label, _, doc in bound:
         if claims[str(doc["slot"])] > 1:
             refused.append(
                 f"{label}: {claims[str(doc['slot'])]} bundles claim slot {doc['slot']!r}; none is used"
             )
             continue
         try:
-            accepted.append(
-                check_bundle(ctx.repo, doc, plan=plan, config=config, label=label, artifact=artifact)
-            )
+            accepted.append(check_bundle(ctx.repo, doc, plan=plan, config=config, label=label))
         except Refused as why:
             refused.append(str(why))
     for line in refused:

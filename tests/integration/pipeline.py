@@ -106,7 +106,7 @@ class Pipeline:
         path.write_text(json.dumps(event))
         runner_temp = job.parent / f"{job.name}.temp"
         runner_temp.mkdir(exist_ok=True)
-        for name in ("output", "summary"):
+        for name in ("output", "summary", "env", "path"):
             (runner_temp / name).write_text("")
         env = {
             "GITHUB_ACTIONS": "true",
@@ -120,6 +120,8 @@ class Pipeline:
             "RUNNER_TEMP": str(runner_temp),
             "GITHUB_OUTPUT": str(runner_temp / "output"),
             "GITHUB_STEP_SUMMARY": str(runner_temp / "summary"),
+            "GITHUB_ENV": str(runner_temp / "env"),
+            "GITHUB_PATH": str(runner_temp / "path"),
             **self.extra_env,
         }
         if token:
