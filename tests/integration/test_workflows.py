@@ -91,11 +91,10 @@ def workflow_problems(workflow: dict[str, Any]) -> list[str]:
             if "secrets." in text:
                 problems.append(f"{name}: runs candidate code with a secret")
             for step in job.get("steps", []):
-                if "actions/checkout" in str(step.get("uses", "")):
-                    if (step.get("with") or {}).get(
-                        "persist-credentials"
-                    ) is not False and "evaluate" in commands:
-                        problems.append(f"{name}: checkout persists its credential next to candidate code")
+                checkout = "actions/checkout" in str(step.get("uses", ""))
+                persisted = (step.get("with") or {}).get("persist-credentials") is not False
+                if checkout and persisted and "evaluate" in commands:
+                    problems.append(f"{name}: checkout persists its credential next to candidate code")
         if "publish" in commands:
             for step in job.get("steps", []):
                 uses, given = str(step.get("uses", "")), step.get("with") or {}
