@@ -380,7 +380,7 @@ def publish_run(ctx: Context, event: Mapping[str, Any], *, source: str) -> Outco
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     path = write_json(ctx.out_dir / PUBLISH_FILE, evaluation_to_json(ev))
     _push_notes(ctx)
-    md = pull_markdown(ctx, config, ev, hist, pull=pull, run_id=run.id)
+    md = pull_markdown(ctx, config, ev, hist, pull=pull, measured_elsewhere=True)
     ctx.forge.publish(Publication(evaluation=ev, markdown=md, pull=pull.number, branch=pull.head_ref))
     if keep.closes(ev) and config.github.close_discarded:
         ctx.forge.close_change(pull=pull.number, reason=ev.decision_reason, key=ev.key)
@@ -395,15 +395,15 @@ def pull_markdown(
     hist: history.History,
     *,
     pull: PullState,
-    run_id: int | None,
+    measured_elsewhere: bool,
 ) -> str:
     baseline, note = ctx.forge.fetch_baseline(
         config.github.baseline_artifact, branch=pull.base_ref, sha=pull.base_sha
     )
     extra = [trend(ev, baseline, note)]
-    if run_id is not None:
+    if measured_elsewhere:
         extra.append(
-            f"> measured in run {run_id} without a token; its bundle was checked before this was posted"
+            "> measured in an unprivileged job without a token; its bundle was checked before this was posted"
         )
     past = [e for e in hist.latest() if e.source == ev.source and e.key != ev.key] + [ev]
     if len(past) > 1:
@@ -503,7 +503,7 @@ def _effects(
         state = ctx.forge.pull_state(slot.pull)
         if state is None or state.head_sha != slot.head:
             return f"#{slot.pull}: its head moved since the plan; not posted"
-        md = pull_markdown(ctx, config, ev, hist, pull=state, run_id=None)
+        md = pull_markdown(ctx, config, ev, hist, pull=state, measured_elsewhere=True)
         ctx.forge.publish(Publication(evaluation=ev, markdown=md, pull=slot.pull, branch=slot.branch))
         if keep.closes(ev) and config.github.close_discarded:
             ctx.forge.close_change(pull=slot.pull, reason=ev.decision_reason, key=ev.key)

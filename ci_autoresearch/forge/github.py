@@ -805,7 +805,9 @@ class GithubForge:
             if err.status == 404:
                 return None
             raise
-        return _pull_state(pull, self.repository)
+        state = _pull_state(pull, self.repository)
+        self._pr_labels[number] = list(state.labels)  # the label step need not list them again
+        return state
 
     def pull_state(self, number: int) -> PullState | None:
         """PR ``number`` as GitHub reports it now; None when there is no such PR."""

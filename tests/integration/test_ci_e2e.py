@@ -99,7 +99,25 @@ def test_labelled_pr_improved_then_regressed_then_rerun(pipe: Pipeline) -> None:
     [note] = p.notes()
     assert note["decision"] == "pending" and note["source"] == f"pr:{pr.number}"
 
-    # the author pushes a change that makes it worse: same comment, edited; labels swapped
+    # re-running the same workflow: plan measures nothing again; publish posts it again and writes nothing
+    plan, evaluations, run_id = p.pr_jobs(p.pr_event(pr.number, "autoresearch/a", action="synchronize"))
+    assert plan.outputs["count"] == "0" and evaluations == [] and "evaluated before" in plan.log
+    since = len(p.server.calls)
+    job = p.publish_run(run_id, pr.number, "autoresearch/a")
+    assert "posting it again" in job.log
+    assert [c.operation_id for c in p.server.calls[since:]] == [
+        "pulls/get",
+        "actions/get-workflow-run",
+        "actions/list-workflow-run-artifacts",
+        "actions/list-artifacts-for-repo",  # the stored baseline, for the trend line
+        "actions/download-artifact",
+        None,  # its zip, through the 302 (without the token)
+        "issues/list-comments",
+        "repos/get-combined-status-for-ref",
+    ]  # no comment edit, no label, no second commit status
+    assert len(p.notes()) == 1
+
+    # the author pushes a change that makes it worse: same comment, edited; labels swapped; closed
     p.branch("autoresearch/a", {"factors/a.txt": "1.2\n"})
     publish = p.pr_round(pr.number, "autoresearch/a", action="synchronize")
     assert publish.outputs["verdict"] == "regressed"
@@ -107,13 +125,7 @@ def test_labelled_pr_improved_then_regressed_then_rerun(pipe: Pipeline) -> None:
     assert "autoresearch: **regressed**" in body and "History of this PR" in body
     assert p.server.labels(pr.number) == [LABEL, "autoresearch:regression"]
     assert len(p.server.comments(pr.number)) == 1
-
-    # re-running the same workflow: plan measures nothing again; publish posts it again and writes nothing
-    plan, evaluations, run_id = p.pr_jobs(p.pr_event(pr.number, "autoresearch/a", action="synchronize"))
-    assert plan.outputs["count"] == "0" and evaluations == [] and "evaluated before" in plan.log
-    since = len(p.server.calls)
-    p.publish_run(run_id, pr.number, "autoresearch/a")
-    assert writes(p, since) == []  # no comment edit, no label, and no second commit status
+    assert p.server.pull(pr.number).state == "closed"
     assert len(p.notes()) == 2
 
 
@@ -210,7 +222,7 @@ def test_fork_pr_is_evaluated_unprivileged_and_posted_by_workflow_run(pipe: Pipe
     assert p.server.comments(pr.number) == []
     job = p.publish_run(run_id, None, "patch-1", fork="someone/fork")  # GitHub lists no PR for a fork's run
     [body] = p.sticky(pr.number)
-    assert "autoresearch: **improved**" in body and f"measured in run {run_id} without a token" in body
+    assert "autoresearch: **improved**" in body and "measured in an unprivileged job without a token" in body
     assert p.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
     assert p.server.token_leaks == []
     assert job.outputs["verdict"] == "improved"
