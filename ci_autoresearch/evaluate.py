@@ -16,6 +16,7 @@ for ``publish``, which checks it against the plan.
 from __future__ import annotations
 
 import base64
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_to_json, write_json
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.decide import Decision, comparison_of
 from ci_autoresearch.environment import detect_environment, now_iso
-from ci_autoresearch.errors import BadInputError
+from ci_autoresearch.errors import AutoresearchError, BadInputError
 from ci_autoresearch.measure import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Comparison, Evaluation, RefInfo, Result
 from ci_autoresearch.runner import secrets_in
@@ -148,6 +149,9 @@ def _proposals(
 ) -> list[Candidate]:
     if config.propose is None:
         raise BadInputError("--source propose: the base's configuration has no propose.command")
+    if git.remote_url(repo, "origin") is not None:  # a public repository's notes need no credential
+        with contextlib.suppress(AutoresearchError):  # else the history this checkout has
+            history.fetch_notes(repo, "origin")
     hist = history.load(repo, use_cache=False)
     payload = {
         "schema": "ci-autoresearch/propose-input@1",

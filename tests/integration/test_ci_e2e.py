@@ -447,3 +447,27 @@ def test_search_space_point_is_pushed_and_proposed_by_publish(pipe: Pipeline) ->
     assert git(p.origin, "rev-parse", f"refs/heads/{branch}") == entry["candidate"]
     [opened] = [q for q in p.server.pulls("open") if q.head_ref == branch]
     assert "−50.0%" in opened.title
+
+
+def test_ci_on_a_schedule_evaluates_every_candidate_in_one_tokenless_job(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/b", {"factors/b.txt": "0.9\n"})
+    p.branch("autoresearch/c", {"factors/c.txt": "1.1\n"})
+    event = json.loads((FIXTURES / "github-events" / "workflow_dispatch.json").read_text())
+    event["repository"]["default_branch"] = "main"
+    job = p.run("ci", ["ci"], "workflow_dispatch", event)
+    assert job.outputs["count"] == "2" and "2 bundle(s)" in job.log
+    assert p.server.calls == [] and p.notes() == []
+    # a publish job then decides from the plan and the bundles
+    publish = p.run(
+        "publish",
+        ["publish", "--plan", job.outputs["plan"], "--bundles", job.outputs["bundles"]],
+        "workflow_dispatch",
+        event,
+        token=True,
+    )
+    assert publish.outputs["improved"] == "true"
+    assert {n["source"]: n["decision"] for n in p.notes()} == {
+        "branch:autoresearch/b": "kept",
+        "branch:autoresearch/c": "discarded",
+    }
