@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 from tests.fakegithub import FakeGitHub
-from tests.helpers import FIXTURES, cli, git, make_repo
+from tests.helpers import FIXTURES, cli
 from tests.integration.pipeline import CONFIG, Job, Pipeline, evaluate_args
 
 RESULT_SCHEMA = "ci-autoresearch-bench/pipeline@1"
@@ -50,24 +50,10 @@ print(f"METRIC score={100 * math.prod(factors):.6f}")
 
 
 def setup(tmp: Path, server: FakeGitHub, *, iterations: int) -> Pipeline:
-    work = make_repo(
-        tmp / "work",
-        {
-            ".autoresearch.yml": CONFIG.replace("measurement_runs: 6", "measurement_runs: 5").replace(
-                "max_rounds: 8", "max_rounds: 5"
-            ),
-            "bench.py": CPU_BENCH.replace("ITERATIONS", str(iterations)),
-            "check.py": "print('ok')\n",
-            "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
-        },
+    config = CONFIG.replace("measurement_runs: 6", "measurement_runs: 5").replace(
+        "max_rounds: 8", "max_rounds: 5"
     )
-    origin = tmp / "origin.git"
-    git(tmp, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(work, "remote", "add", "origin", str(origin))
-    git(work, "push", "-q", "origin", "main")
-    server.mirror_git(origin)
-    return Pipeline(tmp=tmp, server=server, work=work, origin=origin)
+    return Pipeline.create(tmp, server, config=config, bench=CPU_BENCH.replace("ITERATIONS", str(iterations)))
 
 
 def api_calls(tmp: Path) -> dict[str, Any]:

@@ -152,6 +152,20 @@ def config_at(repo: Path, sha: str, path: str) -> Config:
     return load_config_text(text, source=f"{path} at {sha[:8]}")
 
 
+def pull_slot(number: int, *, head_ref: str, head_sha: str) -> Slot:
+    """A labelled PR: its head measured against its base, as it is."""
+    return Slot(
+        id=f"pr-{number}",
+        kind="pr",
+        source=f"pr:{number}",
+        name=head_ref,
+        branch=head_ref,
+        head=head_sha,
+        candidate=head_sha,
+        pull=number,
+    )
+
+
 # --- pull requests -------------------------------------------------------------------------------------
 
 
@@ -188,16 +202,7 @@ def plan_pull_request(
             f"PR #{pr.number} @ {pr.head_sha[:8]} was evaluated before against {pr.base_sha[:8]} "
             f"({known.comparison.verdict}); not measuring twice, publish posts that evaluation again"
         )
-    slot = Slot(
-        id=f"pr-{pr.number}",
-        kind="pr",
-        source=f"pr:{pr.number}",
-        name=pr.head_ref,
-        branch=pr.head_ref,
-        head=pr.head_sha,
-        candidate=pr.head_sha,
-        pull=pr.number,
-    )
+    slot = pull_slot(pr.number, head_ref=pr.head_ref, head_sha=pr.head_sha)
     return Plan(
         event=event, base_ref=pr.base_ref, base_sha=pr.base_sha, config_hash=config.hash, slots=(slot,)
     )

@@ -39,7 +39,7 @@ from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, AutoresearchError, BadInputError, GitError
 from ci_autoresearch.forge import Forge, Publication, PullState
 from ci_autoresearch.model import Evaluation, Result
-from ci_autoresearch.plan import Plan, Slot, config_at, loop_evaluations
+from ci_autoresearch.plan import Plan, Slot, config_at, loop_evaluations, pull_slot
 from ci_autoresearch.report import comparison_markdown, escape_md, format_value, mermaid_chart
 from ci_autoresearch.stats import summary
 
@@ -336,16 +336,7 @@ def publish_run(ctx: Context, event: Mapping[str, Any], *, source: str) -> Outco
             )
         )
         return NOTHING
-    slot = Slot(
-        id=f"pr-{pull.number}",
-        kind="pr",
-        source=f"pr:{pull.number}",
-        name=pull.head_ref,
-        branch=pull.head_ref,
-        head=pull.head_sha,
-        candidate=pull.head_sha,
-        pull=pull.number,
-    )
+    slot = pull_slot(pull.number, head_ref=pull.head_ref, head_sha=pull.head_sha)
     plan = Plan(
         event="pull_request",
         base_ref=pull.base_ref,

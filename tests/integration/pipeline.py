@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakegithub import FakeGitHub
-from tests.helpers import FIXTURES, cli, commit_branch, git
+from tests.helpers import FIXTURES, cli, commit_branch, git, make_repo
 
 BENCH = """\
 import math, pathlib
@@ -66,6 +66,42 @@ class Pipeline:
     origin: Path  # the bare remote
     jobs: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, tmp: Path, server: FakeGitHub, *, config: str = CONFIG, bench: str = BENCH) -> Pipeline:
+        """The developer's repository (the benchmark, a gate, one factor), its bare origin, and the fake
+        GitHub's branches following origin."""
+        work = make_repo(
+            tmp / "work",
+            {
+                ".autoresearch.yml": config,
+                "bench.py": bench,
+                "check.py": "print('ok')\n",
+                "factors/base.txt": "1.0\n",
+                ".gitignore": ".autoresearch/\n",
+            },
+        )
+        origin = tmp / "origin.git"
+        git(tmp, "init", "-q", "--bare", "-b", "main", str(origin))
+        git(work, "remote", "add", "origin", str(origin))
+        git(work, "push", "-q", "origin", "main")
+        server.mirror_git(origin)
+        return cls(tmp=tmp, server=server, work=work, origin=origin)
+
+    def commit_main(self, files: dict[str, str], message: str) -> None:
+        """A change on main, pushed."""
+        for name, text in files.items():
+            (self.work / name).write_text(text)
+        git(self.work, "commit", "-qam", message)
+        git(self.work, "push", "-q", "origin", "main")
+
+    def store_baseline(self, push: dict[str, Any]) -> None:
+        """The baseline job on ``push``, its result uploaded as the baseline artifact."""
+        job = self.run("baseline", ["ci"], "push", push)
+        text = Path(job.outputs["result-path"]).read_text()
+        self.server.add_artifact(
+            "autoresearch-baseline", zip_text("baseline.json", text), "main", self.sha("main")
+        )
 
     # --- the repository ------------------------------------------------------------------------------
 

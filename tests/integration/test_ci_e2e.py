@@ -11,28 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.fakegithub import FakeGitHub
-from tests.helpers import FIXTURES, cli, git, make_repo
-from tests.integration.pipeline import BENCH, CONFIG, LABEL, Pipeline, zip_text
+from tests.helpers import FIXTURES, cli, git
+from tests.integration.pipeline import BENCH, CONFIG, LABEL, Pipeline
 
 
 @pytest.fixture
 def pipe(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Pipeline]:
-    work = make_repo(
-        tmp_path / "work",
-        {
-            ".autoresearch.yml": CONFIG,
-            "bench.py": BENCH,
-            "check.py": "print('ok')\n",
-            "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
-        },
-    )
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(work, "remote", "add", "origin", str(origin))
-    git(work, "push", "-q", "origin", "main")
-    fake_github.mirror_git(origin)
-    yield Pipeline(tmp=tmp_path, server=fake_github, work=work, origin=origin)
+    yield Pipeline.create(tmp_path, fake_github)
 
 
 def push_event(p: Pipeline) -> dict[str, object]:
@@ -68,13 +53,7 @@ def test_push_writes_the_baseline_without_a_token(pipe: Pipeline) -> None:
 
 def test_labelled_pr_improved_then_regressed_then_rerun(pipe: Pipeline) -> None:
     p = pipe
-    base = p.run("baseline", ["ci"], "push", push_event(p))
-    p.server.add_artifact(
-        "autoresearch-baseline",
-        zip_text("baseline.json", Path(base.outputs["result-path"]).read_text()),
-        "main",
-        p.sha("main"),
-    )
+    p.store_baseline(push_event(p))
     p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
     pr = p.pull("autoresearch/a")
     event = p.pr_event(pr.number, "autoresearch/a")
@@ -162,10 +141,7 @@ def test_inconclusive_is_never_closed(pipe: Pipeline) -> None:
         "r = random.Random(int.from_bytes(os.urandom(4), 'big'))\n"
         'print(f"METRIC score={100 * math.prod(factors) * (1 + r.uniform(-0.5, 0.5)):.6f}")',
     )
-    (p.work / "bench.py").write_text(noisy)
-    git(p.work, "commit", "-qam", "a noisy benchmark")
-    git(p.work, "push", "-q", "origin", "main")
-    p.server.set_branch("main", p.sha("main"))
+    p.commit_main({"bench.py": noisy}, "a noisy benchmark")
     p.branch("autoresearch/meh", {"factors/m.txt": "0.99\n"})
     pr = p.pull("autoresearch/meh")
     job = p.pr_round(pr.number, "autoresearch/meh")
@@ -256,19 +232,15 @@ def test_baseline_artifact_as_the_baseline(pipe: Pipeline) -> None:
     """decision.baseline: artifact: plan fetches the stored base result and hands it to evaluate, which
     measures only the candidate (unpaired); a result of another configuration is refused, with why."""
     p = pipe
-    (p.work / ".autoresearch.yml").write_text(
-        CONFIG.replace("decision: {max_rounds: 8}", "decision: {max_rounds: 8, baseline: artifact}")
+    p.commit_main(
+        {
+            ".autoresearch.yml": CONFIG.replace(
+                "decision: {max_rounds: 8}", "decision: {max_rounds: 8, baseline: artifact}"
+            )
+        },
+        "compare against the stored baseline",
     )
-    git(p.work, "commit", "-qam", "compare against the stored baseline")
-    git(p.work, "push", "-q", "origin", "main")
-    p.server.set_branch("main", p.sha("main"))
-    base = p.run("baseline", ["ci"], "push", push_event(p))
-    p.server.add_artifact(
-        "autoresearch-baseline",
-        zip_text("baseline.json", Path(base.outputs["result-path"]).read_text()),
-        "main",
-        p.sha("main"),
-    )
+    p.store_baseline(push_event(p))
     p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
     pr = p.pull("autoresearch/a")
     event = p.pr_event(pr.number, "autoresearch/a")
@@ -400,10 +372,7 @@ def test_matrix_decisions_equal_the_sequential_loop(pipe: Pipeline, tmp_path: Pa
     config = CONFIG.replace(
         "github: {close_discarded: true}", "branching: {strategy: parallel, max_branches: 3}"
     )
-    (p.work / ".autoresearch.yml").write_text(config)
-    git(p.work, "commit", "-qam", "parallel")
-    git(p.work, "push", "-q", "origin", "main")
-    p.server.set_branch("main", p.sha("main"))
+    p.commit_main({".autoresearch.yml": config}, "parallel")
     for name, factor in (("x", "0.9"), ("y", "0.7"), ("z", "1.3")):
         p.branch(f"autoresearch/{name}", {f"factors/{name}.txt": f"{factor}\n"})
     _, evaluations, _ = p.nightly()
@@ -435,10 +404,7 @@ def test_search_space_point_is_pushed_and_proposed_by_publish(pipe: Pipeline) ->
         "search_space:\n  parameters:\n    - {name: f, file: factors/base.txt, pattern: '^([0-9.]+)$', "
         "values: ['1.0', '0.5']}\n"
     )
-    (p.work / ".autoresearch.yml").write_text(config)
-    git(p.work, "commit", "-qam", "a search space")
-    git(p.work, "push", "-q", "origin", "main")
-    p.server.set_branch("main", p.sha("main"))
+    p.commit_main({".autoresearch.yml": config}, "a search space")
     plan, [evaluation], _ = p.nightly()
     assert evaluation.outputs["verdict"] == "improved"
     [entry] = json.loads(plan.outputs["matrix"])["include"]

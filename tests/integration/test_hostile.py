@@ -24,7 +24,7 @@ import pytest
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import DEFAULT_REPO
 from tests.helpers import git, make_repo
-from tests.integration.pipeline import BENCH, CONFIG, LABEL, Pipeline, zip_dir
+from tests.integration.pipeline import LABEL, Pipeline, zip_dir
 
 HOSTILE_GATE = r"""
 import json, os, pathlib, re, subprocess
@@ -105,22 +105,7 @@ def fake_github() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def pipe(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Pipeline]:
-    work = make_repo(
-        tmp_path / "work",
-        {
-            ".autoresearch.yml": CONFIG,
-            "bench.py": BENCH,
-            "check.py": "print('ok')\n",
-            "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
-        },
-    )
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(work, "remote", "add", "origin", str(origin))
-    git(work, "push", "-q", "origin", "main")
-    fake_github.mirror_git(origin)
-    yield Pipeline(tmp=tmp_path, server=fake_github, work=work, origin=origin)
+    yield Pipeline.create(tmp_path, fake_github)
 
 
 def hostile(tmp: Path) -> tuple[str, Path, Path]:
@@ -155,7 +140,7 @@ def test_a_hostile_pull_request_gets_nothing_and_changes_nothing(pipe: Pipeline)
     for secret in secrets_of(p):
         assert secret not in everything
     assert "extraheader" not in loot["git_config"].lower()
-    assert "GITHUB_TOKEN" not in loot["environ"]
+    assert loot["environ"].get("GITHUB_TOKEN") != TOKEN
     # it found the command files and wrote to them: undone, and the candidate is invalid for it
     assert set(loot["wrote"]) >= {"GITHUB_ENV", "GITHUB_OUTPUT"}
     assert evaluate.outputs["verdict"] == "invalid"
