@@ -59,30 +59,32 @@ def setup(tmp: Path, server: FakeGitHub, *, iterations: int) -> Pipeline:
 def api_calls(tmp: Path) -> dict[str, Any]:
     with FakeGitHub() as server:
         server.add_repo("octo-org", "project", default_branch="main")
-        p = setup(tmp, server, iterations=1000)
+        p = Pipeline.create(tmp, server, config=CONFIG.replace("github: {close_discarded: true}\n", ""))
         p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
         pr = p.pull("autoresearch/a")
-        scenarios: dict[str, list[str]] = {}
+        scenarios: dict[str, list[tuple[str, str]]] = {}
+        verdicts: dict[str, str] = {}
 
         def publish(name: str, action: str) -> None:
             _, _, run_id = p.pr_jobs(p.pr_event(pr.number, "autoresearch/a", action=action))
             before = len(server.calls)
-            p.publish_run(run_id, pr.number, "autoresearch/a")
-            scenarios[name] = [c.operation_id or c.path for c in server.calls[before:]]
+            verdicts[name] = p.publish_run(run_id, pr.number, "autoresearch/a").outputs["verdict"]
+            scenarios[name] = [
+                (c.method, c.operation_id or "artifact zip (302 target)") for c in server.calls[before:]
+            ]
 
         publish("first run", "labeled")
         publish("re-run, nothing changed", "synchronize")
         p.branch("autoresearch/a", {"factors/a.txt": "1.2\n"})
         publish("next push, another verdict", "synchronize")
+        assert list(verdicts.values()) == ["improved", "improved", "regressed"], verdicts
         before_plan = len(server.calls)
         p.pr_jobs(p.pr_event(pr.number, "autoresearch/a", action="synchronize"), upload=False)
         return {
             "calls": {k: len(v) for k, v in scenarios.items()},
-            "writes": {
-                k: len([o for o in v if not o.split("/")[-1].startswith(("get", "list"))])
-                for k, v in scenarios.items()
-            },
-            "operations": scenarios,
+            "writes": {k: len([m for m, _ in v if m != "GET"]) for k, v in scenarios.items()},
+            "operations": {k: [o for _, o in v] for k, v in scenarios.items()},
+            "verdicts": verdicts,
             "plan_and_evaluate_calls": len(server.calls) - before_plan,
             "contract_violations": len(server.violations),
         }
