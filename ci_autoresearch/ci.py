@@ -31,6 +31,7 @@ from ci_autoresearch.evaluate import Evaluated, Request, evaluate, refuse_privil
 from ci_autoresearch.measure import ProgressFn, measure_ref
 from ci_autoresearch.model import Result
 from ci_autoresearch.plan import (
+    MAX_SLOTS,
     Plan,
     Slot,
     base_of,
@@ -154,7 +155,7 @@ def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, C
             config = _config_at(stage, base_of(stage.repo, base_ref, stage.remote))
         track_remote_branches(stage.repo, stage.remote, config.candidates.branches)
         parallel = config.branching.strategy == "parallel"
-        limit = max_parallel or (config.branching.max_branches if parallel else 256)
+        limit = max_parallel or (config.branching.max_branches if parallel else MAX_SLOTS)
         plan = plan_schedule(
             stage.repo,
             config,
@@ -162,7 +163,7 @@ def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, C
             base_ref=base_ref,
             base_sha=base_of(stage.repo, base_ref, stage.remote),
             hist=_history(stage),
-            limit=min(limit, max_parallel or limit),
+            limit=limit,
             say=stage.say,
         )
         return plan, config

@@ -453,7 +453,7 @@ def publish_plan(ctx: Context, plan: Plan, docs: Sequence[Found]) -> Outcome:
     round_no = max((ev.round for ev in hist.evaluations), default=0) + 1
     batch = [dataclasses.replace(a.evaluation, round=round_no) for a in accepted if a.slot.kind != "pr"]
     # the same bundles always give the same decisions: what a killed run recorded is what it decided
-    decided = _record(ctx, hist, [*pulls, *keep.decide_batch(batch, direction=config.objective.direction)])
+    decided = _record(ctx, hist, [*pulls, *decide_round(batch, config)])
     _push_notes(ctx)
     lines: list[str] = []
     for ev in decided:
@@ -479,6 +479,16 @@ def publish_plan(ctx: Context, plan: Plan, docs: Sequence[Found]) -> Outcome:
         },
         summary=md,
     )
+
+
+def decide_round(batch: Sequence[Evaluation], config: Config) -> list[Evaluation]:
+    """A scheduled run's candidates were all measured against the same base: with ``branching.strategy:
+    parallel`` they are one round (only the best significant winner is kept); sequentially each is a
+    round of its own (every significant improvement is kept and gets its pull request)."""
+    direction = config.objective.direction
+    if config.branching.strategy == "parallel":
+        return keep.decide_batch(batch, direction=direction)
+    return [keep.decide_batch([ev], direction=direction)[0] for ev in batch]
 
 
 def _effects(

@@ -332,9 +332,12 @@ def test_nightly_matrix_opens_a_pr_for_the_win_and_closes_a_loser(pipe: Pipeline
     p.branch("autoresearch/b", {"factors/b.txt": "0.9\n"})
     p.branch("autoresearch/c", {"factors/c.txt": "1.1\n"})
     p.branch("autoresearch/d", {"factors/d.txt": "0.8\n", "check.py": "raise SystemExit(1)\n"})
+    p.branch("autoresearch/e", {"factors/e.txt": "0.95\n"})
     old = p.pull("autoresearch/c")
     plan, evaluations, publish = p.nightly()
-    assert plan.outputs["count"] == "3" and len(evaluations) == 3 and publish is not None
+    assert plan.outputs["count"] == "4" and len(evaluations) == 4 and publish is not None
+    # sequential (the default): each candidate is a round of its own, every real improvement kept
+    assert len([q for q in p.server.pulls("open") if q.head_ref == "autoresearch/e"]) == 1
     opened = [q for q in p.server.pulls("open") if q.head_ref == "autoresearch/b"]
     assert len(opened) == 1 and "−10.0%" in opened[0].title
     assert "autoresearch:improvement" in p.server.labels(opened[0].number)
@@ -346,6 +349,7 @@ def test_nightly_matrix_opens_a_pr_for_the_win_and_closes_a_loser(pipe: Pipeline
         "branch:autoresearch/b": ("improved", "kept"),
         "branch:autoresearch/c": ("regressed", "discarded"),
         "branch:autoresearch/d": ("invalid", "discarded"),
+        "branch:autoresearch/e": ("improved", "kept"),
     }
 
     # publishing the same run again writes nothing new
@@ -358,7 +362,7 @@ def test_nightly_matrix_opens_a_pr_for_the_win_and_closes_a_loser(pipe: Pipeline
         token=True,
     )
     assert writes(p, since) == []
-    assert len(p.notes()) == 3
+    assert len(p.notes()) == 4
     # the next night has nothing left to try
     plan, evaluations, publish = p.nightly()
     assert plan.outputs["count"] == "0" and publish is None
