@@ -50,7 +50,7 @@ from ci_autoresearch.publish import (
     publish_run,
     read_bundle_dir,
 )
-from ci_autoresearch.report import comparison_markdown, escape_md, result_text
+from ci_autoresearch.report import comparison_markdown, comparison_text, escape_md, result_text
 
 BASELINE_FILE = "baseline.json"
 PLAN_FILE = "plan.json"
@@ -93,7 +93,10 @@ def _source(stage: Stage) -> str:
 
 
 def _finish(stage: Stage, outputs: Mapping[str, str], summary: str = "") -> None:
-    """Outputs and the step summary, written by the tool after candidate code finished, from its data."""
+    """Outputs and the step summary (in Actions), written by the tool after candidate code finished, from
+    its own data."""
+    if not gha.is_actions(stage.env):
+        return
     gha.write_outputs(stage.env, outputs)
     if summary:
         gha.append_summary(stage.env, summary)
@@ -251,6 +254,8 @@ def _evaluate_all(
     for d in done:
         c = d.evaluation.comparison
         _annotate(stage, c.verdict, c.reason, c.candidate.ref)
+        if not gha.is_actions(stage.env):  # on a terminal: the table a person reads
+            stage.say(comparison_text(c).rstrip())
     if done:
         first = done[0].evaluation.comparison
         obj = first.objective_metric
