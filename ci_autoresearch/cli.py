@@ -107,8 +107,10 @@ def _load(repo: Path, given: Path | None) -> Any:
 def _log_dir(repo: Path, out: Path | None, what: str) -> Path:
     if out is not None:
         return out.parent / f"{out.name}.logs"
+    from ci_autoresearch.state import runs_dir
+
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return repo / ".autoresearch" / "runs" / f"{stamp}-{what}"
+    return runs_dir(repo) / f"{stamp}-{what}"
 
 
 class ProgressPrinter:
@@ -307,6 +309,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
     """Run the autoresearch loop until it converges (resumes from git notes)."""
     from ci_autoresearch.forge.local import LocalForge
     from ci_autoresearch.loop import LoopOptions
+    from ci_autoresearch.state import state_dir
 
     env = _environ()
     repo = _repo()
@@ -315,7 +318,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
         repo,
         config,
         env,
-        LocalForge(repo / ".autoresearch", say=click.echo),
+        LocalForge(state_dir(repo), say=click.echo),
         LoopOptions(
             branch=_loop_branch(repo, branch), advance=not no_advance, max_evaluations=max_evaluations
         ),
@@ -326,6 +329,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
 def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, options: Any) -> Any:
     from ci_autoresearch import git
     from ci_autoresearch.loop import Loop
+    from ci_autoresearch.state import runs_dir
 
     if options.advance and git.current_branch(repo) == options.branch and git.is_dirty(repo):
         raise BadInputError(
@@ -338,7 +342,7 @@ def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, optio
         env=env,
         forge=forge,
         options=options,
-        log_root=repo / ".autoresearch" / "runs",
+        log_root=runs_dir(repo),
         say=click.echo,
         progress=ProgressPrinter(sys.stderr, env=env),
     )
@@ -411,6 +415,7 @@ def demo(keep: Path | None) -> None:
     from ci_autoresearch.forge.local import LocalForge
     from ci_autoresearch.loop import LoopOptions
     from ci_autoresearch.report import history_text
+    from ci_autoresearch.state import state_dir
 
     env = _environ()
     with tempfile.TemporaryDirectory(prefix="autoresearch-demo-") as tmp:
@@ -422,13 +427,13 @@ def demo(keep: Path | None) -> None:
         )
         config = load_config(repo / ".autoresearch.yml")
         outcome = _run_loop(
-            repo, config, env, LocalForge(repo / ".autoresearch", say=click.echo), LoopOptions(branch="main")
+            repo, config, env, LocalForge(state_dir(repo), say=click.echo), LoopOptions(branch="main")
         )
         evaluations = hist_mod.load(repo).latest()
         click.echo("\n" + history_text(evaluations))
         click.echo(status_mod.status_text(status_mod.status_json(evaluations, config)), nl=False)
         click.echo(f"stopped: {outcome.reason}")
-        report_dir = repo / ".autoresearch" if keep else Path(tempfile.gettempdir())
+        report_dir = state_dir(repo) if keep else Path(tempfile.gettempdir())
         report = report_dir / "autoresearch-demo-report.md"
         report.write_text(status_mod.report_markdown(evaluations, config, title="ci-autoresearch demo"))
         click.echo(f"report with chart: {report}")
@@ -452,6 +457,7 @@ def ci(config_path: Path | None, dry_run: bool, out_dir: Path | None) -> None:
     from ci_autoresearch import gha
     from ci_autoresearch.ci import CiContext, apply_action_inputs, run_ci
     from ci_autoresearch.forge.github import GithubForge
+    from ci_autoresearch.state import state_dir
 
     env = _environ()
     repo = _repo()
@@ -460,7 +466,7 @@ def ci(config_path: Path | None, dry_run: bool, out_dir: Path | None) -> None:
     if token:
         gha.mask(token, env=env, say=click.echo)
     forge = GithubForge.from_env(env, config=config.github, token=token, dry_run=dry_run, say=click.echo)
-    default_out = Path(env.get("RUNNER_TEMP") or repo / ".autoresearch") / "ci-autoresearch"
+    default_out = Path(env.get("RUNNER_TEMP") or state_dir(repo)) / "ci-autoresearch"
     run_ci(
         CiContext(
             repo=repo,

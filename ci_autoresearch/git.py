@@ -44,6 +44,11 @@ def toplevel(path: Path) -> Path:
     return Path(res.stdout.strip())
 
 
+def common_dir(repo: Path) -> Path:
+    """The git directory shared by every worktree of ``repo`` (``.git`` of the main worktree)."""
+    return Path(_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+
+
 def resolve(repo: Path, ref: str) -> str:
     """The full sha of the commit ``ref`` names; :class:`GitError` for an unknown ref."""
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)

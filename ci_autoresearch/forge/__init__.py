@@ -1,7 +1,7 @@
 """Where decisions are published: the ``Forge`` protocol and its two implementations.
 
 The loop speaks only to this protocol, so it runs the same on a laptop (``LocalForge``: records what it
-would do under ``.autoresearch/``) and in GitHub Actions (``GithubForge``: PyGithub).
+would do under ``.git/autoresearch/``) and in GitHub Actions (``GithubForge``: PyGithub).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The offline forge: records what it would do on GitHub under ``.autoresearch/`` and says it.
+"""The offline forge: records what it would do on GitHub under the state directory and says it.
 
-``.autoresearch/forge.jsonl`` gets one line per action (publish / open / close); each evaluation's
-report is written to ``.autoresearch/reports/<key>.md``. Nothing leaves the machine.
+``root`` is the state directory (:func:`ci_autoresearch.state.state_dir`, ``.git/autoresearch/``):
+``forge.jsonl`` gets one line per action (publish / open / close); each evaluation's report is written
+to ``reports/<sha>-<iteration>.md``. Nothing leaves the machine.
 """
 
 from __future__ import annotations

@@ -42,7 +42,6 @@ def make_loop_repo(path: Path, extra: str = "", **kw: int) -> Path:
             ".autoresearch.yml": config(extra, **kw),
             "bench.py": BENCH,
             "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
         },
     )
     commit_branch(repo, "autoresearch/a", {"factors/a.txt": "0.8\n"})
@@ -91,13 +90,19 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
         repo, "rev-parse", "autoresearch/c"
     )
     # the local forge recorded what GitHub would have seen
-    actions = [json.loads(x) for x in (repo / ".autoresearch" / "forge.jsonl").read_text().splitlines()]
+    actions = [
+        json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
+    ]
     assert [a["branch"] for a in actions if a["action"] == "open"] == ["autoresearch/a", "autoresearch/b"]
     assert sum(a["action"] == "publish" for a in actions) == 4
     # a second run has nothing left to do and measures nothing again
     again = cli(["run"], cwd=repo)
     assert again.returncode == 0 and "no untried candidates" in again.stdout
     assert len(history_of(repo)) == 4
+    # the working files (logs, forge records, reports, cache) live in the git directory, not the tree
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (repo / ".git" / "autoresearch" / "runs").is_dir()
+    assert (repo / ".git" / "autoresearch" / "cache").is_dir()
 
 
 def test_status_json_and_chart(tmp_path: Path) -> None:
@@ -206,7 +211,6 @@ print(f"BRANCH {branch} idea number {n}")
             "bench.py": BENCH,
             "agent.py": agent,
             "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
         },
     )
     res = cli(["run"], cwd=repo)
@@ -306,4 +310,5 @@ def test_demo_keeps_exactly_the_real_speedups(tmp_path: Path) -> None:
     assert verdicts["branch:autoresearch/skip-sort"] == "invalid"
     assert verdicts["branch:autoresearch/resort"] in ("regressed", "inconclusive", "unchanged")
     assert "report with chart:" in res.stdout
-    assert (tmp_path / "demo" / ".autoresearch" / "autoresearch-demo-report.md").is_file()
+    assert (tmp_path / "demo" / ".git" / "autoresearch" / "autoresearch-demo-report.md").is_file()
+    assert git(tmp_path / "demo", "status", "--porcelain", "--untracked-files=all") == ""
