@@ -53,13 +53,29 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ci-autoresearch")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Configuration file for every command (default: {DEFAULT_CONFIG} at the repository root).",
+)
+def cli(debug: bool, config_path: Path | None) -> None:
     """Benchmark candidate branches against the baseline, keep only real wins.
 
     \b
     Exit codes: 0 done (any verdict), 2 bad input (config, refs, files),
     3 the measurement failed, 4 GitHub failed, 130 interrupted.
     """
+
+
+def _group_config(ctx: click.Context, _: click.Parameter, value: Path | None) -> Path | None:
+    """``-c`` after the subcommand wins; else the one given before it (``ci-autoresearch -c F run``)."""
+    if value is not None:
+        return value
+    given: Path | None = ctx.find_root().params.get("config_path")
+    return given
 
 
 def config_option(f: F) -> F:
@@ -69,6 +85,7 @@ def config_option(f: F) -> F:
         "config_path",
         type=click.Path(path_type=Path),
         default=None,
+        callback=_group_config,
         help=f"Configuration file (default: {DEFAULT_CONFIG} at the repository root).",
     )(f)
 
@@ -182,7 +199,21 @@ def validate(config_path: Path | None) -> None:
     notes = runnability_problems(config)
     for note in notes:
         click.echo(f"{path}: note: {note}")
+    for warning in _readiness(config, repo or path.resolve().parent):
+        click.echo(f"{path}: warning: {warning}")
     click.echo(f"{path}: valid" + (" (not runnable yet)" if notes else ""))
+
+
+def _readiness(config: Any, root: Path) -> list[str]:
+    """Settings without effect and programs missing from the repository and ``PATH``."""
+    import shutil
+
+    from ci_autoresearch.readiness import ineffective_settings, missing_programs
+
+    path = os.environ.get("PATH", os.defpath)
+    return ineffective_settings(config) + missing_programs(
+        config, exists=lambda p: (root / p).exists(), which=lambda p: shutil.which(p, path=path)
+    )
 
 
 # --- bench / compare ---------------------------------------------------------------------------------

@@ -61,13 +61,21 @@ class MetricSpec:
     tool: Literal["callgrind", "cachegrind"] = "callgrind"
 
 
+BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of benchmark.from are git refs
+
+
 @dataclass(frozen=True, kw_only=True)
 class BenchmarkConfig:
+    """``source`` is ``benchmark.from``: where ``files`` (git pathspec globs) come from for both sides —
+    ``candidate``, ``base``, ``working-tree`` or a git ref; None: each side runs its own benchmark."""
+
     command: str | None = None
     setup: str | None = None
     timeout_seconds: float = 600.0
     env: Mapping[str, str] = field(default_factory=_empty_env)
     metrics: tuple[MetricSpec, ...] = ()
+    source: str | None = None
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

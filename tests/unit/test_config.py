@@ -149,6 +149,7 @@ def test_full_configuration() -> None:
         enabled=False, interval_minutes=10.0, path=".autoresearch/state.json", remote="origin"
     )
     assert c.benchmark.setup == "python -m pip install -e ."
+    assert (c.benchmark.source, c.benchmark.files) == ("base", ("bench.py", "benchmarks/"))
     assert c.benchmark.timeout_seconds == 120.0
     assert dict(c.benchmark.env) == {"PYTHONHASHSEED": "0", "BENCH_SCALE": "1.5", "MODE": "fast"}
     assert isinstance(c.benchmark.env, MappingProxyType)
@@ -174,7 +175,7 @@ def test_full_configuration() -> None:
     assert c.benchmark.metrics[3].unit == "bytes"
     assert (c.benchmark.metrics[4].unit, c.benchmark.metrics[4].tool) == ("instructions", "cachegrind")
     assert c.gate == config_model.GateConfig(
-        command="python -m pytest -q", protected_paths=("bench.py", "tests/*"), timeout_seconds=900.0
+        command="python -m pytest -q", protected_paths=("bench.py", "tests/"), timeout_seconds=900.0
     )
     assert c.guards == (
         GuardConfig(metric="peak_memory", max_regression=0.1),
@@ -256,6 +257,7 @@ def _json_default(value: Any) -> Any:
 
 # Config fields that are not (or not directly) keys of the YAML document.
 _CONFIG_KEYS = {"collection": ("metrics", "collection")}
+_FIELD_KEYS = {(BenchmarkConfig, "source"): "from"}  # `from` is a Python keyword
 
 
 def _check_defaults(cls: type, schema: Mapping[str, Any], where: str) -> int:
@@ -265,7 +267,8 @@ def _check_defaults(cls: type, schema: Mapping[str, Any], where: str) -> int:
         if f.name in ("path", "hash") and cls is Config:
             continue
         sub: Mapping[str, Any] = schema
-        for part in _CONFIG_KEYS.get(f.name, (f.name,)) if cls is Config else (f.name,):
+        key = _FIELD_KEYS.get((cls, f.name), f.name)
+        for part in _CONFIG_KEYS.get(f.name, (f.name,)) if cls is Config else (key,):
             assert part in sub["properties"], f"{where}.{part} is not in the schema"
             sub = sub["properties"][part]
         if f.default is not dataclasses.MISSING:
@@ -1030,3 +1033,51 @@ def test_hash_covers_only_what_changes_a_measurement(tmp_path: Path) -> None:
     )
     assert hash_of(base.replace("bench.py", "bench2.py")) != same
     assert hash_of(base + "decision: {min_effect: 0.05}\n") != same
+
+
+# --- one setting under two names; settings that belong together ----------------------------------------
+
+
+def test_candidates_label_feeds_the_github_candidate_label() -> None:
+    config = load("candidates: {label: 'perf:try'}\n")
+    assert config.github.labels.candidate == "perf:try" == config.candidates.label
+    config = load("github: {labels: {candidate: 'perf:gh'}}\n")
+    assert config.github.labels.candidate == "perf:gh" == config.candidates.label
+    config = load("candidates: {label: 'same'}\ngithub: {labels: {candidate: 'same'}}\n")
+    assert config.github.labels.candidate == "same"
+    assert load("version: 1\n").github.labels.candidate == "autoresearch:candidate"
+
+
+def test_two_different_candidate_labels_are_a_config_error() -> None:
+    assert lines("candidates: {label: a}\ngithub: {labels: {candidate: b}}\n") == [
+        f"{NAME}: github.labels.candidate: 'b' differs from candidates.label 'a'; they are one setting "
+        "(give the candidate label once, in candidates.label)"
+    ]
+
+
+def test_benchmark_from_and_its_files() -> None:
+    config = load("benchmark: {command: python b.py, from: main, files: [b.py, 'bench/**/*.py']}\n")
+    assert (config.benchmark.source, config.benchmark.files) == ("main", ("b.py", "bench/**/*.py"))
+    assert load("benchmark: {command: x}\n").benchmark.source is None
+    assert lines("benchmark: {from: candidate}\n") == [
+        f"{NAME}: benchmark.files: required with benchmark.from: the benchmark's own files, as git "
+        "pathspec globs (e.g. files: [bench.py, benchmarks/])"
+    ]
+    assert lines("benchmark: {files: [b.py]}\n") == [
+        f"{NAME}: benchmark.files: has no effect without benchmark.from (set benchmark.from: candidate, "
+        "base, working-tree or a git ref)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("/bench.py", "expected a path relative to the repository root, got '/bench.py'"),
+        ("../other/x", "expected a path relative to the repository root, got '../other/x'"),
+        (":(exclude)x", "expected a plain glob (git pathspec magic is added by the tool), got ':(exclude)x'"),
+    ],
+)
+def test_protected_paths_are_repository_relative_globs(pattern: str, message: str) -> None:
+    assert lines(f"gate: {{protected_paths: [ok.py, '{pattern}']}}\n") == [
+        f"{NAME}: gate.protected_paths[1]: {message}"
+    ]
