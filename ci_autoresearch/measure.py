@@ -30,6 +30,7 @@ from ci_autoresearch.model import (
     RefInfo,
     Result,
 )
+from ci_autoresearch.protect import protected_changes
 from ci_autoresearch.runner import RunResult, run_measured, scrub_env
 from ci_autoresearch.stats import paired_estimate, rounds_to_add
 
@@ -232,13 +233,13 @@ def compare_refs(
             "the working tree has uncommitted changes; they are not measured (commit them, or use "
             "`bench` to measure the working tree)",
         )
-    touched = git.touched_protected(git.changed_paths(repo, base.sha, cand.sha), config.gate.protected_paths)
+    touched = protected_changes(repo, base.sha, cand.sha, config.gate.protected_paths)
     if touched:
         gate = GateResult(
             command=config.gate.command,
             passed=False,
             protected_paths_touched=tuple(touched),
-            reason=f"touches protected path {touched[0]}"
+            reason=f"changes protected file {touched[0]}"
             + (f" (+{len(touched) - 1} more)" if len(touched) > 1 else ""),
         )
         return finish(Decision(verdict="invalid", reason=f"candidate {gate.reason}", metrics={}), 0, gate)

@@ -67,6 +67,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     commit_branch(r, "protected", {"value.txt": "50\n", "bench.py": BENCH + "# tampered\n"})
     commit_branch(r, "greedy", {"value.txt": "80\n", "memory.txt": "130\n"})
     commit_branch(r, "crash", {"value.txt": "crash\n"}, message="crash")
+    commit_branch(r, "with-test", {"value.txt": "75\n", "tests/unit/test_speed.py": "def test_s(): pass\n"})
+    commit_branch(r, "edits-test", {"value.txt": "75\n", "tests/test_x.py": "def test_x(): pass\n"})
     return r
 
 
@@ -115,6 +117,23 @@ def test_protected_path_is_invalid_without_measuring(repo: Path) -> None:
     assert doc["verdict"] == "invalid"
     assert doc["gate"]["protected_paths_touched"] == ["bench.py"]
     assert doc["metrics"] == {}
+
+
+def test_adding_a_test_under_a_protected_folder_is_allowed(repo: Path) -> None:
+    doc = compare_json(repo, "with-test")
+    assert doc["verdict"] == "improved"
+    assert doc["gate"]["protected_paths_touched"] == []
+
+
+def test_modifying_or_deleting_a_protected_file_is_invalid(repo: Path) -> None:
+    doc = compare_json(repo, "edits-test")
+    assert doc["verdict"] == "invalid"
+    assert doc["reason"] == "candidate changes protected file tests/test_x.py"
+    git(repo, "checkout", "-q", "-b", "deletes-test", "main")
+    git(repo, "rm", "-q", "tests/test_x.py")
+    git(repo, "commit", "-q", "-m", "drop a test")
+    git(repo, "checkout", "-q", "main")
+    assert compare_json(repo, "deletes-test")["gate"]["protected_paths_touched"] == ["tests/test_x.py"]
 
 
 def test_guard_turns_improved_into_rejected(repo: Path) -> None:
