@@ -270,11 +270,16 @@ def bench(
 @click.argument("candidate")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the comparison@1 JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison@1 JSON instead of the table.")
-def compare(config_path: Path | None, base: str, candidate: str, out: Path | None, as_json: bool) -> None:
+@click.option("--fresh", is_flag=True, help="Measure again even when this pair's evaluation is recorded.")
+def compare(
+    config_path: Path | None, base: str, candidate: str, *, out: Path | None, as_json: bool, fresh: bool
+) -> None:
     """Measure CANDIDATE against BASE, interleaved in this run, and decide.
 
     BASE and CANDIDATE are git refs; or two result files from `bench --out`, compared offline
-    (unpaired and across runs: weaker than an interleaved comparison).
+    (unpaired and across runs: weaker than an interleaved comparison). The evaluation of two refs is
+    recorded as a git note: `run` and the GitHub path reuse it, and so does `compare` (--fresh measures
+    again).
     """
     from ci_autoresearch.artifacts import comparison_to_json
     from ci_autoresearch.report import comparison_text
@@ -298,11 +303,11 @@ def compare(config_path: Path | None, base: str, candidate: str, out: Path | Non
         config = load_config(cfg_path) if cfg_path.exists() or config_path else None
         comparison = compare_results(base_file, cand_file, config=config)
     else:
-        from ci_autoresearch.measure import compare_refs
+        from ci_autoresearch.evaluate import compare_and_record
 
         repo = _repo()
         config = _load(repo, config_path)
-        comparison = compare_refs(
+        evaluated = compare_and_record(
             repo,
             config,
             base,
@@ -310,7 +315,11 @@ def compare(config_path: Path | None, base: str, candidate: str, out: Path | Non
             env=env,
             log_dir=_log_dir(repo, out, "compare"),
             progress=ProgressPrinter(sys.stderr, env=env),
+            fresh=fresh,
         )
+        comparison = evaluated.evaluation.comparison
+        if evaluated.note:
+            click.echo(evaluated.note, err=True)
     _emit(comparison_to_json(comparison), out, as_json, comparison_text(comparison))
 
 

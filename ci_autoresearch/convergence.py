@@ -91,7 +91,8 @@ def state_from(evaluations: Sequence[Evaluation], *, direction: Direction) -> Lo
     latest kept candidate (keeping already means "better").
     """
     del direction  # the decision, not the direction, says what is best
-    evs = _latest_per_key(evaluations)
+    # `compare` measurements no loop has taken up are not iterations (source "compare:…")
+    evs = [ev for ev in _latest_per_key(evaluations) if not ev.source.startswith("compare:")]
     if not evs:
         return LoopState()
     start = _baseline_value(evs[0])

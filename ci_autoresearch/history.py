@@ -24,8 +24,13 @@ from ci_autoresearch.state import state_dir
 REMOTE_TRACKING = "refs/notes/autoresearch-remote"
 
 
-def evaluation_key(candidate_sha: str, baseline_sha: str, config_hash: str) -> str:
-    return f"{candidate_sha}:{baseline_sha}:{config_hash}"
+def evaluation_key(
+    candidate_sha: str, baseline_sha: str, config_hash: str, benchmark: str | None = None
+) -> str:
+    """``candidate:baseline:config hash``, plus ``:benchmark tree`` when the benchmark's files come from
+    one source (``benchmark.from``, :func:`ci_autoresearch.overlay.key_part`)."""
+    key = f"{candidate_sha}:{baseline_sha}:{config_hash}"
+    return f"{key}:{benchmark}" if benchmark else key
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
 from ci_autoresearch.decide import Decision, comparison_of, pct
 from ci_autoresearch.environment import detect_environment, now_iso
+from ci_autoresearch.evaluate import is_standalone, key_for, provenance
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Comparison, Evaluation, GateResult, RefInfo
@@ -197,8 +198,15 @@ class Loop:
             comparison = _conflict(self.config, best, cand, self.options.branch, self.env)
             key = history.evaluation_key(cand.sha, best, self.config.hash)
             return _evaluation(comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=0.0)
-        key = history.evaluation_key(trial, best, self.config.hash)
+        key, files = key_for(self.repo, self.config, best, trial)
         known = hist.find(key)
+        if known is not None and is_standalone(known):  # measured by `compare`: taken up as this candidate
+            self.say(
+                f"#{iteration} {label}: {known.comparison.verdict}, {provenance(known)}; not measuring again"
+            )
+            return _replace(
+                known, iteration=iteration, round=round_no, source=cand.source, candidate_head=cand.sha
+            )
         if known is not None:
             self.say(
                 f"#{known.iteration} {label}: already measured ({known.comparison.verdict}); "
@@ -216,6 +224,8 @@ class Loop:
             log_dir=self.log_root / f"{iteration:04d}-{safe}",
             progress=self.progress or (lambda _: None),
             labels=(self.options.branch, label),
+            benchmark_files=files,
+            measured_by="run",
         )
         return _evaluation(
             comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=time.monotonic() - t0

@@ -136,6 +136,7 @@ def missing_programs(config: Config, *, exists: Exists, which: Which) -> list[st
             "benchmark.command", bench.command, exists=bench_exists, which=which, built_by_setup=setup
         )
     if config.gate.command:
-        found += _findings("gate.command", config.gate.command, exists=exists, which=which, built_by_setup=setup)
+        found += _findings(
+            "gate.command", config.gate.command, exists=exists, which=which, built_by_setup=setup
+        )
     return found
-

@@ -105,6 +105,24 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
     assert (repo / ".git" / "autoresearch" / "cache").is_dir()
 
 
+def test_run_takes_up_what_compare_measured(tmp_path: Path) -> None:
+    repo = make_loop_repo(tmp_path / "r")
+    compared = cli(["compare", "main", "autoresearch/a", "--json"], cwd=repo)
+    assert compared.returncode == 0, compared.stderr
+    finished = json.loads(compared.stdout)["finished_at"]
+    res = cli(["run"], cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert (
+        f"#1 autoresearch/a: improved, measured by compare at {finished}; not measuring again" in res.stdout
+    )
+    rows = history_of(repo)
+    assert [(r["iteration"], r["source"], r["decision"]) for r in rows][:2] == [
+        (1, "branch:autoresearch/a", "kept"),
+        (2, "branch:autoresearch/b", "kept"),
+    ]
+    assert rows[0]["finished_at"] == finished  # the same measurement, decided by the loop
+
+
 def test_status_json_and_chart(tmp_path: Path) -> None:
     repo = make_loop_repo(tmp_path / "r", "constraints: {no_improvement_limit: 2}\n")
     assert cli(["run"], cwd=repo).returncode == 0

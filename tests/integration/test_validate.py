@@ -42,11 +42,7 @@ def test_validate_warns_about_what_is_still_needed(tmp_path: Path) -> None:
         "benchmark.command:",
         "gate.command:",
     ]
-    assert (
-        ".autoresearch.yml: warning: benchmark.command: benchmarks/bench.py (run by python3) is not in the repository"
-        in lines
-    )
-    assert (
-        ".autoresearch.yml: warning: gate.command: 'not-a-real-tool-xyz' is neither in the repository nor on PATH"
-        in lines
-    )
+    bench = "benchmark.command: benchmarks/bench.py (run by python3) is not in the repository"
+    assert f".autoresearch.yml: warning: {bench}" in lines
+    gate = "gate.command: 'not-a-real-tool-xyz' is neither in the repository nor on PATH"
+    assert f".autoresearch.yml: warning: {gate}" in lines
