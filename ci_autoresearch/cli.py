@@ -475,7 +475,11 @@ def demo(keep: Path | None) -> None:
         click.echo(f"stopped: {outcome.reason}")
         report_dir = state_dir(repo) if keep else Path(tempfile.gettempdir())
         report = report_dir / "autoresearch-demo-report.md"
-        report.write_text(status_mod.report_markdown(evaluations, config, title="ci-autoresearch demo"))
+        report.write_text(
+            status_mod.report_markdown(
+                evaluations, config, title="ci-autoresearch demo", changes=outcome.changes
+            )
+        )
         click.echo(f"report with chart: {report}")
         if keep:
             click.echo(f"explore it: cd {repo} && ci-autoresearch history && git log --oneline --graph --all")

@@ -192,6 +192,17 @@ class Evaluation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Change:
+    """A pull request a run opened or closed for an evaluation (``key``): its branch and, when the
+    forge gives one, its URL."""
+
+    key: str
+    branch: str
+    action: Literal["opened", "closed"]
+    url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Candidate:
     """A change to try: where it came from, its branch (if any) and the commit at its head."""
 

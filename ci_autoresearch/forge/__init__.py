@@ -29,5 +29,7 @@ class Forge(Protocol):
     def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
         """Open a pull request for ``branch`` unless one is open; return its URL (or a local id)."""
 
-    def close_change(self, *, branch: str, reason: str) -> bool:
-        """Close the open pull request of ``branch`` with a comment saying why; False when there is none."""
+    def close_change(self, *, branch: str, reason: str) -> str | bool:
+        """Close the open pull request of ``branch`` with a comment saying why; False when there is none.
+
+        A forge that knows the closed pull request's URL may return it instead of True."""

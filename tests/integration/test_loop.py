@@ -94,6 +94,12 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
         json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
     ]
     assert [a["branch"] for a in actions if a["action"] == "open"] == ["autoresearch/a", "autoresearch/b"]
+    body = Path([a for a in actions if a["action"] == "open"][0]["body"]).read_text()
+    assert body.startswith(
+        "# autoresearch: score −20.0% (autoresearch/a)\n\n"
+        "ci-autoresearch measured `autoresearch/a` against `main` and found it **improved**: score −20.0%"
+    )
+    assert "| metric |" not in body  # says what it is; the full report is the comment
     assert sum(a["action"] == "publish" for a in actions) == 4
     # a second run has nothing left to do and measures nothing again
     again = cli(["run"], cwd=repo)
@@ -103,6 +109,16 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
     assert (repo / ".git" / "autoresearch" / "runs").is_dir()
     assert (repo / ".git" / "autoresearch" / "cache").is_dir()
+
+
+def test_open_prs_false_opens_none(tmp_path: Path) -> None:
+    repo = make_loop_repo(tmp_path / "r", "github: {open_prs: false}\n")
+    assert cli(["run", "--max-evaluations", "1"], cwd=repo).returncode == 0
+    assert decisions(repo) == [("branch:autoresearch/a", "improved", "kept")]
+    actions = [
+        json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
+    ]
+    assert [a["action"] for a in actions] == ["publish"]
 
 
 def test_run_takes_up_what_compare_measured(tmp_path: Path) -> None:
@@ -137,7 +153,11 @@ def test_status_json_and_chart(tmp_path: Path) -> None:
     chart = tmp_path / "chart.md"
     assert cli(["history", "--chart", str(chart)], cwd=repo).returncode == 0
     text = chart.read_text()
-    assert "xychart-beta" in text and "line [80, 72, 72, 72]" in text and "bar [80, 72, 79.2, 72]" in text
+    assert (
+        "xychart-beta" in text
+        and "line [100, 80, 72, 72, 72]" in text
+        and "bar [100, 80, 72, 79.2, 72]" in text
+    )
 
 
 @pytest.mark.parametrize(
