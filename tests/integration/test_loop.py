@@ -111,6 +111,16 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
     assert (repo / ".git" / "autoresearch" / "cache").is_dir()
 
 
+def test_status_starts_from_the_first_measured_base(tmp_path: Path) -> None:
+    repo = make_loop_repo(tmp_path / "r", "gate: {protected_paths: [bench.py]}\n")
+    commit_branch(repo, "autoresearch/0-tampers", {"bench.py": BENCH + "# faster?\n"})
+    assert cli(["run", "--max-evaluations", "2"], cwd=repo).returncode == 0
+    assert decisions(repo)[0] == ("branch:autoresearch/0-tampers", "invalid", "discarded")
+    doc = json.loads(cli(["status", "--json"], cwd=repo).stdout)
+    assert (doc["start_value"], doc["best_value"], doc["gain"]) == (100.0, 80.0, pytest.approx(0.2))
+    assert "start: 100" in cli(["status"], cwd=repo).stdout
+
+
 def test_open_prs_false_opens_none(tmp_path: Path) -> None:
     repo = make_loop_repo(tmp_path / "r", "github: {open_prs: false}\n")
     assert cli(["run", "--max-evaluations", "1"], cwd=repo).returncode == 0
