@@ -167,16 +167,47 @@ class ProgressPrinter:
 
 @cli.command()
 @config_option
-@click.option("--force", is_flag=True, help="Overwrite an existing configuration.")
-def init(config_path: Path | None, force: bool) -> None:
-    """Write a commented starter .autoresearch.yml."""
-    from ci_autoresearch.config import starter_config
+@click.option("--force", is_flag=True, help="Overwrite an existing configuration (and workflow files).")
+@click.option("--github", is_flag=True, help="Also write the GitHub workflows into .github/workflows/.")
+def init(config_path: Path | None, force: bool, github: bool) -> None:
+    """Write a .autoresearch.yml proposed from what the repository has.
 
-    path = config_path or Path.cwd() / DEFAULT_CONFIG
-    if path.exists() and not force:
+    \b
+    An existing pytest-benchmark, asv, hyperfine or Google Benchmark setup becomes the metric,
+    the test command the gate, the benchmark's files protected paths. With nothing found, a
+    commented starter. --github also writes the workflow files.
+    """
+    from ci_autoresearch import adopt, git
+
+    env = _environ()
+    try:
+        root: Path = _repo()
+        git_dir: Path | None = git.common_dir(root)
+    except AutoresearchError:
+        root, git_dir = Path.cwd(), None
+    path = config_path or root / DEFAULT_CONFIG
+    keep = path.exists() and not force
+    if keep and not github:
         raise BadInputError(f"{path} already exists", hint="use --force to overwrite it")
-    path.write_text(starter_config())
-    click.echo(f"wrote {path}; edit benchmark.command, then run `ci-autoresearch validate`")
+    if github:
+        for written in adopt.write_workflows(root, force=force):
+            click.echo(f"wrote {written}")
+    if keep:
+        click.echo(f"kept {path} (--force overwrites it)")
+        return
+    proposal = adopt.proposal(root, env)
+    for finding in proposal.findings:
+        click.echo(f"found {finding}")
+    path.write_text(proposal.config)
+    if git_dir is not None:
+        for name in adopt.exclude_locally(git_dir, proposal.ignore):
+            click.echo(f"added /{name} to {git_dir / 'info' / 'exclude'} (the benchmark writes it)")
+    if proposal.kind is None:
+        click.echo(f"wrote {path}; edit benchmark.command, then run `ci-autoresearch validate`")
+    else:
+        click.echo(
+            f"wrote {path}; check it with `ci-autoresearch validate`, try it with `ci-autoresearch bench`"
+        )
 
 
 @cli.command()

@@ -187,7 +187,7 @@ def _failure_lines(c: Comparison) -> list[str]:
         head = f"**Gate:** {code_span(gate.command)} **failed** ({exit_text}{gate.seconds:.1f} s)"
         return [
             head + (", its last lines:" if gate.log else ""),
-            *([""] + _code_block(gate.log) if gate.log else []),
+            *(["", *_code_block(gate.log)] if gate.log else []),
         ]
     if c.failure_output and c.verdict == "invalid":
         return ["**Output** (last lines):", "", *_code_block(c.failure_output)]
@@ -252,11 +252,8 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
         blocks.append([f"**Gate:** {code_span(c.gate.command)} passed ({c.gate.seconds:.1f} s)"])
     if c.benchmark is not None:
         b = c.benchmark
-        blocks.append(
-            [
-                f"**Benchmark:** {escape_md(', '.join(b.patterns))} from {escape_md(b.source)} on both sides (tree {b.sha[:8]})"
-            ]
-        )
+        files = escape_md(", ".join(b.patterns))
+        blocks.append([f"**Benchmark:** {files} from {escape_md(b.source)} on both sides (tree {b.sha[:8]})"])
     blocks += [[f"> {escape_md(note)}"] for note in c.notes]
     blocks += [[block] for block in extra]
     blocks.append([_details(c)])
@@ -451,8 +448,8 @@ def trend_markdown(c: Comparison, stored: Result | None, note: str) -> str:
     if obj is None or not obj.baseline:
         why = "nothing was measured" if c.rounds == 0 else "the base has no samples"
         return (
-            f"**Trend:** {escape_md(note)}: {metric} {format_value(then, unit)} then; this job has no {metric} "
-            f"samples of the base ({why}, verdict {c.verdict}), so no drift to show."
+            f"**Trend:** {escape_md(note)}: {metric} {format_value(then, unit)} then; this job has no "
+            f"{metric} samples of the base ({why}, verdict {c.verdict}), so no drift to show."
         )
     now = summary(obj.baseline)["median"]
     drift = now / then - 1 if then else 0.0
@@ -480,7 +477,8 @@ def pull_request_body(ev: Evaluation, *, base: str, candidate: str) -> str:
         gate = f"- Gate: {code_span(c.gate.command)} {'passed' if c.gate.passed else 'failed'}\n"
     bench = ""
     if c.benchmark is not None:
-        bench = f"- Benchmark: {escape_md(', '.join(c.benchmark.patterns))} from {escape_md(c.benchmark.source)}\n"
+        files = escape_md(", ".join(c.benchmark.patterns))
+        bench = f"- Benchmark: {files} from {escape_md(c.benchmark.source)}\n"
     return (
         f"ci-autoresearch measured {code_span(candidate)} against {code_span(base)} and found it "
         f"**{c.verdict}**{effect}.\n"

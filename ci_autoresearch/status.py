@@ -157,8 +157,9 @@ def _summary_line(doc: dict[str, Any]) -> str:
     unit = obj["unit"]
     gain_text = f" ({pct(doc['gain'], signed=False)} better)" if doc["gain"] is not None else ""
     stop = f"Converged: {doc['stop']['reason']}" if doc["converged"] else "Stop conditions: none met yet"
+    start = format_value(doc["start_value"], unit)
     return (
-        f"**{escape_md(obj['metric'])}** ({obj['direction']}): start {format_value(doc['start_value'], unit)}, "
+        f"**{escape_md(obj['metric'])}** ({obj['direction']}): start {start}, "
         f"best {format_value(doc['best_value'], unit)}{gain_text} after {doc['iterations']} iterations, "
         f"{doc['kept']} kept. {escape_md(stop)}."
     )

@@ -94,7 +94,7 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
         json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
     ]
     assert [a["branch"] for a in actions if a["action"] == "open"] == ["autoresearch/a", "autoresearch/b"]
-    body = Path([a for a in actions if a["action"] == "open"][0]["body"]).read_text()
+    body = Path(next(a for a in actions if a["action"] == "open")["body"]).read_text()
     assert body.startswith(
         "# autoresearch: score −20.0% (autoresearch/a)\n\n"
         "ci-autoresearch measured `autoresearch/a` against `main` and found it **improved**: score −20.0%"

@@ -46,7 +46,8 @@ def test_comparison_text_exact() -> None:
         "\n"
         "gate: `pytest -q` passed\n"
         "verdict: IMPROVED — score −25.0% (95% CI −25.0% … −25.0%, p=0.031, n=6): "
-        "beyond the 1.0% minimum effect; measured with Python 3.11.7 on Test CPU (2 cores), Linux 6.1 x86_64, "
+        "beyond the 1.0% minimum effect; measured with Python 3.11.7 on Test CPU (2 cores), "
+        "Linux 6.1 x86_64, "
         "runner local\n"
     )
 
@@ -54,7 +55,8 @@ def test_comparison_text_exact() -> None:
 def test_markdown_comment_exact() -> None:
     md = comparison_markdown(IMPROVED, decision=f"kept — kept: {IMPROVED.reason}")
     assert md == (
-        "### 🟢 autoresearch: **improved** — score −25\\.0% \\(95% CI −25\\.0% … −25\\.0%, p=0\\.031, n=6\\): "
+        "### 🟢 autoresearch: **improved** — score −25\\.0% \\(95% CI −25\\.0% … −25\\.0%, "
+        "p=0\\.031, n=6\\): "
         "beyond the 1\\.0% minimum effect\n"
         "\n"
         "<sub>measured with Python 3\\.11\\.7 on Test CPU \\(2 cores\\), Linux 6\\.1 x86\\_64, runner local, "
@@ -76,8 +78,10 @@ def test_markdown_comment_exact() -> None:
         "- runner: local, Test CPU, 2 cores, Linux 6\\.1, Python 3\\.11\\.7\n"
         "- config cafe0123cafe0123, measured 2026-11-26T10:00:00Z → 2026-11-26T10:01:00Z\n"
         "- score samples (no unit): base [100, 100, 100, 100, 100, 100], candidate [75, 75, 75, 75, 75, 75]\n"
-        "- memory samples (MB): base [100, 100, 100, 100, 100, 100], candidate [100, 100, 100, 100, 100, 100]\n"
-        "- wall\\_time samples (s): base [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], candidate [0.4, 0.4, 0.4, 0.4, 0.4, 0.4]\n"
+        "- memory samples (MB): base [100, 100, 100, 100, 100, 100], "
+        "candidate [100, 100, 100, 100, 100, 100]\n"
+        "- wall\\_time samples (s): base [0.5, 0.5, 0.5, 0.5, 0.5, 0.5], "
+        "candidate [0.4, 0.4, 0.4, 0.4, 0.4, 0.4]\n"
         "\n"
         "</details>\n"
     )
@@ -283,7 +287,8 @@ def test_pull_request_body_says_what_it_is() -> None:
         "\n"
         "- Candidate: `autoresearch/a` @ bbbbbbbb (branch:autoresearch/a)\n"
         "- Baseline: `main` @ aaaaaaaa\n"
-        "- Measured: 6 rounds, paired and interleaved, measured with Python 3\\.11\\.7 on Test CPU \\(2 cores\\), "
+        "- Measured: 6 rounds, paired and interleaved, measured with Python 3\\.11\\.7 on Test CPU "
+        "\\(2 cores\\), "
         "Linux 6\\.1 x86\\_64, runner local, 2026-11-26T10:01:00Z\n"
         "- Gate: `pytest -q` passed\n"
         f"- Evaluation key: `{ev.key}`\n"

@@ -86,7 +86,8 @@ def test_loop_report_is_a_table_linking_its_pull_requests() -> None:
         "| # | candidate | verdict | Δ score | decision | pull request |\n"
         "| ---: | --- | --- | ---: | --- | --- |\n"
         "| 1 | fast | ⛔ invalid | – | discarded |  |\n"
-        "| 2 | autoresearch/fast | 🟢 improved | −20.0% | kept | opened [#12](https://github.com/o/r/pull/12) |\n"
+        "| 2 | autoresearch/fast | 🟢 improved | −20.0% | kept | "
+        "opened [#12](https://github.com/o/r/pull/12) |\n"
         "| 3 | autoresearch/slow | 🔴 regressed | +6.3% | discarded | closed autoresearch/slow |\n"
     )
 
