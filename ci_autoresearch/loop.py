@@ -183,7 +183,7 @@ class Loop:
                 "expected_gain": h.expected_gain,
                 "description": h.description,
                 "exists": git.try_resolve(self.repo, f"refs/heads/{h.branch}") is not None,
-                "tried": f"branch:{h.branch}" in tried,
+                "tried": bool({f"branch:{h.branch}", f"propose:{h.branch}"} & tried),
             }
             for h in ranked
         ]
