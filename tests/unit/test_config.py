@@ -107,6 +107,8 @@ def test_starter_config_validates_loads_and_runs() -> None:
     assert config.decision == DecisionConfig()
     assert config.gate.command is None
     assert config.guards == ()
+    # the common keys only; the reference has them all
+    assert "docs/configuration.md" in text
 
 
 def _uncomment_block(text: str, key: str) -> str:
@@ -124,7 +126,7 @@ def _uncomment_block(text: str, key: str) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("key", ["gate", "guards"])
+@pytest.mark.parametrize("key", ["gate", "guards", "constraints"])
 def test_starter_commented_examples_are_valid(key: str) -> None:
     text = _uncomment_block(starter_config(), key)
     assert text != starter_config()
@@ -132,9 +134,11 @@ def test_starter_commented_examples_are_valid(key: str) -> None:
     config = load(text)
     if key == "gate":
         assert config.gate.command == "python -m pytest -q"
-        assert config.gate.protected_paths == ("bench.py", "tests/*")
-    else:
+        assert config.gate.protected_paths == ("bench.py", "tests/")
+    elif key == "guards":
         assert config.guards == (GuardConfig(metric="max_rss", max_regression=0.05),)
+    else:
+        assert (config.constraints.max_iterations, config.constraints.no_improvement_limit) == (100, 10)
 
 
 def test_full_configuration() -> None:
