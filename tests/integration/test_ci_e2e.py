@@ -180,7 +180,7 @@ def test_labelled_pr_improved_then_rerun_regressed(setup: Setup) -> None:
     calls = len(s.server.calls) - before
     assert calls <= 12, [c.operation_id for c in s.server.calls[before:]]
     [body] = sticky(s, pr.number)
-    assert "score −20.0%" in body and "**Trend:**" in body and "runner drift +0.00%" in body
+    assert "score −20\\.0%" in body and "**Trend:**" in body and "runner drift +0.00%" in body
     assert s.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
     [status] = s.server.statuses(pr.head_sha)
     assert status.state == "success" and status.context == "ci-autoresearch"
@@ -224,7 +224,7 @@ def test_pr_with_broken_tests_is_invalid(setup: Setup) -> None:
     [status] = s.server.statuses(pr.head_sha)
     assert status.state == "failure"
     [body] = sticky(s, pr.number)
-    assert "**Gate:** python3 check\\.py **failed**" in body
+    assert "**Gate:** `python3 check.py` **failed** (exit 1, " in body
     assert "no stored baseline" in body  # nothing uploaded yet: said, and carried on
     # close_discarded is on: the PR is closed with a comment that says why
     assert s.server.pull(pr.number).state == "closed"
