@@ -334,7 +334,7 @@ def compare(
         config = load_config(cfg_path) if cfg_path.exists() or config_path else None
         comparison = compare_results(base_file, cand_file, config=config)
     else:
-        from ci_autoresearch.evaluate import compare_and_record
+        from ci_autoresearch.recorded import compare_and_record
 
         repo = _repo()
         config = _load(repo, config_path)

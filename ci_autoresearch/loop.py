@@ -24,7 +24,7 @@ from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
 from ci_autoresearch.decide import Decision, comparison_of, pct
 from ci_autoresearch.environment import detect_environment, now_iso
-from ci_autoresearch.evaluate import is_standalone, key_for, provenance
+from ci_autoresearch.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Change, Comparison, Evaluation, GateResult, RefInfo
