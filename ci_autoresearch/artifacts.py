@@ -1,4 +1,4 @@
-"""Versioned JSON documents: result@1, comparison@1, evaluation@1.
+"""Versioned JSON documents: result@1, comparison@1, evaluation@1, bundle@1, plan@1.
 
 Every read is validated against the shipped schema (``schemas/documents.schema.json``) and size-limited,
 because an artifact may come from an untrusted job. Writes are atomic (temporary file, then rename).
@@ -33,11 +33,13 @@ from ci_autoresearch.model import (
 from ci_autoresearch.schemacheck import Check, compile_schema
 from ci_autoresearch.stats import summary
 
-Kind = Literal["result", "comparison", "evaluation"]
+Kind = Literal["result", "comparison", "evaluation", "bundle", "plan"]
 SCHEMA_IDS: Mapping[Kind, str] = {
     "result": "ci-autoresearch/result@1",
     "comparison": "ci-autoresearch/comparison@1",
     "evaluation": "ci-autoresearch/evaluation@1",
+    "bundle": "ci-autoresearch/bundle@1",
+    "plan": "ci-autoresearch/plan@1",
 }
 MAX_BYTES = 32 * 1024 * 1024
 
@@ -336,16 +338,22 @@ def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
     return path
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a document may hold (expected finite numbers)")
+
+
 def parse_document(text: str, *, source: str) -> tuple[Kind, dict[str, Any]]:
     """Parse and validate any of the three documents; the ``schema`` field says which."""
     if len(text) > MAX_BYTES:
         raise ArtifactError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
         raise ArtifactError(
             f"{source}: not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
+    except ValueError as err:  # NaN or Infinity: never a measurement
+        raise ArtifactError(f"{source}: {err}") from None
     if not isinstance(doc, dict):
         raise ArtifactError(f"{source}: expected a JSON object")
     by_id = {v: k for k, v in SCHEMA_IDS.items()}

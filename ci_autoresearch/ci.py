@@ -1,57 +1,78 @@
-"""``ci-autoresearch ci``: one entry point for every GitHub Actions event.
+"""The GitHub Actions stages: ``plan`` → ``evaluate`` (one job per candidate) → ``publish``, and ``ci``.
 
-- ``push`` to the base branch: measure its head, write the baseline result (uploaded as the artifact).
-- ``pull_request`` (opened / synchronize / reopened / labeled) with the candidate label: evaluate head
-  against base in this job, record the evaluation note, publish the sticky comment, labels and status.
-- ``schedule`` / ``workflow_dispatch``: run the loop over candidate branches; open a PR for each kept
-  one, close discarded candidate PRs when configured.
-- ``workflow_run``: post the evaluation that an unprivileged job (a fork's PR) uploaded, treating it as
-  untrusted input.
-Results are written to disk before any API call, so a GitHub failure loses nothing.
+Candidate code can read everything in its job, so the stages are split by what they hold:
+
+* ``plan`` -- trusted input only (the event, the base commit's configuration, the notes); runs no
+  repository code; writes the ``matrix`` of candidates to evaluate.
+* ``evaluate`` -- runs candidate code; holds no token, secret or git credential (it refuses to start
+  with one), makes no API call, pushes nothing; writes one bundle per candidate for upload.
+* ``publish`` -- holds the token; runs no repository code; trusts no bundle (see :mod:`publish`).
+
+``ci`` is the one-command entry: ``push`` → the baseline; ``pull_request`` → plan and evaluate in this
+(unprivileged) job; ``schedule`` / ``workflow_dispatch`` → plan and evaluate every candidate in this job,
+leaving the bundles for a publish job; ``workflow_run`` → publish. It never holds a token while candidate
+code runs: the paths that run candidate code refuse to start with one. ``pull_request_target`` is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import time
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ci_autoresearch import gha, git, history
-from ci_autoresearch.artifacts import evaluation_to_json, result_to_json, write_json
+from ci_autoresearch.artifacts import load_result, result_to_json, write_json
 from ci_autoresearch.config_model import Config
-from ci_autoresearch.decide import pct
 from ci_autoresearch.environment import detect_environment
-from ci_autoresearch.errors import AutoresearchError
-from ci_autoresearch.forge import Forge, Publication
-from ci_autoresearch.measure import ProgressFn, compare_refs, measure_ref
-from ci_autoresearch.model import Candidate, Evaluation, Result
-from ci_autoresearch.report import comparison_markdown, escape_md, format_value, mermaid_chart, result_text
-from ci_autoresearch.stats import summary
+from ci_autoresearch.errors import AutoresearchError, BadInputError
+from ci_autoresearch.evaluate import Evaluated, Request, evaluate, refuse_privileges
+from ci_autoresearch.measure import ProgressFn, measure_ref
+from ci_autoresearch.model import Result
+from ci_autoresearch.plan import (
+    Plan,
+    Slot,
+    base_of,
+    config_at,
+    matrix_outputs,
+    plan_pull_request,
+    plan_schedule,
+    plan_to_json,
+    track_remote_branches,
+)
+from ci_autoresearch.publish import (
+    Context,
+    RemoteForge,
+    plan_from_argument,
+    publish_plan,
+    publish_run,
+    read_bundle_dir,
+)
+from ci_autoresearch.report import comparison_markdown, escape_md, result_text
 
-PR_ACTIONS = ("opened", "synchronize", "reopened", "labeled")
-EVALUATION_FILE = "evaluation.json"
 BASELINE_FILE = "baseline.json"
+PLAN_FILE = "plan.json"
+STORED_BASELINE_FILE = "stored-baseline.json"
+SCHEDULE_EVENTS = ("schedule", "workflow_dispatch")
+PULL_EVENTS = ("pull_request",)
+EMPTY_OUTPUTS: Mapping[str, str] = {"verdict": "", "delta": "", "improved": "false", "report": ""}
 
 
 @dataclass(frozen=True, kw_only=True)
-class CiContext:
+class Stage:
+    """What every stage is given: the checkout, where the configuration lives in it, the environment."""
+
     repo: Path
-    config: Config
+    config_file: str  # inside the repository; read from the base commit
     env: Mapping[str, str]
-    forge: Any  # Forge plus fetch_baseline (GithubForge) — optional capabilities are probed
     out_dir: Path
     say: Callable[[str], None]
     progress: ProgressFn
+    remote: str = "origin"
 
-
-@dataclass(frozen=True, kw_only=True)
-class CiOutcome:
-    outputs: dict[str, str]
-    summary: str = ""
+    def adjust(self, config: Config) -> Config:
+        return apply_action_inputs(config, self.env)
 
 
 def apply_action_inputs(config: Config, env: Mapping[str, str]) -> Config:
@@ -66,363 +87,338 @@ def apply_action_inputs(config: Config, env: Mapping[str, str]) -> Config:
     return dataclasses.replace(config, github=gh)
 
 
-def run_ci(ctx: CiContext) -> CiOutcome:
-    name, event = gha.load_event(ctx.env)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    if name == "push":
-        outcome = _on_push(ctx, event)
-    elif name in ("pull_request", "pull_request_target"):
-        outcome = _on_pull_request(ctx, event)
-    elif name in ("schedule", "workflow_dispatch"):
-        outcome = _on_schedule(ctx)
-    elif name == "workflow_run":
-        outcome = _on_workflow_run(ctx, event)
-    else:
-        ctx.say(gha.annotation("notice", f"event {name!r} has nothing for ci-autoresearch to do"))
-        outcome = CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    gha.write_outputs(ctx.env, outcome.outputs)
-    if outcome.summary:
-        gha.append_summary(ctx.env, outcome.summary)
-    return outcome
+def _source(stage: Stage) -> str:
+    return stage.env.get("GITHUB_EVENT_PATH", "event payload")
 
 
-def _event_file(ctx: CiContext) -> str:
-    return ctx.env.get("GITHUB_EVENT_PATH", "event payload")
+def _finish(stage: Stage, outputs: Mapping[str, str], summary: str = "") -> None:
+    """Outputs and the step summary, written by the tool after candidate code finished, from its data."""
+    gha.write_outputs(stage.env, outputs)
+    if summary:
+        gha.append_summary(stage.env, summary)
 
 
-def _base_branch(ctx: CiContext, event: Mapping[str, Any]) -> str:
-    configured = ctx.config.github.base_branch
-    if configured:
-        return configured
-    repo = event.get("repository") or {}
-    return str(repo.get("default_branch") or "main")
-
-
-# --- push: the baseline ------------------------------------------------------------------------------
-
-
-def _on_push(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
-    push = gha.push_info(event, source=_event_file(ctx))
-    base = _base_branch(ctx, event)
-    if push.branch != base:
-        ctx.say(
-            gha.annotation("notice", f"push to {push.ref}: only pushes to {base} are measured (the baseline)")
+def _config_at(stage: Stage, sha: str) -> Config:
+    if not git.fetch_commit(stage.repo, stage.remote, sha):
+        raise BadInputError(
+            f"the base commit {sha[:12]} is not in this checkout and cannot be fetched",
+            hint="check out with fetch-depth: 0",
         )
-        return CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    with gha.group(f"measure the baseline {base} @ {push.after[:8]}", env=ctx.env, say=ctx.say):
-        result = measure_ref(
-            ctx.repo, ctx.config, push.after, env=ctx.env, log_dir=ctx.out_dir / "logs", progress=ctx.progress
+    return stage.adjust(config_at(stage.repo, sha, stage.config_file))
+
+
+def _history(stage: Stage) -> history.History:
+    if git.remote_url(stage.repo, stage.remote) is not None:
+        try:
+            history.fetch_notes(stage.repo, stage.remote)
+        except AutoresearchError as err:
+            stage.say(
+                gha.annotation("warning", f"could not fetch evaluation notes from {stage.remote}: {err}")
+            )
+    return history.load(stage.repo)
+
+
+# --- plan ---------------------------------------------------------------------------------------------
+
+
+def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, Config]:
+    """The plan for this event (trusted input only) and the base's configuration it was made with."""
+    name, event = gha.load_event(stage.env)
+    if name == "pull_request_target":
+        raise BadInputError(
+            "pull_request_target runs with write access to the base repository: ci-autoresearch never "
+            "evaluates a pull request there",
+            hint="use pull_request for plan and evaluate, and workflow_run for publish (docs/github.md)",
         )
-    path = write_json(ctx.out_dir / BASELINE_FILE, result_to_json(result))
-    text = result_text(result)
-    md = f"### ci-autoresearch: baseline of {escape_md(base)} @ {push.after[:8]}\n\n```text\n{text}```\n"
-    return CiOutcome(
-        outputs={
-            "verdict": "baseline",
-            "delta": "",
-            "improved": "false",
-            "report": md,
-            "result-path": str(path),
-            "baseline-path": str(path),
-        },
-        summary=md,
+    if name in PULL_EVENTS:
+        pr = gha.pull_request_info(event, source=_source(stage))
+        config = _config_at(stage, pr.base_sha)
+        key = history.evaluation_key(pr.head_sha, pr.base_sha, config.hash)
+        label = event.get("label")
+        added = str(label.get("name", "")) if isinstance(label, dict) else None
+        plan = plan_pull_request(
+            config,
+            pr,
+            action=str(event.get("action", "")),
+            added_label=added,
+            known=_history(stage).find(key),
+        )
+        return plan, config
+    if name in SCHEDULE_EVENTS:
+        repository = event.get("repository")
+        default = repository.get("default_branch") if isinstance(repository, dict) else None
+        base_ref = str(default or "main")
+        config = _config_at(stage, base_of(stage.repo, base_ref, stage.remote))
+        if config.github.base_branch and config.github.base_branch != base_ref:
+            base_ref = config.github.base_branch
+            config = _config_at(stage, base_of(stage.repo, base_ref, stage.remote))
+        track_remote_branches(stage.repo, stage.remote, config.candidates.branches)
+        parallel = config.branching.strategy == "parallel"
+        limit = max_parallel or (config.branching.max_branches if parallel else 256)
+        plan = plan_schedule(
+            stage.repo,
+            config,
+            event=name,
+            base_ref=base_ref,
+            base_sha=base_of(stage.repo, base_ref, stage.remote),
+            hist=_history(stage),
+            limit=min(limit, max_parallel or limit),
+            say=stage.say,
+        )
+        return plan, config
+    raise BadInputError(
+        f"GITHUB_EVENT_NAME is {name!r}: plan runs for pull_request, schedule or workflow_dispatch"
     )
 
 
-# --- pull_request: one candidate ---------------------------------------------------------------------
-
-
-def _on_pull_request(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
-    action = str(event.get("action", ""))
-    pr = gha.pull_request_info(event, source=_event_file(ctx))
-    label = ctx.config.github.labels.candidate
-    none = CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    if action not in PR_ACTIONS:
-        ctx.say(gha.annotation("notice", f"pull_request {action!r}: nothing to do"))
-        return none
-    if label not in pr.labels:
-        ctx.say(
-            gha.annotation(
-                "notice", f"PR #{pr.number} has no {label!r} label: not a candidate, nothing measured"
+def plan_stage(stage: Stage, *, max_parallel: int | None, forge: RemoteForge | None) -> Plan:
+    """``plan``: the matrix and the plan as step outputs, a summary, and (with ``decision.baseline:
+    artifact``) the stored baseline fetched for the evaluate jobs."""
+    plan, config = make_plan(stage, max_parallel=max_parallel)
+    text = _write_plan(stage, plan)
+    outputs = dict(matrix_outputs(plan, text))
+    if plan.notice:
+        stage.say(gha.annotation("notice", plan.notice))
+    if plan.slots and config.decision.baseline == "artifact" and forge is not None:
+        stored, note = forge.fetch_baseline(
+            config.github.baseline_artifact, branch=plan.base_ref, sha=plan.base_sha
+        )
+        if stored is not None:
+            outputs["stored-baseline"] = str(
+                write_json(stage.out_dir / STORED_BASELINE_FILE, result_to_json(stored))
             )
-        )
-        return none
-    if action == "labeled" and str((event.get("label") or {}).get("name", "")) != label:
-        ctx.say(
-            gha.annotation("notice", f"PR #{pr.number}: another label was added; already evaluated on push")
-        )
-        return none
-    remote = ctx.config.checkpoint.remote or "origin"
-    _fetch_notes_quietly(ctx, remote)
-    hist = history.load(ctx.repo)
-    key = history.evaluation_key(pr.head_sha, pr.base_sha, ctx.config.hash)
-    known = hist.find(key)
-    cand = Candidate(source=f"pr:{pr.number}", branch=pr.head_ref, sha=pr.head_sha)
-    baseline, baseline_note = _fetch_baseline(ctx, pr.base_ref, pr.base_sha)
-    if known is not None:
-        ctx.say(
-            f"PR #{pr.number} @ {pr.head_sha[:8]} was evaluated before ({known.comparison.verdict}); "
-            "publishing that evaluation again, not measuring twice"
-        )
-        ev = known
-    else:
-        t0 = time.monotonic()
-        with gha.group(
-            f"measure PR #{pr.number}: {pr.base_ref} @ {pr.base_sha[:8]} "
-            f"vs {pr.head_ref} @ {pr.head_sha[:8]}",
-            env=ctx.env,
-            say=ctx.say,
-        ):
-            stored, fallback = _stored_baseline(ctx, baseline, baseline_note)
-            if fallback:
-                ctx.say(gha.annotation("notice", fallback))
-            comparison = compare_refs(
-                ctx.repo,
-                ctx.config,
-                pr.base_sha,
-                pr.head_sha,
-                env=ctx.env,
-                log_dir=ctx.out_dir / "logs",
-                progress=ctx.progress,
-                labels=(pr.base_ref, pr.head_ref),
-                stored=stored,
-            )
-            if fallback:
-                comparison = dataclasses.replace(comparison, notes=(*comparison.notes, fallback))
-        improved = comparison.verdict == "improved"
-        obj = comparison.objective_metric
-        ev = Evaluation(
-            comparison=comparison,
-            decision="pending" if improved else "discarded",
-            decision_reason=(
-                "improved: awaiting review and merge"
-                if improved
-                else f"{comparison.verdict}: {comparison.reason}"
-            ),
-            iteration=hist.next_iteration(),
-            key=key,
-            source=cand.source,
-            candidate_head=pr.head_sha,
-            objective_value=summary(obj.candidate)["median"] if obj and obj.candidate else None,
-            measured_seconds=time.monotonic() - t0,
-        )
-        history.record(ctx.repo, ev)
-    write_json(ctx.out_dir / EVALUATION_FILE, evaluation_to_json(ev))
-    _push_notes_quietly(ctx, remote)
-    md = _pr_markdown(ctx, ev, hist, baseline=baseline, baseline_note=baseline_note, number=pr.number)
-    if pr.is_fork:
-        ctx.say(
-            gha.annotation(
-                "notice",
-                "PR from a fork: this job has no write access; the evaluation is "
-                "uploaded for the workflow_run job to post",
-            )
-        )
-    else:
-        ctx.forge.publish(Publication(evaluation=ev, markdown=md, pull=pr.number, branch=pr.head_ref))
-        if ev.decision == "discarded" and ctx.config.github.close_discarded:
-            ctx.forge.close_change(branch=pr.head_ref, reason=ev.decision_reason)
-    _annotate(ctx, ev)
-    return CiOutcome(outputs=_outputs(ev, md, ctx.out_dir / EVALUATION_FILE), summary=md)
+        else:
+            stage.say(gha.annotation("notice", f"decision.baseline is artifact, but {note}"))
+    _finish(stage, outputs, plan_summary(plan))
+    for slot in plan.slots:
+        stage.say(f"planned {slot.id}: {slot.name} ({slot.source}) @ {(slot.candidate or slot.head)[:8]}")
+    return plan
 
 
-def _pr_markdown(
-    ctx: CiContext,
-    ev: Evaluation,
-    hist: history.History,
+def plan_summary(plan: Plan) -> str:
+    lines = [
+        f"### ci-autoresearch plan: {len(plan.slots)} candidate(s) against {escape_md(plan.base_ref)} "
+        f"@ {plan.base_sha[:8]}",
+        "",
+    ]
+    lines += [f"- {escape_md(s.name)} ({escape_md(s.source)})" for s in plan.slots]
+    if plan.notice:
+        lines.append(f"- {escape_md(plan.notice)}")
+    lines += [f"- skipped {escape_md(line)}" for line in plan.skipped[:50]]
+    return "\n".join(lines) + "\n"
+
+
+# --- evaluate -----------------------------------------------------------------------------------------
+
+
+def evaluate_stage(
+    stage: Stage, request: Request, *, allow_secrets: bool, stored_baseline: Path | None = None
+) -> list[Evaluated]:
+    """``evaluate``: refuse a privileged job, measure, write the bundles; outputs and summary after."""
+    base_sha = git.resolve(stage.repo, request.base)
+    config = _config_at(stage, base_sha)
+    refuse_privileges(stage.repo, config, stage.env, allow=allow_secrets)
+    stored = _stored(stage, config, stored_baseline, base_sha)
+    return _evaluate_all(stage, config, [request], stored=stored, outputs={})
+
+
+def _evaluate_all(
+    stage: Stage,
+    config: Config,
+    requests: Sequence[Request],
     *,
-    baseline: Result | None,
-    baseline_note: str,
-    number: int,
-) -> str:
-    extra = [_trend(ev, baseline, baseline_note)]
-    past = [e for e in hist.latest() if e.source == f"pr:{number}" and e.key != ev.key] + [ev]
-    if len(past) > 1:
-        series = []
-        for i, e in enumerate(past, 1):
-            obj = e.comparison.objective_metric
-            cand = summary(obj.candidate)["median"] if obj and obj.candidate else None
-            base = summary(obj.baseline)["median"] if obj and obj.baseline else None
-            series.append((i, cand, base))
-        unit = ev.comparison.objective_metric.unit if ev.comparison.objective_metric else ""
-        extra.append(
-            "**History of this PR** (bars: candidate, line: its baseline)\n\n"
-            + mermaid_chart(series, metric=ev.comparison.objective, unit=unit)
+    stored: Result | None,
+    outputs: Mapping[str, str],
+    fallback: str = "",
+) -> list[Evaluated]:
+    """Measure every request (candidate code runs here), then write the outputs and the summary."""
+    done: list[Evaluated] = []
+    for request in requests:
+        done += evaluate(
+            stage.repo,
+            config,
+            request,
+            env=stage.env,
+            out_dir=stage.out_dir,
+            say=stage.say,
+            progress=stage.progress,
+            stored=stored,
         )
-    return comparison_markdown(ev.comparison, decision=f"{ev.decision} — {ev.decision_reason}", extra=extra)
-
-
-def _trend(ev: Evaluation, baseline: Result | None, note: str) -> str:
-    """Drift of today's runner against the stored baseline artifact of the base branch."""
-    c = ev.comparison
-    obj = c.objective_metric
-    if baseline is None:
-        return (
-            f"**Trend:** no stored baseline to compare with ({escape_md(note)}); measured in this job only."
+    pending = "not decided yet: the publish job decides and posts"
+    reports = [comparison_markdown(d.evaluation.comparison, decision=pending) for d in done]
+    result = {**EMPTY_OUTPUTS, **outputs, "bundles": str(stage.out_dir / "bundles")}
+    for d in done:
+        c = d.evaluation.comparison
+        _annotate(stage, c.verdict, c.reason, c.candidate.ref)
+    if done:
+        first = done[0].evaluation.comparison
+        obj = first.objective_metric
+        result.update(
+            verdict=first.verdict,
+            delta=f"{obj.estimate.delta:.6f}" if obj and obj.estimate else "",
+            improved="true" if first.verdict == "improved" else "false",
+            report=reports[0],
         )
-    stored = baseline.metrics.get(c.objective)
-    if stored is None or not stored.samples or obj is None or not obj.baseline:
-        return f"**Trend:** the stored baseline has no {escape_md(c.objective)} samples ({escape_md(note)})."
-    then = summary(stored.samples)["median"]
-    now = summary(obj.baseline)["median"]
-    drift = now / then - 1 if then else 0.0
-    same = baseline.environment.fingerprint == c.environment.fingerprint
-    return (
-        f"**Trend:** {escape_md(note)}: {escape_md(c.objective)} {format_value(then, obj.unit)} then, "
-        f"{format_value(now, obj.unit)} for the same base in this job: runner drift {pct(drift)}"
-        + ("" if same else " (different machine type)")
-        + "."
-    )
+        result["result-path"] = str(done[0].bundle)
+        stage.say(
+            f"{len(done)} bundle(s) in {stage.out_dir / 'bundles'}: the publish job (write permissions, no "
+            "repository code) decides and posts them"
+        )
+    _finish(stage, result, "\n".join(reports) or fallback)
+    return done
 
 
-def _stored_baseline(ctx: CiContext, baseline: Result | None, note: str) -> tuple[Result | None, str]:
+def _stored(stage: Stage, config: Config, path: Path | None, base_sha: str) -> Result | None:
     """With ``decision.baseline: artifact``, the stored result when it may stand for the base; else why
-    not (then the base is re-measured in this job, paired)."""
-    if ctx.config.decision.baseline != "artifact":
-        return None, ""
+    not is said and the base is re-measured in this job, paired."""
+    if config.decision.baseline != "artifact":
+        return None
     why = ""
-    if baseline is None:
-        why = f"no usable baseline artifact ({note})"
-    elif baseline.environment.fingerprint != detect_environment(ctx.env).fingerprint:
+    stored = load_result(path) if path is not None and path.is_file() else None
+    if stored is None:
+        why = "no usable baseline artifact was handed to this job"
+    elif stored.ref.sha and stored.ref.sha != base_sha:
+        why = f"the baseline artifact is a result of {stored.ref.sha[:8]}, not of the base {base_sha[:8]}"
+    elif stored.environment.fingerprint != detect_environment(stage.env).fingerprint:
         why = (
             "the baseline artifact was measured on another kind of machine "
-            f"({baseline.environment.cpu_model}, {baseline.environment.cores} cores)"
+            f"({stored.environment.cpu_model}, {stored.environment.cores} cores)"
         )
-    elif baseline.config_hash != ctx.config.hash:
+    elif stored.config_hash != config.hash:
         why = "the baseline artifact was measured with another configuration"
-    elif ctx.config.objective.metric not in baseline.metrics:
-        why = f"the baseline artifact has no {ctx.config.objective.metric} samples"
+    elif config.objective.metric not in stored.metrics:
+        why = f"the baseline artifact has no {config.objective.metric} samples"
     if why:
-        return None, f"decision.baseline is artifact, but {why}: the base was re-measured in this job"
-    return baseline, ""
+        stage.say(
+            gha.annotation("notice", f"decision.baseline is artifact, but {why}: the base is re-measured")
+        )
+        return None
+    return stored
 
 
-def _fetch_baseline(ctx: CiContext, branch: str, sha: str | None) -> tuple[Result | None, str]:
-    fetch = getattr(ctx.forge, "fetch_baseline", None)
-    if fetch is None:
-        return None, "no forge to fetch it from"
-    result: tuple[Result | None, str] = fetch(ctx.config.github.baseline_artifact, branch=branch, sha=sha)
-    return result
+def _annotate(stage: Stage, verdict: str, reason: str, ref: str) -> None:
+    if verdict in ("invalid", "rejected"):
+        stage.say(gha.annotation("error", reason, title=f"ci-autoresearch: {ref} is {verdict}"))
+    elif verdict == "regressed":
+        stage.say(gha.annotation("warning", reason, title=f"ci-autoresearch: {ref} regressed"))
 
 
-def _outputs(ev: Evaluation, md: str, path: Path) -> dict[str, str]:
-    obj = ev.comparison.objective_metric
-    delta = f"{obj.estimate.delta:.6f}" if obj and obj.estimate else ""
-    return {
-        "verdict": ev.comparison.verdict,
-        "delta": delta,
-        "improved": "true" if ev.comparison.verdict == "improved" else "false",
+# --- the baseline (push to the base branch) -----------------------------------------------------------
+
+
+def baseline_stage(stage: Stage) -> None:
+    """A push to the base branch: measure its head (trusted code) and write the baseline result."""
+    _, event = gha.load_event(stage.env)
+    push = gha.push_info(event, source=_source(stage))
+    config = _config_at(stage, push.after) if not push.deleted else None
+    repository = event.get("repository")
+    default = repository.get("default_branch") if isinstance(repository, dict) else None
+    base = (config.github.base_branch if config else None) or str(default or "main")
+    if config is None or push.branch != base:
+        stage.say(
+            gha.annotation("notice", f"push to {push.ref}: only pushes to {base} are measured (the baseline)")
+        )
+        _finish(stage, EMPTY_OUTPUTS)
+        return
+    with gha.group(f"measure the baseline {base} @ {push.after[:8]}", env=stage.env, say=stage.say):
+        result = measure_ref(
+            stage.repo,
+            config,
+            push.after,
+            env=stage.env,
+            log_dir=stage.out_dir / "logs",
+            progress=stage.progress,
+        )
+    path = write_json(stage.out_dir / BASELINE_FILE, result_to_json(result))
+    title = f"### ci-autoresearch: baseline of {escape_md(base)} @ {push.after[:8]}"
+    md = f"{title}\n\n```text\n{result_text(result)}```\n"
+    outputs = {
+        "verdict": "baseline",
+        "delta": "",
+        "improved": "false",
         "report": md,
         "result-path": str(path),
+        "baseline-path": str(path),
     }
+    _finish(stage, outputs, md)
 
 
-def _annotate(ctx: CiContext, ev: Evaluation) -> None:
-    c = ev.comparison
-    if c.verdict in ("invalid", "rejected"):
-        ctx.say(gha.annotation("error", c.reason, title=f"ci-autoresearch: {c.candidate.ref} is {c.verdict}"))
-    elif c.verdict == "regressed":
-        ctx.say(gha.annotation("warning", c.reason, title=f"ci-autoresearch: {c.candidate.ref} regressed"))
+# --- ci: the one-command entry -----------------------------------------------------------------------
 
 
-def _fetch_notes_quietly(ctx: CiContext, remote: str) -> None:
-    if git.remote_url(ctx.repo, remote) is None:
-        return
-    try:
-        history.fetch_notes(ctx.repo, remote)
-    except AutoresearchError as err:
-        ctx.say(gha.annotation("warning", f"could not fetch evaluation notes from {remote}: {err}"))
+def ci_stage(stage: Stage, *, allow_secrets: bool, publish: Callable[[], None]) -> None:
+    """Whatever the event calls for, within what one job may hold (see the module docstring)."""
+    name, _ = gha.load_event(stage.env)
+    if name == "push":
+        baseline_stage(stage)
+    elif name in (*PULL_EVENTS, *SCHEDULE_EVENTS, "pull_request_target"):
+        plan, config = make_plan(stage)
+        refuse_privileges(stage.repo, config, stage.env, allow=allow_secrets)
+        if plan.notice:
+            stage.say(gha.annotation("notice", plan.notice))
+        text = _write_plan(stage, plan)
+        stored = _stored(stage, config, None, plan.base_sha) if plan.slots else None
+        requests = [_request(plan, slot) for slot in plan.slots]
+        _evaluate_all(
+            stage,
+            config,
+            requests,
+            stored=stored,
+            outputs=matrix_outputs(plan, text),
+            fallback=plan_summary(plan),
+        )
+    elif name == "workflow_run":
+        publish()
+    else:
+        stage.say(gha.annotation("notice", f"event {name!r} has nothing for ci-autoresearch to do"))
+        _finish(stage, EMPTY_OUTPUTS)
 
 
-def _push_notes_quietly(ctx: CiContext, remote: str) -> None:
-    """Pull-request jobs often have a read-only token: then the note stays in the uploaded artifact."""
-    if git.remote_url(ctx.repo, remote) is None:
-        return
-    try:
-        history.push_notes(ctx.repo, remote, attempts=3)
-    except AutoresearchError as err:
-        ctx.say(gha.annotation("warning", f"could not push evaluation notes to {remote}: {err}"))
+def _request(plan: Plan, slot: Slot) -> Request:
+    return Request(
+        base=plan.base_sha,
+        candidate=slot.candidate,
+        head=slot.head or None,
+        source=slot.source,
+        slot=slot.id,
+        name=slot.name,
+    )
 
 
-# --- schedule / workflow_dispatch: the loop ----------------------------------------------------------
+def _write_plan(stage: Stage, plan: Plan) -> str:
+    text = json.dumps(plan_to_json(plan), separators=(",", ":"))
+    stage.out_dir.mkdir(parents=True, exist_ok=True)
+    (stage.out_dir / PLAN_FILE).write_text(text + "\n")
+    return text
 
 
-def _on_schedule(ctx: CiContext) -> CiOutcome:
-    from ci_autoresearch.loop import Loop, LoopOptions
-    from ci_autoresearch.status import report_markdown
+# --- publish --------------------------------------------------------------------------------------------
 
-    name, event = gha.load_event(ctx.env)
-    base = _base_branch(ctx, event)
-    remote = ctx.config.checkpoint.remote or "origin"
-    _track_remote_candidates(ctx, remote)
-    config = ctx.config
-    if git.remote_url(ctx.repo, remote) is not None and not config.checkpoint.remote:
-        config = dataclasses.replace(config, checkpoint=dataclasses.replace(config.checkpoint, remote=remote))
-    if git.try_resolve(ctx.repo, f"refs/heads/{base}") is None:
-        git.update_ref(ctx.repo, f"refs/heads/{base}", git.resolve(ctx.repo, f"refs/remotes/{remote}/{base}"))
-    forge: Forge = ctx.forge
-    loop = Loop(
-        ctx.repo,
-        config,
-        env=ctx.env,
+
+def publish_stage(stage: Stage, forge: RemoteForge, *, plan: str | None, bundles: Path | None) -> None:
+    """``publish``: a ``workflow_run`` event names the pull request run to post; otherwise the plan (the
+    plan job's output) and the downloaded bundles of this run."""
+    name, event = gha.load_event(stage.env)
+    ctx = Context(
+        repo=stage.repo,
+        config_file=stage.config_file,
+        adjust=stage.adjust,
+        env=stage.env,
         forge=forge,
-        options=LoopOptions(branch=base, advance=False),
-        log_root=ctx.out_dir / "logs",
-        say=ctx.say,
-        progress=ctx.progress,
+        out_dir=stage.out_dir,
+        say=stage.say,
+        remote=stage.remote,
     )
-    outcome = loop.run()
-    ctx.say(f"stopped: {outcome.reason}")
-    evaluations = history.load(ctx.repo).latest()
-    md = report_markdown(evaluations, config, title=f"ci-autoresearch ({name}): {outcome.reason}")
-    kept = [e for e in outcome.evaluations if e.decision == "kept"]
-    write_json(
-        ctx.out_dir / "loop.json",
-        {"evaluations": [evaluation_to_json(e) for e in outcome.evaluations], "stopped": outcome.reason},
-    )
-    return CiOutcome(
-        outputs={
-            "verdict": "improved" if kept else ("none" if not outcome.evaluations else "no-keep"),
-            "delta": "",
-            "improved": "true" if kept else "false",
-            "report": md,
-            "result-path": str(ctx.out_dir / "loop.json"),
-        },
-        summary=md,
-    )
-
-
-def _track_remote_candidates(ctx: CiContext, remote: str) -> None:
-    """In a CI checkout candidate branches exist as ``refs/remotes/origin/*``: give them local names."""
-    current = git.current_branch(ctx.repo)
-    for ref in git.list_refs(ctx.repo, f"refs/remotes/{remote}/"):
-        name = ref.removeprefix(f"refs/remotes/{remote}/")
-        if name in ("HEAD", current):
-            continue
-        if any(fnmatch.fnmatchcase(name, p) for p in ctx.config.candidates.branches):
-            git.update_ref(ctx.repo, f"refs/heads/{name}", git.resolve(ctx.repo, ref))
-
-
-# --- workflow_run: post what an unprivileged job measured --------------------------------------------
-
-
-def _on_workflow_run(ctx: CiContext, event: Mapping[str, Any]) -> CiOutcome:
-    run = event.get("workflow_run") or {}
-    run_id = run.get("id")
-    fetch = getattr(ctx.forge, "fetch_run_evaluation", None)
-    if not isinstance(run_id, int) or fetch is None:
-        ctx.say(gha.annotation("notice", "workflow_run without a run id or a forge: nothing to post"))
-        return CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    ev, pull, note = fetch(run_id)
-    if ev is None:
-        ctx.say(gha.annotation("notice", f"workflow_run {run_id}: {note}"))
-        return CiOutcome(outputs={"verdict": "", "delta": "", "improved": "false", "report": ""})
-    md = comparison_markdown(
-        ev.comparison,
-        decision=f"{ev.decision} — {ev.decision_reason}",
-        extra=[f"> measured in run {run_id} (untrusted artifact, validated)"],
-    )
-    write_json(ctx.out_dir / EVALUATION_FILE, evaluation_to_json(ev))
-    ctx.forge.publish(Publication(evaluation=ev, markdown=md, pull=pull, branch=ev.comparison.candidate.ref))
-    _annotate(ctx, ev)
-    return CiOutcome(outputs=_outputs(ev, md, ctx.out_dir / EVALUATION_FILE), summary=md)
+    if name == "workflow_run":
+        outcome = publish_run(ctx, event, source=_source(stage))
+    else:
+        if not plan or bundles is None:
+            raise BadInputError(
+                f"publish on {name!r} needs --plan (the plan job's `plan` output) and --bundles (the "
+                "directory the evaluate jobs' bundles were downloaded to)"
+            )
+        docs, problems = read_bundle_dir(bundles)
+        for problem in problems:
+            stage.say(gha.annotation("warning", f"bundle not read: {problem}"))
+        outcome = publish_plan(ctx, plan_from_argument(plan), docs)
+    _finish(stage, outcome.outputs, outcome.summary)

@@ -516,40 +516,156 @@ def demo(keep: Path | None) -> None:
             click.echo(f"explore it: cd {repo} && ci-autoresearch history && git log --oneline --graph --all")
 
 
-# --- GitHub Actions ----------------------------------------------------------------------------------
+# --- GitHub Actions: plan → evaluate → publish --------------------------------------------------------
 
-
-@cli.command()
-@config_option
-@click.option("--dry-run", is_flag=True, help="Print every GitHub API call instead of making it.")
-@click.option(
+out_dir_option = click.option(
     "--out-dir",
     type=click.Path(path_type=Path),
-    help="Where results go for upload (default: $RUNNER_TEMP/ci-autoresearch).",
+    help="Where plans, bundles, results and logs go (default: $RUNNER_TEMP/ci-autoresearch).",
 )
-def ci(config_path: Path | None, dry_run: bool, out_dir: Path | None) -> None:
-    """The GitHub Actions entry point: does what the event ($GITHUB_EVENT_NAME) calls for."""
-    from ci_autoresearch import gha
-    from ci_autoresearch.ci import CiContext, apply_action_inputs, run_ci
-    from ci_autoresearch.forge.github import GithubForge
+
+
+def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
+    from ci_autoresearch.ci import Stage
+    from ci_autoresearch.plan import config_path_in_repo
     from ci_autoresearch.state import state_dir
 
     env = _environ()
     repo = _repo()
-    config = apply_action_inputs(_load(repo, config_path), env)
-    token = env.get("INPUT_GITHUB-TOKEN") or env.get("INPUT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
+    default_out = Path(env.get("RUNNER_TEMP") or state_dir(repo)) / "ci-autoresearch"
+    return Stage(
+        repo=repo,
+        config_file=config_path_in_repo(repo, config_path),
+        env=env,
+        out_dir=out_dir or default_out,
+        say=click.echo,
+        progress=ProgressPrinter(sys.stderr, env=env),
+    )
+
+
+def _forge(env: Mapping[str, str], *, dry_run: bool, required: bool) -> Any:
+    """The GitHub forge with the job's token (masked in the log); None when no token and not required."""
+    from ci_autoresearch import gha
+    from ci_autoresearch.config_model import GithubConfig
+    from ci_autoresearch.forge.github import GithubForge, token_of
+
+    token = token_of(env)
+    if not token and not required and not dry_run:
+        return None
     if token:
         gha.mask(token, env=env, say=click.echo)
-    forge = GithubForge.from_env(env, config=config.github, token=token, dry_run=dry_run, say=click.echo)
-    default_out = Path(env.get("RUNNER_TEMP") or state_dir(repo)) / "ci-autoresearch"
-    run_ci(
-        CiContext(
-            repo=repo,
-            config=config,
-            env=env,
-            forge=forge,
-            out_dir=out_dir or default_out,
-            say=click.echo,
-            progress=ProgressPrinter(sys.stderr, env=env),
-        )
-    )
+    return GithubForge.from_env(env, config=GithubConfig(), token=token, dry_run=dry_run, say=click.echo)
+
+
+@cli.command()
+@config_option
+@out_dir_option
+@click.option(
+    "--max-parallel", type=click.IntRange(1, 256), help="At most this many candidates in the matrix."
+)
+@click.option("--dry-run", is_flag=True, help="Print the GitHub API calls instead of making them.")
+def plan(config_path: Path | None, out_dir: Path | None, max_parallel: int | None, dry_run: bool) -> None:
+    """List what to evaluate, from trusted input only (the event, the base's configuration).
+
+    Writes the `matrix`, `count` and `plan` step outputs. Runs no repository code.
+    """
+    from ci_autoresearch.ci import plan_stage
+
+    stage = _stage(config_path, out_dir)
+    plan_stage(stage, max_parallel=max_parallel, forge=_forge(stage.env, dry_run=dry_run, required=False))
+
+
+@cli.command()
+@config_option
+@out_dir_option
+@click.option("--candidate", default="", help="The commit (or ref) to measure; for a derived one, its sha.")
+@click.option("--base", default="HEAD", show_default=True, help="The base commit (or ref).")
+@click.option(
+    "--head", default=None, help="The candidate's own commit, when it is measured merged onto the base."
+)
+@click.option("--source", default=None, help="The slot's source: pr:N, branch:NAME, search:k=v,…, propose.")
+@click.option("--slot", default=None, help="The slot id (names the bundle).")
+@click.option("--name", default=None, help="The candidate's name in reports.")
+@click.option(
+    "--stored-baseline",
+    type=click.Path(path_type=Path),
+    help="The base's stored result (decision.baseline: artifact), as plan fetched it.",
+)
+@click.option(
+    "--allow-secrets",
+    is_flag=True,
+    help="Run even with a token, a secret or a git credential in reach of the candidate code (unsafe).",
+)
+def evaluate(
+    *,
+    config_path: Path | None,
+    out_dir: Path | None,
+    candidate: str,
+    base: str,
+    head: str | None,
+    source: str | None,
+    slot: str | None,
+    name: str | None,
+    stored_baseline: Path | None,
+    allow_secrets: bool,
+) -> None:
+    """Measure one candidate against the base and write an evaluation bundle; holds no token.
+
+    No API call, no note, no push. The configuration is read from the base commit. Refuses to start
+    with a token, secret or persisted git credential in reach (exit 2) unless --allow-secrets.
+    """
+    from ci_autoresearch.ci import evaluate_stage
+    from ci_autoresearch.evaluate import Request
+
+    stage = _stage(config_path, out_dir)
+    request = Request(base=base, candidate=candidate, head=head, source=source, slot=slot, name=name)
+    evaluate_stage(stage, request, allow_secrets=allow_secrets, stored_baseline=stored_baseline)
+
+
+@cli.command()
+@config_option
+@out_dir_option
+@click.option("--plan", "plan_arg", default=None, help="The plan job's `plan` output (JSON, or a file).")
+@click.option(
+    "--bundles",
+    type=click.Path(path_type=Path),
+    help="The directory the evaluation bundles were downloaded to.",
+)
+@click.option("--dry-run", is_flag=True, help="Print every GitHub API call instead of making it.")
+def publish(
+    config_path: Path | None, out_dir: Path | None, plan_arg: str | None, bundles: Path | None, dry_run: bool
+) -> None:
+    """Decide across the evaluation bundles and publish: notes, comment, labels, status, PRs.
+
+    Needs the token; runs no repository code; every bundle is untrusted and checked against the plan
+    (or, on workflow_run, against the pull request GitHub reports).
+    """
+    from ci_autoresearch.ci import publish_stage
+
+    stage = _stage(config_path, out_dir)
+    publish_stage(stage, _forge(stage.env, dry_run=dry_run, required=True), plan=plan_arg, bundles=bundles)
+
+
+@cli.command()
+@config_option
+@out_dir_option
+@click.option("--dry-run", is_flag=True, help="Print every GitHub API call instead of making it.")
+@click.option("--allow-secrets", is_flag=True, help="See `evaluate --allow-secrets` (unsafe).")
+def ci(config_path: Path | None, out_dir: Path | None, dry_run: bool, allow_secrets: bool) -> None:
+    """One entry for every event ($GITHUB_EVENT_NAME), never holding a token while candidate code runs.
+
+    \b
+    push                   measure the base branch head: the baseline result
+    pull_request           plan + evaluate the labelled PR in this job (no token)
+    schedule, dispatch     plan + evaluate every candidate in this job (no token)
+    workflow_run           publish what a pull_request run evaluated (token)
+    pull_request_target    refused: use pull_request + workflow_run
+    """
+    from ci_autoresearch.ci import ci_stage, publish_stage
+
+    stage = _stage(config_path, out_dir)
+
+    def publish_now() -> None:
+        publish_stage(stage, _forge(stage.env, dry_run=dry_run, required=True), plan=None, bundles=None)
+
+    ci_stage(stage, allow_secrets=allow_secrets, publish=publish_now)

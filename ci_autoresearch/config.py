@@ -46,6 +46,7 @@ from ci_autoresearch.config_model import (
     SearchSpaceConfig,
 )
 from ci_autoresearch.errors import ConfigError
+from ci_autoresearch.runner import never_passed
 from ci_autoresearch.schemacheck import Check, compile_schema
 
 if TYPE_CHECKING:
@@ -113,6 +114,14 @@ def load_config(path: Path) -> Config:
     if problems:
         raise problems[0].to_error()
     return _build(doc, path=str(path), hash=config_hash(doc))
+
+
+def load_config_text(text: str, *, source: str) -> Config:
+    """The configuration in ``text`` (e.g. a file of a trusted commit), named ``source`` in messages."""
+    problems, doc = _check(Path(source), text=text)
+    if problems:
+        raise problems[0].to_error()
+    return _build(doc, path=source, hash=config_hash(doc))
 
 
 def validate_config(path: Path) -> list[Problem]:
@@ -202,9 +211,10 @@ class _Found:
         return [self.items[i][1] for i in order]
 
 
-def _check(path: Path) -> tuple[list[Problem], Any]:
+def _check(path: Path, text: str | None = None) -> tuple[list[Problem], Any]:
     found = _Found(str(path))
-    text = _read(path, found)
+    if text is None:
+        text = _read(path, found)
     if text is None:
         return found.sorted(), None
     doc = _parse(text, found)
@@ -653,6 +663,15 @@ def _semantic_problems(doc: Mapping[str, Any], found: _Found) -> None:
                 f"did you mean {close[0]!r}?" if close else None,
             )
 
+    for section in ("benchmark", "propose"):
+        for i, name in enumerate((doc.get(section) or {}).get("pass_env") or []):
+            if never_passed(name):
+                found.add(
+                    (section, "pass_env", i),
+                    f"{name!r} is never passed to candidate code (tokens, the Actions runtime and the "
+                    "runner's command files stay with the tool)",
+                )
+
     objective = doc.get("objective") or {}
     objective_metric = objective.get("metric", "wall_time")
     if objective_metric in declared and "direction" in objective:
@@ -877,6 +896,7 @@ def _build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
             setup=benchmark.get("setup"),
             timeout_seconds=float(benchmark.get("timeout_seconds", BenchmarkConfig.timeout_seconds)),
             env=MappingProxyType({k: _scalar_text(v) for k, v in (benchmark.get("env") or {}).items()}),
+            pass_env=tuple(benchmark.get("pass_env") or ()),
             metrics=tuple(_metric(m) for m in metric_docs),
             source=benchmark.get("from"),
             files=tuple(benchmark.get("files") or ()),

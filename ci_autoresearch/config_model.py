@@ -73,6 +73,7 @@ class BenchmarkConfig:
     setup: str | None = None
     timeout_seconds: float = 600.0
     env: Mapping[str, str] = field(default_factory=_empty_env)
+    pass_env: tuple[str, ...] = ()  # names (globs) of the caller's environment passed to candidate code
     metrics: tuple[MetricSpec, ...] = ()
     source: str | None = None
     files: tuple[str, ...] = ()

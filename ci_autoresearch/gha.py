@@ -329,3 +329,61 @@ def mask(value: str, *, env: Mapping[str, str], say: Say = print) -> None:
     for part in value.splitlines():
         if part.strip():
             say(f"::add-mask::{escape_data(part)}")
+
+
+# --- the runner's command files, guarded while candidate code runs ----------------------------------
+
+COMMAND_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_STATE")
+MAX_GUARDED_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandFiles:
+    """The runner's command files as they were before candidate code ran.
+
+    Candidate processes never get these variables, but code in a job can find the files (they are named
+    in this process's environment, readable through ``/proc``). Writing to ``$GITHUB_ENV`` would set the
+    environment of every later step, ``$GITHUB_OUTPUT`` would forge this tool's outputs: after candidate
+    code has finished, :meth:`restore` puts each file back as it was and names the ones that changed.
+    """
+
+    saved: Mapping[str, tuple[Path, bytes | None]]
+
+    @classmethod
+    def snapshot(cls, env: Mapping[str, str]) -> CommandFiles:
+        saved: dict[str, tuple[Path, bytes | None]] = {}
+        for name in COMMAND_FILES:
+            raw = env.get(name, "")
+            if not raw:
+                continue
+            path = Path(raw)
+            try:
+                if path.stat().st_size > MAX_GUARDED_BYTES:
+                    continue
+                data: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                data = None
+            except OSError:
+                continue
+            saved[name] = (path, data)
+        return cls(saved=saved)
+
+    def restore(self) -> list[str]:
+        """Put every guarded file back; the names of those candidate code changed."""
+        changed = []
+        for name, (path, data) in self.saved.items():
+            try:
+                now = path.read_bytes() if path.exists() else None
+            except OSError:
+                now = b""
+            if now == data:
+                continue
+            changed.append(name)
+            try:
+                if data is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(data)
+            except OSError:
+                pass  # reported as changed; the caller makes the evaluation invalid
+        return changed

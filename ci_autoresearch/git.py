@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import re
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +17,17 @@ from ci_autoresearch.runner import ToolResult, run_tool
 
 NOTES_REF = "refs/notes/autoresearch"
 DISCARDED_PREFIX = "refs/autoresearch/discarded/"
+
+# Options of every git command the tool runs. Candidate code may have written the repository's
+# configuration or hooks (worktrees share the git directory), so the tool's own commands never run a
+# hook, an fsmonitor program, an `ext::` transport or a signing program; nothing here depends on them.
+SAFE_OPTIONS = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "protocol.ext.allow=never",
+    "-c", "commit.gpgSign=false",
+    "-c", "tag.gpgSign=false",
+)  # fmt: skip
 
 
 def _git(
@@ -25,9 +38,9 @@ def _git(
     env: Mapping[str, str] | None = None,
 ) -> ToolResult:
     try:
-        return run_tool(["git", *args], cwd=repo, input=input, check=check, env=env)
-    except BadInputError as err:
-        raise GitError(err.message) from err
+        return run_tool(["git", *SAFE_OPTIONS, *args], cwd=repo, input=input, check=check, env=env)
+    except BadInputError as err:  # name the command as the user would type it
+        raise GitError(err.message.replace(f"git {shlex.join(SAFE_OPTIONS)} ", "git ")) from err
 
 
 def _out(repo: Path, *args: str) -> str:
@@ -213,6 +226,63 @@ def update_ref(repo: Path, ref: str, sha: str) -> None:
 
 def delete_ref(repo: Path, ref: str) -> None:
     _git(repo, "update-ref", "-d", ref)
+
+
+_CREDENTIAL_KEYS = (
+    r"^(http\..*\.extraheader|credential\..*|remote\..*\.(push)?url|url\..*\.(push)?insteadof)$"
+)
+_URL_WITH_CREDENTIALS = re.compile(r"://(?:[^/\s@:]+:[^/\s@]+|[^/\s@:]{20,})@")
+
+
+def persisted_credentials(repo: Path) -> list[str]:
+    """The keys of the repository's own configuration (includes followed) that hold a credential: what
+    ``actions/checkout`` persists (``http.<url>.extraheader``), a credential helper or user name, a URL
+    with a password or token in it. A job that runs candidate code must hold none of them."""
+    res = _git(repo, "config", "--local", "--includes", "--get-regexp", _CREDENTIAL_KEYS, check=False)
+    found = []
+    for line in res.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        lowered = key.lower()
+        header_or_helper = lowered.endswith(".extraheader") or lowered.startswith("credential.")
+        if header_or_helper or _URL_WITH_CREDENTIALS.search(value):
+            found.append(key)
+    return sorted(set(found))
+
+
+def bundle_create(repo: Path, path: Path, ref: str, *, exclude: str) -> None:
+    """A git bundle at ``path`` holding ``ref`` and the commits it has beyond ``exclude``."""
+    _git(repo, "bundle", "create", "--quiet", str(path), ref, f"^{exclude}")
+
+
+def bundle_heads(repo: Path, path: Path) -> list[tuple[str, str]]:
+    """(sha, ref) of each head of a verified git bundle (untrusted input: verified against ``repo``)."""
+    _git(repo, "bundle", "verify", "--quiet", str(path))
+    out = _out(repo, "bundle", "list-heads", str(path))
+    heads = []
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        heads.append((sha, ref))
+    return heads
+
+
+def bundle_fetch(repo: Path, path: Path, ref: str, into: str) -> None:
+    """Fetch ``ref`` of the bundle at ``path`` into the local ref ``into``, checking every object."""
+    _git(
+        repo, "-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags", str(path), f"+{ref}:{into}"
+    )
+
+
+def push(repo: Path, remote: str, refspec: str) -> None:
+    """Push one refspec (never forced unless it starts with ``+``); :class:`GitError` when refused."""
+    _git(repo, "push", "--quiet", remote, refspec)
+
+
+def fetch_commit(repo: Path, remote: str, sha: str) -> bool:
+    """Make commit ``sha`` present (fetched from ``remote`` unless it already is); False when it cannot."""
+    if try_resolve(repo, sha) is not None:
+        return True
+    res = _git(repo, "fetch", "--quiet", "--no-tags", remote, sha, check=False)
+    return res.returncode == 0 and try_resolve(repo, sha) is not None
 
 
 def remote_url(repo: Path, remote: str) -> str | None:

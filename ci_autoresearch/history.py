@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci_autoresearch import git
-from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
+from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.errors import ArtifactError, GitError
 from ci_autoresearch.model import Evaluation
 from ci_autoresearch.state import state_dir
@@ -110,10 +110,14 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
+            source = f"note on {commit_sha[:8]} line {n}"
             try:
-                _, doc = parse_document(line, source=f"note on {commit_sha[:8]} line {n}")
+                kind, doc = parse_document(line, source=source)
             except ArtifactError as err:
                 bad.append(str(err))
+                continue
+            if kind != "evaluation":  # notes may come from a remote: untrusted like any artifact
+                bad.append(f"{source}: schema: expected {SCHEMA_IDS['evaluation']}, got {SCHEMA_IDS[kind]}")
                 continue
             valid.append(line)
             evaluations.append(evaluation_from_json(doc))

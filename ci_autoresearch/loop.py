@@ -18,25 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import git, history, propose
+from ci_autoresearch import git, history, keep, propose
 from ci_autoresearch.artifacts import evaluation_to_json
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
-from ci_autoresearch.decide import Decision, comparison_of, pct
+from ci_autoresearch.decide import pct
 from ci_autoresearch.environment import detect_environment, now_iso
-from ci_autoresearch.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs
-from ci_autoresearch.model import Candidate, Change, Comparison, Evaluation, GateResult, RefInfo
+from ci_autoresearch.model import Candidate, Change, Evaluation, RefInfo
+from ci_autoresearch.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.report import evaluation_markdown, pull_request_body
-from ci_autoresearch.stats import summary
-
-TRIAL_IDENTITY = {
-    "GIT_AUTHOR_NAME": "ci-autoresearch",
-    "GIT_AUTHOR_EMAIL": "ci-autoresearch@users.noreply.github.com",
-    "GIT_COMMITTER_NAME": "ci-autoresearch",
-    "GIT_COMMITTER_EMAIL": "ci-autoresearch@users.noreply.github.com",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,33 +182,23 @@ class Loop:
 
     # --- one candidate -----------------------------------------------------------------------------
 
-    def _trial(self, best: str, cand: Candidate) -> str | None:
-        """The commit to measure: the candidate itself when it builds on the best, else it merged onto the
-        best (deterministic, so a restart finds the same commit). None on a merge conflict."""
-        if git.is_ancestor(self.repo, best, cand.sha):
-            return cand.sha
-        tree = git.merge_tree(self.repo, best, cand.sha)
-        if tree is None:
-            return None
-        date = git.commit_date(self.repo, cand.sha)
-        msg = f"autoresearch: try {cand.branch or cand.source} on {git.short(best)}\n"
-        return git.commit_tree(
-            self.repo,
-            tree,
-            [best, cand.sha],
-            msg,
-            env={**TRIAL_IDENTITY, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
-        )
-
     def _measure(
         self, best: str, cand: Candidate, hist: history.History, iteration: int, round_no: int
     ) -> Evaluation:
-        trial = self._trial(best, cand)
+        trial = propose.trial_commit(self.repo, best, cand)
         label = cand.branch or cand.source
         if trial is None:
-            comparison = _conflict(self.config, best, cand, self.options.branch, self.env)
+            comparison = keep.conflict(
+                self.config,
+                best=RefInfo(ref=self.options.branch, sha=best),
+                candidate=cand,
+                environment=detect_environment(self.env),
+                now=now_iso(),
+            )
             key = history.evaluation_key(cand.sha, best, self.config.hash)
-            return _evaluation(comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=0.0)
+            return keep.pending(
+                comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=0.0
+            )
         key, files = key_for(self.repo, self.config, best, trial)
         known = hist.find(key)
         if known is not None and is_standalone(known):  # measured by `compare`: taken up as this candidate
@@ -246,13 +228,15 @@ class Loop:
             benchmark_files=files,
             measured_by="run",
         )
-        return _evaluation(
+        return keep.pending(
             comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=time.monotonic() - t0
         )
 
     # --- decisions ---------------------------------------------------------------------------------
 
-    def _keep(self, ev: Evaluation, cand: Candidate, best: str) -> Evaluation:
+    def _merge_commit(self, ev: Evaluation, cand: Candidate, best: str) -> Evaluation:
+        """A kept evaluation gets the commit the working line moves to: the measured tree, with the best
+        and the candidate as parents and the ``Autoresearch-*`` trailers."""
         c = ev.comparison
         obj = c.objective_metric
         delta = pct(obj.estimate.delta) if obj and obj.estimate else "?"
@@ -264,7 +248,7 @@ class Loop:
         new_best = git.commit_tree(
             self.repo, git.tree_of(self.repo, c.candidate.sha), [best, cand.sha], message
         )
-        return _replace(ev, decision="kept", decision_reason=f"kept: {c.reason}", new_best=new_best)
+        return _replace(ev, new_best=new_best)
 
     def _advance(self, new_best: str) -> None:
         branch = self.options.branch
@@ -297,7 +281,7 @@ class Loop:
                 body=pull_request_body(ev, base=self.options.branch, candidate=cand.branch),
             )
             self.changes.append(Change(key=ev.key, branch=cand.branch, action="opened", url=url))
-        elif ev.decision == "discarded" and cand.branch and self.config.github.close_discarded:
+        elif keep.closes(ev) and cand.branch and self.config.github.close_discarded:
             closed = self.forge.close_change(branch=cand.branch, reason=ev.decision_reason)
             if closed:
                 link = closed if isinstance(closed, str) else None
@@ -364,86 +348,18 @@ class Loop:
     def _decide(
         self, measured: Sequence[tuple[Evaluation, Candidate]], best: str
     ) -> list[tuple[Evaluation, Candidate]]:
-        """Keep the best significant winner of the batch; every other candidate is discarded."""
-        out: list[tuple[Evaluation, Candidate]] = []
-        winners = [
-            (ev, c) for ev, c in measured if ev.decision == "pending" and ev.comparison.verdict == "improved"
-        ]
-        sign = 1.0 if self.config.objective.direction == "minimize" else -1.0
-
-        def gain(item: tuple[Evaluation, Candidate]) -> float:
-            obj = item[0].comparison.objective_metric
-            return sign * obj.estimate.delta if obj and obj.estimate else 0.0
-
-        winner = min(winners, key=gain) if winners else None
+        """Keep the best significant winner of the batch (:func:`keep.decide_batch`); the kept one gets
+        its merge commit."""
         for ev, cand in measured:
             if ev.decision != "pending":
                 self.say(f"#{ev.iteration} {cand.branch or cand.source}: decided earlier ({ev.decision})")
-                continue
-            if winner is not None and ev is winner[0]:
-                out.append((self._keep(ev, cand, best), cand))
-            elif ev.comparison.verdict == "improved" and winner is not None:
-                wc = winner[1]
-                out.append(
-                    (
-                        _replace(
-                            ev,
-                            decision="discarded",
-                            decision_reason=(
-                                f"improved, but {wc.branch or wc.source} improved more in the same round"
-                            ),
-                        ),
-                        cand,
-                    )
-                )
-            else:
-                out.append(
-                    (
-                        _replace(
-                            ev,
-                            decision="discarded",
-                            decision_reason=f"{ev.comparison.verdict}: {ev.comparison.reason}",
-                        ),
-                        cand,
-                    )
-                )
+        decided = keep.decide_batch([ev for ev, _ in measured], direction=self.config.objective.direction)
+        out = []
+        for (before, cand), ev in zip(measured, decided, strict=True):
+            kept_now = before.decision == "pending" and ev.decision == "kept"
+            out.append((self._merge_commit(ev, cand, best) if kept_now else ev, cand))
         return out
 
 
 def _replace(ev: Evaluation, **changes: Any) -> Evaluation:
     return dataclasses.replace(ev, **changes)
-
-
-def _evaluation(
-    comparison: Comparison, cand: Candidate, *, key: str, iteration: int, round_no: int, seconds: float
-) -> Evaluation:
-    obj = comparison.objective_metric
-    value = summary(obj.candidate)["median"] if obj is not None and obj.candidate else None
-    return Evaluation(
-        comparison=comparison,
-        decision="pending",
-        decision_reason="",
-        iteration=iteration,
-        key=key,
-        source=cand.source,
-        candidate_head=cand.sha,
-        objective_value=value,
-        measured_seconds=seconds,
-        round=round_no,
-    )
-
-
-def _conflict(config: Config, best: str, cand: Candidate, branch: str, env: Mapping[str, str]) -> Comparison:
-    now = now_iso()
-    reason = f"{cand.branch or cand.source} does not merge cleanly onto the current best ({git.short(best)})"
-    return comparison_of(
-        config,
-        Decision(verdict="invalid", reason=reason, metrics={}),
-        baseline=RefInfo(ref=branch, sha=best),
-        candidate=RefInfo(ref=cand.branch or cand.source, sha=cand.sha),
-        gate=GateResult(command=None, passed=False, reason="merge conflict"),
-        rounds=0,
-        environment=detect_environment(env),
-        started_at=now,
-        finished_at=now,
-    )

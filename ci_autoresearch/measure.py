@@ -81,7 +81,7 @@ class _Runner:
 
     def __init__(self, config: Config, env: Mapping[str, str], log_dir: Path) -> None:
         self.config = config
-        self.env = {**scrub_env(env), **config.benchmark.env}
+        self.env = {**scrub_env(env, config.benchmark.pass_env), **config.benchmark.env}
         self.log_dir = log_dir
         self.specs: tuple[MetricSpec, ...] = config.measured_metrics()
         self.instructions = [s for s in self.specs if s.source == "instructions"]

@@ -24,9 +24,10 @@ Generator command (``propose.command``) — the protocol
       start value, the ``hypotheses`` ranked by expected gain (each with ``exists`` and ``tried``) and
       the history so far.
       The same JSON is in the file named by ``AUTORESEARCH_PAYLOAD``.
-    * environment: the caller's environment with secrets removed (``GITHUB_TOKEN``, ``ACTIONS_*``,
-      ``INPUT_*`` and every name containing TOKEN/SECRET/PASSWORD/KEY/CREDENTIAL), plus the variables
-      listed in ``propose.pass_env`` (an explicit opt-in, e.g. an agent's API key), plus
+    * environment: the allow-listed part of the caller's environment (``runner.scrub_env``: ``PATH``,
+      ``HOME``, locale and toolchain variables; never a token, the Actions runtime or the runner's
+      command files), plus the variables listed in ``propose.pass_env`` (an explicit opt-in, e.g. an
+      agent's API key), plus
       ``AUTORESEARCH_BEST`` (the sha of the current best), ``AUTORESEARCH_REPO`` (the path of the
       repository), ``AUTORESEARCH_PAYLOAD`` (the payload file), ``AUTORESEARCH_MAX_PROPOSALS`` and
       ``AUTORESEARCH_STATE_DIR`` (the tool's working directory inside ``.git``, where a generator may
@@ -69,6 +70,12 @@ from ci_autoresearch.state import state_dir
 
 BOT_NAME = "ci-autoresearch"
 BOT_EMAIL = "ci-autoresearch@users.noreply.github.com"
+TRIAL_IDENTITY = {
+    "GIT_AUTHOR_NAME": BOT_NAME,
+    "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+    "GIT_COMMITTER_NAME": BOT_NAME,
+    "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+}
 MAX_GRID = 100_000
 """A search space with more combinations than this is refused (set ``limit`` with ``order: random``)."""
 
@@ -131,6 +138,27 @@ def branch_candidates(
             )
         )
     return out
+
+
+def trial_commit(repo: Path, best: str, cand: Candidate) -> str | None:
+    """The commit to measure for ``cand`` against ``best``: the candidate itself when it builds on the
+    best, else it merged onto the best. The merge commit is deterministic (fixed identity, the
+    candidate's own date), so a restart -- or another runner given the same two commits -- makes the
+    same sha. None on a merge conflict."""
+    if git.is_ancestor(repo, best, cand.sha):
+        return cand.sha
+    tree = git.merge_tree(repo, best, cand.sha)
+    if tree is None:
+        return None
+    date = git.commit_date(repo, cand.sha)
+    msg = f"autoresearch: try {cand.branch or cand.source} on {git.short(best)}\n"
+    return git.commit_tree(
+        repo,
+        tree,
+        [best, cand.sha],
+        msg,
+        env={**TRIAL_IDENTITY, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
+    )
 
 
 # --- search space ----------------------------------------------------------------------------------------
@@ -326,10 +354,7 @@ def search_candidates(repo: Path, space: SearchSpaceConfig, base_sha: str) -> li
 def _propose_env(
     propose: ProposeConfig, env: Mapping[str, str], *, repo: Path, best_sha: str, payload_file: Path
 ) -> dict[str, str]:
-    child = {k: v for k, v in scrub_env(env).items() if k not in _GIT_LOCATION_VARS}
-    for name in propose.pass_env:
-        if name in env:
-            child[name] = env[name]
+    child = {k: v for k, v in scrub_env(env, propose.pass_env).items() if k not in _GIT_LOCATION_VARS}
     child["AUTORESEARCH_BEST"] = best_sha
     child["AUTORESEARCH_REPO"] = str(repo)
     child["AUTORESEARCH_PAYLOAD"] = str(payload_file)
@@ -426,4 +451,5 @@ __all__ = [
     "rank",
     "run_propose",
     "search_candidates",
+    "trial_commit",
 ]

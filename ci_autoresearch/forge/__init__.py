@@ -13,6 +13,23 @@ from ci_autoresearch.model import Evaluation
 
 
 @dataclass(frozen=True, kw_only=True)
+class PullState:
+    """A pull request as the forge reports it now (trusted routing, unlike anything in a bundle)."""
+
+    number: int
+    state: str  # open | closed
+    merged: bool
+    head_ref: str
+    head_sha: str
+    head_repo: str | None  # owner/name of the head repository; None when it was deleted
+    base_ref: str
+    base_sha: str
+    labels: tuple[str, ...]
+    is_fork: bool
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Publication:
     """What to publish about one evaluation."""
 
@@ -29,7 +46,7 @@ class Forge(Protocol):
     def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
         """Open a pull request for ``branch`` unless one is open; return its URL (or a local id)."""
 
-    def close_change(self, *, branch: str, reason: str) -> str | bool:
-        """Close the open pull request of ``branch`` with a comment saying why; False when there is none.
-
-        A forge that knows the closed pull request's URL may return it instead of True."""
+    def close_change(self, *, branch: str, reason: str, key: str = "") -> str | bool:
+        """Close the open pull request of ``branch`` with a comment saying why; False when there is none,
+        or when a person reopened it after it was closed for the same evaluation (``key``). A forge that
+        knows the closed pull request's URL may return it instead of True."""

@@ -35,12 +35,12 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from ci_autoresearch import __version__, gha
-from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, evaluation_from_json, parse_document, result_from_json
+from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, parse_document, result_from_json
 from ci_autoresearch.config_model import GithubConfig
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, BadInputError, ForgeError
-from ci_autoresearch.forge import Publication
-from ci_autoresearch.model import Comparison, Evaluation, Result, Verdict
+from ci_autoresearch.forge import Publication, PullState
+from ci_autoresearch.model import Comparison, Result, Verdict
 from ci_autoresearch.report import escape_md
 
 T = TypeVar("T")
@@ -49,8 +49,12 @@ DEFAULT_API_URL = "https://api.github.com"
 MARKER = "<!-- ci-autoresearch:report -->"
 CONTEXT = "ci-autoresearch"  # commit status context and check-run name
 CHECK_EXTERNAL_ID = "ci-autoresearch"  # tells our check run from a job that happens to share the name
-CLOSED_START = "<!-- ci-autoresearch:closed -->"
+CLOSED_START = "<!-- ci-autoresearch:closed key="  # + key + " -->": the visible "closed because" note
 CLOSED_END = "<!-- /ci-autoresearch:closed -->"
+CLOSED_FOR = "<!-- ci-autoresearch:closed-for "  # + key + " -->": hidden, kept: a reopen is respected
+_CLOSED_NOTE = re.compile(re.escape(CLOSED_START) + r"(\S*) -->\n.*?" + re.escape(CLOSED_END) + r"\n*", re.S)
+_CLOSED_FOR = re.compile(re.escape(CLOSED_FOR) + r"(\S+) -->\n?")
+MAX_CLOSED_FOR = 20
 MAX_COMMENT_CHARS = 65536
 MAX_CHECK_SUMMARY_CHARS = 65535
 MAX_STATUS_DESCRIPTION = 140
@@ -60,7 +64,8 @@ MAX_ARTIFACT_MEMBERS = 1000
 MAX_ARTIFACT_PAGES = 5  # of 100: the newest 500 artifacts with the name
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_ATTEMPTS = 5
-EVALUATION_ARTIFACT_PREFIX = "autoresearch-evaluation"  # action.yml uploads the PR evaluation under it
+BUNDLE_ARTIFACT_PREFIX = "autoresearch-bundle-"  # action.yml uploads each evaluate job's bundle under it
+MAX_RUN_BUNDLES = 64
 MAX_BACKOFF = 30.0
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without Retry-After, wait at least a minute
 MAX_WAIT = 600.0
@@ -110,6 +115,46 @@ def fit_markdown(text: str, limit: int, *, note: str) -> str:
     if head.count("<details") > head.count("</details>"):
         head += "\n</details>"
     return head + tail
+
+
+@dataclass(frozen=True)
+class StickyParts:
+    """A sticky comment taken apart: the report, the visible closed note (with the key it was written
+    for) and the keys of the evaluations the PR was closed for (hidden markers)."""
+
+    report: str
+    note_key: str | None
+    note: str
+    closed_for: tuple[str, ...]
+
+
+def sticky_parts(body: str) -> StickyParts:
+    text = body.lstrip().removeprefix(MARKER).lstrip("\n")
+    found = _CLOSED_NOTE.search(text)
+    note_key, note = (found.group(1), found.group(0).rstrip("\n") + "\n") if found else (None, "")
+    if found:
+        before, after = text[: found.start()].rstrip("\n"), text[found.end() :].lstrip("\n")
+        text = f"{before}\n\n{after}" if before else after
+    keys = tuple(dict.fromkeys(m.group(1) for m in _CLOSED_FOR.finditer(text)))
+    text = _CLOSED_FOR.sub("", text).rstrip() + "\n"
+    return StickyParts(report=text, note_key=note_key, note=note, closed_for=keys)
+
+
+def closed_note(key: str, reason: str) -> str:
+    """The visible note a closed PR's comment carries below its headline while it is current."""
+    text = escape_md(_one_line(reason, 1000))
+    return f"{CLOSED_START}{key} -->\n> ⛔ **Closed by ci-autoresearch:** {text}\n{CLOSED_END}\n"
+
+
+def compose_sticky(report: str, *, note: str = "", closed_for: tuple[str, ...] = ()) -> str:
+    """The comment: the marker, the report's headline, the closed note (when current), the rest of the
+    report, and the hidden closed-for markers at the end."""
+    head, _, rest = report.strip("\n").partition("\n")
+    parts = [head, note.strip("\n"), rest.strip("\n")]
+    text = "\n\n".join(part for part in parts if part) + "\n"
+    if closed_for:
+        text += "\n" + "".join(f"{CLOSED_FOR}{k} -->\n" for k in closed_for[-MAX_CLOSED_FOR:])
+    return comment_body(text)
 
 
 def comment_body(markdown: str) -> str:
@@ -176,6 +221,11 @@ def _message(data: Any) -> str:
     return _one_line(str(data or ""), 240)
 
 
+def token_of(env: Mapping[str, str]) -> str | None:
+    """The job's token: the action's input, else ``GITHUB_TOKEN`` (the one place it is looked up)."""
+    return env.get("INPUT_GITHUB-TOKEN") or env.get("INPUT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN") or None
+
+
 @dataclass(frozen=True)
 class _Failure:
     """What went wrong with one request, for the retry decision and the one-line error."""
@@ -239,9 +289,7 @@ class GithubForge:
             )
         if not _REPOSITORY.fullmatch(repository):
             raise BadInputError(f"GITHUB_REPOSITORY: expected owner/name, got {repository!r}")
-        token = (
-            token or env.get("INPUT_GITHUB-TOKEN") or env.get("INPUT_GITHUB_TOKEN") or env.get("GITHUB_TOKEN")
-        )
+        token = token or token_of(env)
         client = None
         if not dry_run:
             if not token:
@@ -263,6 +311,10 @@ class GithubForge:
         return cls(
             client, repository, config=config, dry_run=dry_run, say=say, sleep=sleep, run_url=gha.run_url(env)
         )
+
+    def use_config(self, config: GithubConfig) -> None:
+        """Label names and the status mode come from the base's configuration, read after routing."""
+        self.config = config
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -429,8 +481,11 @@ class GithubForge:
             if (c.body or "").lstrip().startswith(MARKER)
         ]
 
-    def _upsert_comment(self, number: int, body: str, *, fresh: bool = False) -> str:
-        """Create or edit the one comment with the marker; ``fresh``: the PR was just created (no listing)."""
+    def _upsert_comment(self, number: int, body: str, *, key: str = "", fresh: bool = False) -> str:
+        """Create or edit the one comment with the marker; ``fresh``: the PR was just created (no listing).
+
+        The closed note stays (below the headline) only while the PR is closed for this same evaluation
+        (``key``); the hidden closed-for markers always stay, so a person's reopen is respected later."""
         found = [] if fresh else self._sticky_comments(number)
         if not found:
             self._at("POST", f"/issues/{number}/comments")
@@ -441,51 +496,52 @@ class GithubForge:
             if extra.user is not None and first.user is not None and extra.user.login == first.user.login:
                 self._at("DELETE", f"/issues/comments/{extra.id}")
                 extra.delete()
-        body = self._keep_closed_note(number, first.body or "", body)
+        old = sticky_parts(first.body or "")
+        note = ""
+        if old.note and old.note_key == key and key:
+            self._at("GET", f"/pulls/{number}")
+            if self._repo.get_pull(number).state == "closed":
+                note = old.note
+        if note or old.closed_for:
+            body = compose_sticky(sticky_parts(body).report, note=note, closed_for=old.closed_for)
         if first.body == body:
             return "unchanged"
         self._at("PATCH", f"/issues/comments/{first.id}")
         first.edit(body)
         return "updated"
 
-    def _keep_closed_note(self, number: int, old: str, body: str) -> str:
-        """A PR closed with a reason keeps that note on top while it stays closed (a re-run must not
-        drop it); once reopened, the new report replaces it."""
-        note = re.search(re.escape(CLOSED_START) + r".*?" + re.escape(CLOSED_END) + r"\n*", old, flags=re.S)
-        if note is None:
-            return body
-        self._at("GET", f"/pulls/{number}")
-        if self._repo.get_pull(number).state != "closed":
-            return body
-        rest = body.lstrip().removeprefix(MARKER).lstrip("\n")
-        return comment_body(note.group(0) + rest)
-
     def _comment_step(
-        self, number: int, body: str, *, fresh: bool = False
+        self, number: int, body: str, *, key: str = "", fresh: bool = False
     ) -> tuple[str, Callable[[], object]]:
         attempts = 0
 
         def run() -> str:
             nonlocal attempts
             attempts += 1  # after a failed attempt the comment may exist: look for it then
-            return self._upsert_comment(number, body, fresh=fresh and attempts == 1)
+            return self._upsert_comment(number, body, key=key, fresh=fresh and attempts == 1)
 
         return (f"sticky comment on #{number}", run)
 
     # --- commit status / check run ----------------------------------------------------------------
 
     def _set_status(self, pub: Publication) -> None:
+        """The commit status, unless ours on that commit already says the same (a re-run posts none)."""
         c = pub.evaluation.comparison
         sha = c.candidate.sha
         state = STATUS_STATE[c.verdict]
-        self._at("POST", f"/statuses/{sha}")
+        description = status_description(c)
         commit = self._repo.get_commit(sha)  # lazy: GET /commits/{sha} is never made
+        self._at("GET", f"/commits/{sha}/status")
+        for status in commit.get_combined_status().statuses:
+            if status.context == CONTEXT:
+                if status.state == state and status.description == description:
+                    return
+                break
+        self._at("POST", f"/statuses/{sha}")
         if self.run_url:
-            commit.create_status(
-                state, target_url=self.run_url, description=status_description(c), context=CONTEXT
-            )
+            commit.create_status(state, target_url=self.run_url, description=description, context=CONTEXT)
         else:
-            commit.create_status(state, description=status_description(c), context=CONTEXT)
+            commit.create_status(state, description=description, context=CONTEXT)
 
     def _set_check_run(self, pub: Publication) -> None:
         c = pub.evaluation.comparison
@@ -571,7 +627,7 @@ class GithubForge:
         steps: list[tuple[str, Callable[[], object]]] = []
         if number is not None:
             n = number
-            steps.append(self._comment_step(n, body))
+            steps.append(self._comment_step(n, body, key=pub.evaluation.key))
             steps.append((f"verdict label on #{n}", lambda: self._sync_labels(n, c.verdict)))
         if self.config.status == "status":
             steps.append((f"commit status on {c.candidate.sha[:8]}", lambda: self._set_status(pub)))
@@ -656,49 +712,173 @@ class GithubForge:
             self.say(f"opened pull request #{number}: {pull.html_url}")
         return str(pull.html_url)
 
-    def close_change(self, *, branch: str, reason: str) -> bool:
-        """Close the open PR of ``branch`` after saying why in its sticky comment; False when none is open."""
-        note = f"{CLOSED_START}\n### ⛔ Closed by ci-autoresearch\n\n{escape_md(reason)}\n{CLOSED_END}\n"
+    def close_change(self, *, branch: str = "", reason: str, key: str = "", pull: int | None = None) -> bool:
+        """Close the open PR ``pull`` (else the open PR of ``branch``) after saying why below the headline
+        of its sticky comment. False when none is open -- or when a person reopened it after it was
+        closed for this same evaluation (``key``): that PR stays open."""
+        note = closed_note(key, reason)
+        what = f"#{pull}" if pull is not None else f"the pull request of {branch}"
         if self.dry_run:
-            self._would(
-                "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
-            )
+            if pull is None:
+                self._would(
+                    "GET",
+                    f"/pulls?state=open&head={self.owner}:{branch}",
+                    f"find the pull request of {branch}",
+                )
             self._would(
                 "PATCH", "/issues/comments/{id}", f"sticky comment: closed because {_one_line(reason, 120)}"
             )
-            self._would("PATCH", "/pulls/{pull}", "state=closed")
+            self._would("PATCH", f"/pulls/{pull if pull is not None else '{pull}'}", "state=closed")
             return True
-        pull = self._step(f"find the pull request of {branch}", lambda: self._find_open_pull(branch))
-        if pull is None:
-            return False
-        number = pull.number
+        if pull is not None:
+            state = self._step(f"get #{pull}", lambda: self._pull_state(pull))
+            if state is None or state.state != "open":
+                return False
+            number = pull
+        else:
+            found = self._step(f"find the pull request of {branch}", lambda: self._find_open_pull(branch))
+            if found is None:
+                return False
+            number = found.number
 
         def comment() -> str:
-            found = self._sticky_comments(number)
-            if not found:
+            sticky = self._sticky_comments(number)
+            old = sticky_parts(sticky[0].body or "") if sticky else sticky_parts("")
+            if key and key in old.closed_for:
+                return "reopened"
+            closed_for = (*old.closed_for, key) if key else old.closed_for
+            new = compose_sticky(old.report if sticky else "", note=note, closed_for=closed_for)
+            if not sticky:
                 self._at("POST", f"/issues/{number}/comments")
-                self._repo.get_issue(number).create_comment(f"{MARKER}\n{note}")
+                self._repo.get_issue(number).create_comment(new)
                 return "created"
-            old = (found[0].body or "").lstrip().removeprefix(MARKER).lstrip("\n")
-            old = re.sub(
-                re.escape(CLOSED_START) + r".*?" + re.escape(CLOSED_END) + r"\n*", "", old, flags=re.S
-            )
-            new = comment_body(f"{note}\n{old}" if old.strip() else note)
-            if new == found[0].body:
+            if new == sticky[0].body:
                 return "unchanged"
-            self._at("PATCH", f"/issues/comments/{found[0].id}")
-            found[0].edit(new)
+            self._at("PATCH", f"/issues/comments/{sticky[0].id}")
+            sticky[0].edit(new)
             return "updated"
+
+        if self._step(f"sticky comment on #{number}", comment) == "reopened":
+            self.say(
+                f"#{number} was reopened after it was closed for this same evaluation: left open "
+                f"({_one_line(reason, 200)})"
+            )
+            return False
 
         def close() -> None:
             self._at("PATCH", f"/pulls/{number}")
-            pull.edit(state="closed")
+            self._repo.get_pull(number).edit(state="closed")
 
-        self._step(f"sticky comment on #{number}", comment)
         self._step(f"close #{number}", close)
         self._pulls.pop(branch, None)
-        self.say(f"closed pull request #{number} of {branch}: {_one_line(reason, 200)}")
+        self.say(f"closed pull request #{number} ({what}): {_one_line(reason, 200)}")
         return True
+
+    def merge(self, number: int, *, title: str) -> bool:
+        """Merge the open PR ``number`` (``github.auto_merge``); False when GitHub refuses (conflict,
+        checks, protection): said, and left to a person."""
+        if self.dry_run:
+            self._would("PUT", f"/pulls/{number}/merge", f"merge: {_cut(title, 120)!r}")
+            return True
+
+        def merge() -> bool:
+            self._at("PUT", f"/pulls/{number}/merge")
+            try:
+                status = self._repo.get_pull(number).merge(commit_title=_cut(title, MAX_TITLE_CHARS))
+            except GithubException as err:
+                if err.status in (405, 409, 422):
+                    self.say(f"#{number} was not merged: {_message(err.data)}")
+                    return False
+                raise
+            return bool(status.merged)
+
+        return self._step(f"merge #{number}", merge)
+
+    # --- reading pull requests (trusted routing for publish) -------------------------------------
+
+    def _pull_state(self, number: int) -> PullState | None:
+        self._at("GET", f"/pulls/{number}")
+        try:
+            pull = self._repo.get_pull(number)
+            pull.complete()
+        except GithubException as err:
+            if err.status == 404:
+                return None
+            raise
+        return _pull_state(pull, self.repository)
+
+    def pull_state(self, number: int) -> PullState | None:
+        """PR ``number`` as GitHub reports it now; None when there is no such PR."""
+        if self.dry_run:
+            self._would("GET", f"/pulls/{number}", "read the pull request")
+            return None
+        return self._step(f"get #{number}", lambda: self._pull_state(number))
+
+    def pull_for_run(self, run: gha.WorkflowRunInfo) -> PullState | None:
+        """The open PR a ``pull_request`` workflow run was for: one the run lists, else the open PR of the
+        run's head branch in its head repository (GitHub lists no PR for a fork's run) -- and only if its
+        head is the run's commit."""
+        if self.dry_run:
+            self._would("GET", f"/pulls?state=open&head=…:{run.head_branch}", f"find the PR of run {run.id}")
+            return None
+        for number in run.pull_numbers[:10]:
+            state = self.pull_state(number)
+            if state is not None and state.state == "open" and state.head_sha == run.head_sha:
+                return state
+        if not run.head_branch or not run.head_repo_full_name:
+            return None
+        owner = run.head_repo_full_name.split("/", 1)[0]
+        head = f"{owner}:{run.head_branch}"
+
+        def find() -> list[PullState]:
+            self._at("GET", f"/pulls?state=open&head={head}")
+            return [
+                _pull_state(p, self.repository)
+                for p in self._repo.get_pulls(state="open", head=head)
+                if p.head.sha == run.head_sha
+            ]
+
+        found = self._step(f"find the pull request of run {run.id}", find)
+        return found[0] if len(found) == 1 else None
+
+    def pulls_of_branch(self, branch: str) -> list[PullState]:
+        """Every PR (open or closed) whose head is ``branch`` of this repository."""
+        if self.dry_run:
+            self._would("GET", f"/pulls?state=all&head={self.owner}:{branch}", f"pull requests of {branch}")
+            return []
+
+        def find() -> list[PullState]:
+            self._at("GET", f"/pulls?state=all&head={self.owner}:{branch}")
+            return [
+                _pull_state(p, self.repository)
+                for p in self._repo.get_pulls(state="all", head=f"{self.owner}:{branch}")
+            ]
+
+        return self._step(f"pull requests of {branch}", find)
+
+    def remove_verdict_labels(self, number: int) -> list[str]:
+        """Remove our verdict labels from PR ``number`` (it is no longer a candidate); the names removed."""
+        if self.dry_run:
+            self._would("DELETE", f"/issues/{number}/labels/{{name}}", "remove the verdict labels")
+            return []
+        ours = self._verdict_labels()
+
+        def remove() -> list[str]:
+            issue = self._repo.get_issue(number)
+            self._at("GET", f"/issues/{number}/labels")
+            removed = []
+            for label in issue.get_labels():
+                if label.name.lower() in ours:
+                    self._at("DELETE", f"/issues/{number}/labels/{urllib.parse.quote(label.name, safe='')}")
+                    try:
+                        issue.remove_from_labels(label.name)
+                    except GithubException as err:
+                        if err.status != 404:
+                            raise
+                    removed.append(label.name)
+            return removed
+
+        return self._step(f"verdict labels of #{number}", remove)
 
     # --- the baseline artifact --------------------------------------------------------------------
 
@@ -769,38 +949,50 @@ class GithubForge:
             return None, f"{label} holds a result of {result.ref.sha[:8]}, not of {sha[:8]}"
         return result, f"{label} from {head_sha[:8]}, {_iso(artifact.created_at)}"
 
-    def fetch_run_evaluation(self, run_id: int) -> tuple[Evaluation | None, int | None, str]:
-        """The evaluation an unprivileged run uploaded (``autoresearch-evaluation-*``), validated as
-        evaluation@1 — untrusted input from a fork — with the PR number it names (``source: pr:N``)."""
+    def fetch_run_bundles(
+        self, run_id: int
+    ) -> tuple[list[tuple[str, str | None, dict[str, Any]]], list[str]] | None:
+        """The evaluation bundles (``autoresearch-bundle-*`` artifacts) an unprivileged run uploaded, each a
+        validated bundle@1 document -- still untrusted: publish checks every claim in it -- with the
+        problems of those that could not be read. None when the run does not exist (deleted)."""
         if self.dry_run:
-            self._would("GET", f"/actions/runs/{run_id}/artifacts", "find the evaluation artifact")
-            return None, None, "dry run: the evaluation artifact was not fetched"
+            self._would("GET", f"/actions/runs/{run_id}/artifacts", "find the evaluation bundles")
+            return [], ["dry run: the bundles were not fetched"]
 
-        def find() -> Artifact | None:
+        def find() -> list[Artifact] | None:
             self._at("GET", f"/actions/runs/{run_id}/artifacts")
-            run = self._repo.get_workflow_run(run_id)
-            for artifact in run.get_artifacts():
-                if artifact.name.startswith(EVALUATION_ARTIFACT_PREFIX) and not artifact.expired:
-                    return artifact
-            return None
+            try:
+                run = self._repo.get_workflow_run(run_id)
+                return [
+                    a
+                    for a in run.get_artifacts()
+                    if a.name.startswith(BUNDLE_ARTIFACT_PREFIX) and not a.expired
+                ][:MAX_RUN_BUNDLES]
+            except GithubException as err:
+                if err.status == 404:
+                    return None
+                raise
 
-        artifact = self._step(f"find the evaluation artifact of run {run_id}", find)
-        if artifact is None:
-            return None, None, f"run {run_id} uploaded no {EVALUATION_ARTIFACT_PREFIX}* artifact"
-        label = f"evaluation artifact {artifact.name} #{artifact.id}"
-        if artifact.size_in_bytes is not None and artifact.size_in_bytes > MAX_ARTIFACT_BYTES:
-            return None, None, f"{label} is larger than the 32 MiB limit"
-        data = self._step(f"download {label}", lambda: self._download(artifact))
-        if isinstance(data, str):
-            return None, None, f"{label}: {data}"
-        doc, problem = _document_from_zip(data, label, "evaluation")
-        if doc is None:
-            return None, None, problem
-        evaluation = evaluation_from_json(doc)
-        source = evaluation.source
-        if not re.fullmatch(r"pr:[1-9][0-9]{0,9}", source):
-            return None, None, f"{label}: source {source[:40]!r} does not name a pull request"
-        return evaluation, int(source[3:]), label
+        artifacts = self._step(f"find the evaluation bundles of run {run_id}", find)
+        if artifacts is None:
+            return None
+        docs: list[tuple[str, str | None, dict[str, Any]]] = []
+        problems: list[str] = []
+        for artifact in artifacts:
+            label = f"artifact {artifact.name} #{artifact.id}"
+            if artifact.size_in_bytes is not None and artifact.size_in_bytes > MAX_ARTIFACT_BYTES:
+                problems.append(f"{label} is larger than the 32 MiB limit")
+                continue
+            data = self._step(f"download {label}", lambda a=artifact: self._download(a))  # type: ignore[misc]
+            if isinstance(data, str):
+                problems.append(f"{label}: {data}")
+                continue
+            doc, problem = _document_from_zip(data, label, "bundle")
+            if doc is None:
+                problems.append(problem)
+            else:
+                docs.append((label, artifact.name, doc))
+        return docs, problems
 
     def _download(self, artifact: Artifact) -> bytes | str:
         """The zip's bytes, or why not (a string). The 302 target never sees the token."""
@@ -883,6 +1075,23 @@ def _document_from_zip(data: bytes, label: str, expect: Kind) -> tuple[dict[str,
     if problems:
         return None, _one_line(f"{label} holds no valid {want} JSON: {problems[0]}")
     return None, f"{label} holds no JSON file (expected one {want} document)"
+
+
+def _pull_state(pull: PullRequest, repository: str) -> PullState:
+    head_repo = pull.head.repo.full_name if pull.head.repo is not None else None
+    return PullState(
+        number=pull.number,
+        state=pull.state,
+        merged=bool(pull.merged_at),
+        head_ref=pull.head.ref,
+        head_sha=pull.head.sha,
+        head_repo=head_repo,
+        base_ref=pull.base.ref,
+        base_sha=pull.base.sha,
+        labels=tuple(label.name for label in pull.labels),
+        is_fork=head_repo is None or head_repo.lower() != repository.lower(),
+        url=str(pull.html_url),
+    )
 
 
 def _result_from_zip(data: bytes, label: str) -> tuple[Result | None, str]:

@@ -65,8 +65,8 @@ class LocalForge:
         self.say(f"would open a pull request: {branch} → {base}: {title}")
         return f"local:{branch}"
 
-    def close_change(self, *, branch: str, reason: str) -> bool:
+    def close_change(self, *, branch: str, reason: str, key: str = "") -> bool:
         """Locally nobody knows whether GitHub has a PR for ``branch``: record that it would be closed."""
-        self._record("close", branch=branch, reason=reason)
+        self._record("close", branch=branch, reason=reason, key=key)
         self.say(f"would close the pull request of {branch} (if one is open): {reason}")
         return True

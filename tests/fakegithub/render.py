@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from base64 import b64encode
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -40,10 +41,13 @@ def _node_id(kind: str, ident: object) -> str:
 
 
 class Renderer:
-    def __init__(self, spec: Spec, base_url: str) -> None:
+    def __init__(
+        self, spec: Spec, base_url: str, find_repo: Callable[[str], Repo | None] = lambda _: None
+    ) -> None:
         self.spec = spec
         self.url = base_url  # html and api share the fake's address
         self.api = base_url
+        self.find_repo = find_repo  # a repository by owner/name (a fork's, for a PR's head)
 
     # --- helpers -----------------------------------------------------------------------------
     def _rewrite(self, value: Any, repo: Repo | None) -> Any:
@@ -222,13 +226,13 @@ class Renderer:
             d.pop("pull_request", None)
         return d
 
-    def _pull_end(self, repo: Repo, ref: str, sha: str, owner: str) -> dict[str, Any]:
+    def _pull_end(self, repo: Repo | None, ref: str, sha: str, owner: str) -> dict[str, Any]:
         return {
             "label": f"{owner}:{ref}",
             "ref": ref,
             "sha": sha,
             "user": self.user(owner),
-            "repo": self.repository(repo, "repository"),
+            "repo": self.repository(repo, "repository") if repo is not None else None,
         }
 
     def pull(self, repo: Repo, issue: Issue, schema: str = "pull-request") -> dict[str, Any]:
@@ -256,7 +260,12 @@ class Renderer:
             closed_at=iso(issue.closed_at),
             merged_at=iso(issue.merged_at),
             merge_commit_sha=issue.merge_commit_sha,
-            head=self._pull_end(repo, issue.head_ref, issue.head_sha, issue.head_owner),
+            head=self._pull_end(
+                self.find_repo(issue.head_repo) if issue.head_repo else repo,
+                issue.head_ref,
+                issue.head_sha,
+                issue.head_owner,
+            ),
             base=self._pull_end(repo, issue.base_ref, issue.base_sha, repo.owner),
             author_association="OWNER" if issue.user == repo.owner else "CONTRIBUTOR",
             auto_merge=None,

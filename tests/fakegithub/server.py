@@ -11,12 +11,14 @@ import hmac
 import itertools
 import json
 import re
+import subprocess
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -213,6 +215,7 @@ class FakeGitHub:
         self.notes: list[str] = []
         self.blob_downloads: list[BlobDownload] = []
         self.faults: list[Fault] = []
+        self.git_mirrors: dict[str, Path] = {}  # owner/name -> a bare git repository its branches follow
         self._repos: dict[tuple[str, str], Repo] = {}
         self._ids = itertools.count(1000)
         self._blob_key = fake_sha("blob-key", id(self)).encode()
@@ -270,7 +273,7 @@ class FakeGitHub:
         httpd.fake = self
         self._httpd = httpd
         self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self.render = Renderer(self.spec, self.url)
+        self.render = Renderer(self.spec, self.url, self._find_repo)
         if self.validate:
             _ = self.spec.openapi  # build the validators before the first request
         self._thread = threading.Thread(
@@ -317,6 +320,33 @@ class FakeGitHub:
             self._repos[key] = repo
             self.set_branch(default_branch, sha or fake_sha(owner, name, default_branch), repo=repo.full_name)
             return repo
+
+    def mirror_git(self, git_dir: Path, *, repo: str | None = None) -> None:
+        """Let ``repo``'s branches follow the bare repository ``git_dir`` (what ``git push`` changed there is
+        what the API shows), as on GitHub where a push and the REST API see one repository."""
+        with self._lock:
+            self.git_mirrors[self.repo(repo).full_name] = git_dir
+
+    def _follow_git(self) -> None:
+        for full_name, git_dir in self.git_mirrors.items():
+            out = subprocess.run(
+                ["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/"],
+                cwd=git_dir,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            with self._lock:
+                r = self.repo(full_name)
+                heads = dict(line.split(" ", 1) for line in out.splitlines() if line)
+                for ref in [ref for ref in r.refs if ref.startswith("refs/heads/") and ref not in heads]:
+                    del r.refs[ref]
+                r.refs.update(heads)
+                self._sync_pulls(r)
+
+    def _find_repo(self, full_name: str) -> Repo | None:
+        owner, _, name = full_name.partition("/")
+        return self._repos.get((owner.lower(), name.lower()))
 
     def repo(self, full_name: str | None = None) -> Repo:
         """A repository by ``owner/name``; without a name, the first one added."""
@@ -382,15 +412,27 @@ class FakeGitHub:
         draft: bool = False,
         state: str = "open",
         repo: str | None = None,
+        head_repo: str | None = None,
     ) -> Issue:
-        """A pull request from ``head`` (a branch, created when missing) into ``base``."""
+        """A pull request from ``head`` (a branch, created when missing) into ``base``; with ``head_repo``
+        (``owner/name``, added when missing) the head branch lives in that fork."""
         with self._lock:
             r = self.repo(repo)
-            if head_sha is not None or head not in r.branches:
+            if head_repo is not None:
+                fork_owner, _, fork_name = head_repo.partition("/")
+                if (fork_owner.lower(), fork_name.lower()) not in self._repos:
+                    self.add_repo(fork_owner, fork_name)
+                self.set_branch(head, head_sha or fake_sha(head_repo, head), repo=head_repo)
+            elif head_sha is not None or head not in r.branches:
                 self.set_branch(head, head_sha or fake_sha(r.full_name, head), repo=r.full_name)
             base = base or r.default_branch
             issue = self._new_issue(r, title=title, body=body, user=user, is_pull=True)
-            issue.head_ref, issue.head_sha, issue.head_owner = head, r.branches[head], r.owner
+            if head_repo is not None:
+                fork = self.repo(head_repo)
+                issue.head_ref, issue.head_sha, issue.head_owner = head, fork.branches[head], fork.owner
+                issue.head_repo = fork.full_name
+            else:
+                issue.head_ref, issue.head_sha, issue.head_owner = head, r.branches[head], r.owner
             issue.base_ref, issue.base_sha, issue.draft = base, r.branches[base], draft
             for name in labels:
                 self._ensure_label(r, name)
@@ -685,6 +727,7 @@ class FakeGitHub:
                 elif exhausted:
                     reply = Reply(403, ApiError(403, PRIMARY_RATE_LIMIT_MESSAGE).body())
                 else:
+                    self._follow_git()
                     reply = self._run(op, params, query, body, raw_path)
 
         reply.headers = {**self._rate_headers(), **reply.headers}
@@ -854,9 +897,14 @@ class FakeGitHub:
 
     def _sync_pulls(self, r: Repo) -> None:
         branches = r.branches
+        for repo in self._repos.values():  # a fork's branch moves the PRs it heads in other repositories
+            for issue in repo.issues.values():
+                fork_pull = issue.is_pull and issue.state == "open" and issue.head_repo == r.full_name
+                if fork_pull and issue.head_ref in branches:
+                    issue.head_sha = branches[issue.head_ref]
         for issue in r.issues.values():
             if issue.is_pull and issue.state == "open":
-                if issue.head_owner == r.owner and issue.head_ref in branches:
+                if not issue.head_repo and issue.head_owner == r.owner and issue.head_ref in branches:
                     issue.head_sha = branches[issue.head_ref]
                 if issue.base_ref in branches:
                     issue.base_sha = branches[issue.base_ref]

@@ -60,6 +60,7 @@ class Issue:
     head_ref: str = ""
     head_sha: str = ""
     head_owner: str = ""
+    head_repo: str = ""  # owner/name of a fork's head repository; empty: the base repository
     base_ref: str = ""
     base_sha: str = ""
     draft: bool = False

@@ -32,6 +32,7 @@ hypotheses:
 propose:
   command: python3 {GENERATOR} --agent 'python3 {AGENT}' {flags}
   timeout_seconds: 120
+  pass_env: [STAND_IN_SLEEP, STAND_IN_NOTHING]
 """
     return make_repo(
         tmp_path / "r", {".autoresearch.yml": config, "bench.py": BENCH, "factors/base.txt": "1.0\n"}

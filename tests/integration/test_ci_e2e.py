@@ -1,94 +1,22 @@
-"""`ci-autoresearch ci` as the action runs it: real event payloads, `GITHUB_*` variables, temporary
-`GITHUB_OUTPUT` / `GITHUB_STEP_SUMMARY`, a bare git remote, and the real PyGithub talking to the fake
-GitHub on loopback (every exchange validated against the OpenAPI subset by the fixture).
-
-The benchmark is deterministic (``score = 100 × product of factors/*.txt``), so verdicts follow the data.
-"""
+"""The GitHub path end to end: plan → evaluate (no token) → publish (token, no repository code), as the
+example workflows run it, with real event payloads, real git clones per job and the real PyGithub
+against the fake GitHub (every exchange validated against the OpenAPI subset by the fixture)."""
 
 from __future__ import annotations
 
-import copy
-import io
 import json
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fakegithub import FakeGitHub
-from tests.helpers import FIXTURES, cli, commit_branch, git, make_repo
-
-BENCH = """\
-import math, pathlib
-factors = [float(p.read_text()) for p in sorted(pathlib.Path("factors").glob("*.txt"))]
-print(f"METRIC score={100 * math.prod(factors):.6f}")
-"""
-CONFIG = """\
-objective: {metric: score}
-benchmark: {command: python3 bench.py, timeout_seconds: 30}
-gate: {command: python3 check.py, protected_paths: [bench.py]}
-metrics: {collection: {warmup_runs: 0, measurement_runs: 6}}
-decision: {max_rounds: 8}
-github: {close_discarded: true}
-"""
-LABEL = "autoresearch:candidate"
-MARKER = "<!-- ci-autoresearch:report -->"
-
-
-@dataclass
-class Setup:
-    tmp: Path
-    server: FakeGitHub
-    work: Path  # the job's checkout
-    origin: Path  # the bare remote
-
-    def env(self, event_name: str, event: dict[str, Any], **extra: str) -> dict[str, str]:
-        path = self.tmp / f"event-{event_name}.json"
-        path.write_text(json.dumps(event))
-        for name in ("output", "summary"):
-            (self.tmp / name).write_text("")
-        runner_temp = self.tmp / "runner"
-        runner_temp.mkdir(exist_ok=True)
-        return {
-            "GITHUB_ACTIONS": "true",
-            "CI": "true",
-            "GITHUB_EVENT_NAME": event_name,
-            "GITHUB_EVENT_PATH": str(path),
-            "GITHUB_REPOSITORY": "octo-org/project",
-            "GITHUB_API_URL": self.server.url,
-            "GITHUB_SERVER_URL": "https://github.example",
-            "GITHUB_RUN_ID": "4242",
-            "GITHUB_TOKEN": self.server.token,
-            "RUNNER_TEMP": str(runner_temp),
-            "GITHUB_OUTPUT": str(self.tmp / "output"),
-            "GITHUB_STEP_SUMMARY": str(self.tmp / "summary"),
-            **extra,
-        }
-
-    def outputs(self) -> dict[str, str]:
-        """Parse `name<<DELIM` blocks as the runner does."""
-        out: dict[str, str] = {}
-        lines = (self.tmp / "output").read_text().splitlines()
-        i = 0
-        while i < len(lines):
-            name, _, delim = lines[i].partition("<<")
-            j = lines.index(delim, i + 1)
-            out[name] = "\n".join(lines[i + 1 : j])
-            i = j + 1
-        return out
-
-    def branch(self, name: str, files: dict[str, str], *, start: str = "main") -> str:
-        sha = commit_branch(self.work, name, files, start=start)
-        git(self.work, "push", "-q", "origin", f"{name}:{name}")
-        self.server.set_branch(name, sha)
-        return sha
+from tests.helpers import FIXTURES, cli, git, make_repo
+from tests.integration.pipeline import BENCH, CONFIG, LABEL, Pipeline, zip_text
 
 
 @pytest.fixture
-def setup(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Setup]:
+def pipe(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Pipeline]:
     work = make_repo(
         tmp_path / "work",
         {
@@ -103,275 +31,407 @@ def setup(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[Setup]:
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
     git(work, "remote", "add", "origin", str(origin))
     git(work, "push", "-q", "origin", "main")
-    fake_github.set_branch("main", git(work, "rev-parse", "main"))
-    yield Setup(tmp=tmp_path, server=fake_github, work=work, origin=origin)
+    fake_github.mirror_git(origin)
+    yield Pipeline(tmp=tmp_path, server=fake_github, work=work, origin=origin)
 
 
-def pr_event(
-    s: Setup,
-    number: int,
-    head: str,
-    *,
-    action: str = "labeled",
-    labels: tuple[str, ...] = (LABEL,),
-    fork: bool = False,
-) -> dict[str, Any]:
-    event = copy.deepcopy(json.loads((FIXTURES / "github-events" / "pull_request.labeled.json").read_text()))
-    pr = event["pull_request"]
-    label_shape = event["label"]
-    event["action"] = action
-    event["number"] = pr["number"] = number
-    event["label"] = {**label_shape, "name": labels[0] if labels else "other"}
-    pr["labels"] = [{**label_shape, "name": n} for n in labels]
-    pr["head"]["ref"], pr["head"]["sha"] = head, git(s.work, "rev-parse", head)
-    pr["base"]["ref"], pr["base"]["sha"] = "main", git(s.work, "rev-parse", "main")
-    pr["base"]["repo"]["full_name"] = "octo-org/project"
-    pr["head"]["repo"]["full_name"] = "someone/fork" if fork else "octo-org/project"
-    event["repository"]["full_name"], event["repository"]["default_branch"] = "octo-org/project", "main"
+def push_event(p: Pipeline) -> dict[str, object]:
+    event = json.loads((FIXTURES / "github-events" / "push.json").read_text())
+    event["ref"], event["after"] = "refs/heads/main", p.sha("main")
+    event["repository"]["default_branch"] = "main"
     return event
 
 
-def run_ci(s: Setup, event_name: str, event: dict[str, Any], *args: str) -> Any:
-    res = cli(["ci", *args], cwd=s.work, env=s.env(event_name, event))
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res
-
-
-def sticky(s: Setup, number: int) -> list[str]:
-    return [c.body for c in s.server.comments(number) if MARKER in c.body]
-
-
-def baseline_zip(s: Setup) -> bytes:
-    event = json.loads((FIXTURES / "github-events" / "push.json").read_text())
-    event["ref"], event["after"] = "refs/heads/main", git(s.work, "rev-parse", "main")
-    event["repository"]["default_branch"] = "main"
-    run_ci(s, "push", event)
-    out = s.outputs()
-    assert out["verdict"] == "baseline"
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("baseline.json", Path(out["result-path"]).read_text())
-    return buf.getvalue()
-
-
-def test_push_writes_the_baseline(setup: Setup) -> None:
-    data = baseline_zip(setup)
-    doc = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("baseline.json"))
-    assert doc["schema"] == "ci-autoresearch/result@1"
-    assert doc["sha"] == git(setup.work, "rev-parse", "main")
-    assert doc["metrics"]["score"]["samples"] == [100.0] * 6
-    assert "baseline of main" in (setup.tmp / "summary").read_text()
-    assert setup.server.calls == []  # a push needs no API call
-
-
-def test_labelled_pr_improved_then_rerun_regressed(setup: Setup) -> None:
-    s = setup
-    s.server.add_artifact("autoresearch-baseline", baseline_zip(s), "main", git(s.work, "rev-parse", "main"))
-    s.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
-    pr = s.server.add_pull(
-        "autoresearch/a", head_sha=git(s.work, "rev-parse", "autoresearch/a"), labels=[LABEL]
-    )
-    before = len(s.server.calls)
-    res = run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a"))
-    out = s.outputs()
-    assert out["verdict"] == "improved" and out["improved"] == "true"
-    assert float(out["delta"]) == pytest.approx(-0.2)
-    assert "autoresearch: **improved**" in out["report"]
-    calls = len(s.server.calls) - before
-    assert calls <= 12, [c.operation_id for c in s.server.calls[before:]]
-    [body] = sticky(s, pr.number)
-    assert "score −20\\.0%" in body and "**Trend:**" in body and "runner drift +0.00%" in body
-    assert s.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
-    [status] = s.server.statuses(pr.head_sha)
-    assert status.state == "success" and status.context == "ci-autoresearch"
-    assert "::group::measure PR" in res.stdout
-    assert "autoresearch: **improved**" in (s.tmp / "summary").read_text()
-    # the evaluation note went to the remote
-    assert git(s.origin, "notes", "--ref=autoresearch", "list")
-
-    # the author pushes a change that makes it worse: same comment, edited; labels swapped
-    s.branch("autoresearch/a", {"factors/a.txt": "1.2\n"})
-    run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a", action="synchronize"))
-    assert s.outputs()["verdict"] == "regressed"
-    [body] = sticky(s, pr.number)
-    assert "autoresearch: **regressed**" in body
-    assert "History of this PR" in body and "xychart-beta" in body
-    assert s.server.labels(pr.number) == [LABEL, "autoresearch:regression"]
-    assert len(s.server.comments(pr.number)) == 1
-
-    # a plain re-run of the same job measures nothing again and changes nothing
-    calls_before = len(s.server.calls)
-    res = run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a", action="synchronize"))
-    assert "not measuring twice" in res.stdout
-    assert len(s.server.comments(pr.number)) == 1
-    assert not [
-        c
-        for c in s.server.calls[calls_before:]
-        if c.method in ("POST", "PATCH", "DELETE") and "statuses" not in c.path
+def writes(p: Pipeline, since: int) -> list[str]:
+    return [
+        f"{c.method} {c.path}"
+        for c in p.server.calls[since:]
+        if c.method in ("POST", "PATCH", "PUT", "DELETE")
     ]
 
 
-def test_pr_with_broken_tests_is_invalid(setup: Setup) -> None:
-    s = setup
-    s.branch("autoresearch/cheat", {"factors/a.txt": "0.5\n", "check.py": "raise SystemExit('tests fail')\n"})
-    pr = s.server.add_pull(
-        "autoresearch/cheat", head_sha=git(s.work, "rev-parse", "autoresearch/cheat"), labels=[LABEL]
+# --- the baseline ----------------------------------------------------------------------------------
+
+
+def test_push_writes_the_baseline_without_a_token(pipe: Pipeline) -> None:
+    job = pipe.run("baseline", ["ci"], "push", push_event(pipe))
+    doc = json.loads(Path(job.outputs["result-path"]).read_text())
+    assert job.outputs["verdict"] == "baseline"
+    assert doc["schema"] == "ci-autoresearch/result@1" and doc["sha"] == pipe.sha("main")
+    assert doc["metrics"]["score"]["samples"] == [100.0] * 6
+    assert "baseline of main" in job.summary
+    assert pipe.server.calls == []
+
+
+# --- a labelled pull request -----------------------------------------------------------------------
+
+
+def test_labelled_pr_improved_then_regressed_then_rerun(pipe: Pipeline) -> None:
+    p = pipe
+    base = p.run("baseline", ["ci"], "push", push_event(p))
+    p.server.add_artifact(
+        "autoresearch-baseline",
+        zip_text("baseline.json", Path(base.outputs["result-path"]).read_text()),
+        "main",
+        p.sha("main"),
     )
-    res = run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/cheat"))
-    assert s.outputs()["verdict"] == "invalid"
-    assert "::error title=ci-autoresearch%3A autoresearch/cheat is invalid::gate failed" in res.stdout
-    assert s.server.labels(pr.number) == [LABEL, "autoresearch:invalid"]
-    [status] = s.server.statuses(pr.head_sha)
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    event = p.pr_event(pr.number, "autoresearch/a")
+    plan, [evaluate], run_id = p.pr_jobs(event)
+    assert json.loads(plan.outputs["matrix"])["include"][0]["slot"] == f"pr-{pr.number}"
+    assert plan.outputs["count"] == "1"
+    assert evaluate.outputs["verdict"] == "improved"
+    assert "not decided yet" in evaluate.outputs["report"]
+    assert p.server.calls == []  # plan and evaluate make no API call
+
+    before = len(p.server.calls)
+    publish = p.publish_run(run_id, pr.number, "autoresearch/a")
+    assert publish.outputs["verdict"] == "improved" and float(publish.outputs["delta"]) == pytest.approx(-0.2)
+    calls = len(p.server.calls) - before
+    assert calls <= 16, [c.operation_id for c in p.server.calls[before:]]
+    [body] = p.sticky(pr.number)
+    assert body.splitlines()[1].startswith("### ") and "autoresearch: **improved**" in body
+    assert "score −20.0%" in body and "**Trend:**" in body and "runner drift +0.00%" in body
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
+    [status] = p.server.statuses(pr.head_sha)
+    assert status.state == "success" and status.context == "ci-autoresearch"
+    [note] = p.notes()
+    assert note["decision"] == "pending" and note["source"] == f"pr:{pr.number}"
+
+    # the author pushes a change that makes it worse: same comment, edited; labels swapped
+    p.branch("autoresearch/a", {"factors/a.txt": "1.2\n"})
+    publish = p.pr_round(pr.number, "autoresearch/a", action="synchronize")
+    assert publish.outputs["verdict"] == "regressed"
+    [body] = p.sticky(pr.number)
+    assert "autoresearch: **regressed**" in body and "History of this PR" in body
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:regression"]
+    assert len(p.server.comments(pr.number)) == 1
+
+    # re-running the same workflow: plan measures nothing again; publish posts it again and writes nothing
+    plan, evaluations, run_id = p.pr_jobs(p.pr_event(pr.number, "autoresearch/a", action="synchronize"))
+    assert plan.outputs["count"] == "0" and evaluations == [] and "evaluated before" in plan.log
+    since = len(p.server.calls)
+    p.publish_run(run_id, pr.number, "autoresearch/a")
+    assert writes(p, since) == []  # no comment edit, no label, and no second commit status
+    assert len(p.notes()) == 2
+
+
+def test_pr_with_broken_tests_is_closed_and_a_reopen_is_respected(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/cheat", {"factors/a.txt": "0.5\n", "check.py": "raise SystemExit('tests fail')\n"})
+    pr = p.pull("autoresearch/cheat")
+    event = p.pr_event(pr.number, "autoresearch/cheat")
+    _, [evaluate], run_id = p.pr_jobs(event)
+    assert "::error title=ci-autoresearch%3A autoresearch/cheat is invalid::gate failed" in evaluate.log
+    p.publish_run(run_id, pr.number, "autoresearch/cheat")
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:invalid"]
+    [status] = p.server.statuses(pr.head_sha)
     assert status.state == "failure"
-    [body] = sticky(s, pr.number)
-    assert "**Gate:** `python3 check.py` **failed** (exit 1, " in body
-    assert "no stored baseline" in body  # nothing uploaded yet: said, and carried on
-    # close_discarded is on: the PR is closed with a comment that says why
-    assert s.server.pull(pr.number).state == "closed"
+    [body] = p.sticky(pr.number)
+    lines = body.splitlines()
+    assert "autoresearch: **invalid**" in lines[1]  # the headline leads; the closed note follows it
+    assert "Closed by ci-autoresearch" in body and body.index("Closed by") > body.index("**invalid**")
+    assert "no stored baseline" in body
+    assert p.server.pull(pr.number).state == "closed"
+
+    # a person reopens it: publishing the same evaluation again leaves it open
+    p.server.pull(pr.number).state = "open"
+    job = p.publish_run(run_id, pr.number, "autoresearch/cheat")
+    assert p.server.pull(pr.number).state == "open"
+    assert "reopened" in job.log
 
 
-def test_unlabelled_pr_is_a_noop(setup: Setup) -> None:
-    s = setup
-    s.branch("feature/x", {"factors/x.txt": "0.5\n"})
-    pr = s.server.add_pull("feature/x", head_sha=git(s.work, "rev-parse", "feature/x"))
-    res = run_ci(s, "pull_request", pr_event(s, pr.number, "feature/x", action="opened", labels=()))
-    assert "::notice::PR #" in res.stdout and "not a candidate" in res.stdout
-    assert s.outputs()["verdict"] == ""
-    assert s.server.calls == []
-    assert not git(s.work, "notes", "--ref=autoresearch", "list")
-
-
-def test_faults_in_the_middle_leave_the_same_end_state(setup: Setup) -> None:
-    s = setup
-    s.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
-    pr = s.server.add_pull(
-        "autoresearch/a", head_sha=git(s.work, "rev-parse", "autoresearch/a"), labels=[LABEL]
+def test_inconclusive_is_never_closed(pipe: Pipeline) -> None:
+    p = pipe
+    noisy = BENCH.replace(
+        'print(f"METRIC score={100 * math.prod(factors):.6f}")',
+        "import os, random\n"
+        "r = random.Random(int.from_bytes(os.urandom(4), 'big'))\n"
+        'print(f"METRIC score={100 * math.prod(factors) * (1 + r.uniform(-0.5, 0.5)):.6f}")',
     )
-    s.server.inject("POST", r"/issues/\d+/comments$", 500)
-    s.server.inject("POST", r"/issues/\d+/labels$", 403, headers={"Retry-After": "1"})
-    s.server.inject("POST", r"/statuses/", 502)
-    run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a"))
-    assert s.outputs()["verdict"] == "improved"
-    assert len(sticky(s, pr.number)) == 1
-    assert s.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
-    assert len(s.server.statuses(pr.head_sha)) == 1
-    faulted = [c for c in s.server.calls if c.status in (500, 502, 403)]
-    assert len(faulted) == 3
+    (p.work / "bench.py").write_text(noisy)
+    git(p.work, "commit", "-qam", "a noisy benchmark")
+    git(p.work, "push", "-q", "origin", "main")
+    p.server.set_branch("main", p.sha("main"))
+    p.branch("autoresearch/meh", {"factors/m.txt": "0.99\n"})
+    pr = p.pull("autoresearch/meh")
+    job = p.pr_round(pr.number, "autoresearch/meh")
+    assert job.outputs["verdict"] == "inconclusive"
+    assert p.server.pull(pr.number).state == "open"
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:inconclusive"]
 
 
-def test_schedule_opens_a_pr_for_a_win_and_closes_a_discarded_one(setup: Setup) -> None:
-    s = setup
-    s.branch("autoresearch/b", {"factors/b.txt": "0.9\n"})
-    s.branch("autoresearch/c", {"factors/c.txt": "1.1\n"})
-    old = s.server.add_pull(
-        "autoresearch/c", head_sha=git(s.work, "rev-parse", "autoresearch/c"), labels=[LABEL]
+def test_unlabelled_pr_is_a_noop_and_unlabeling_removes_the_verdict(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("feature/x", {"factors/x.txt": "0.5\n"})
+    pr = p.pull("feature/x", labels=())
+    plan, evaluations, run_id = p.pr_jobs(p.pr_event(pr.number, "feature/x", action="opened", labels=()))
+    assert plan.outputs["count"] == "0" and evaluations == []
+    assert "::notice::PR #" in plan.log and "not a candidate" in plan.log
+    assert json.loads(plan.outputs["matrix"]) == {"include": []}
+    assert p.server.calls == []
+
+    # labelled, evaluated, published; then the label is removed: the verdict label goes too
+    p.server.add_label(LABEL)
+    p.server.pull(pr.number).labels.append(LABEL)
+    p.pr_round(pr.number, "feature/x")
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
+    p.server.pull(pr.number).labels.remove(LABEL)
+    _, evaluations, run_id = p.pr_jobs(p.pr_event(pr.number, "feature/x", action="unlabeled", labels=()))
+    assert evaluations == []
+    job = p.publish_run(run_id, pr.number, "feature/x")
+    assert p.server.labels(pr.number) == []
+    assert "not a candidate" in job.log
+
+
+def test_faults_in_the_middle_of_publish_leave_the_same_end_state(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    _, _, run_id = p.pr_jobs(p.pr_event(pr.number, "autoresearch/a"))
+    p.server.inject("POST", r"/issues/\d+/comments$", 500)
+    p.server.inject("POST", r"/issues/\d+/labels$", 403, headers={"Retry-After": "1"})
+    p.server.inject("POST", r"/statuses/", 502)
+    p.publish_run(run_id, pr.number, "autoresearch/a")
+    assert len(p.sticky(pr.number)) == 1
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
+    assert len(p.server.statuses(pr.head_sha)) == 1
+    assert len([c for c in p.server.calls if c.status in (500, 502, 403)]) == 3
+
+
+def test_fork_pr_is_evaluated_unprivileged_and_posted_by_workflow_run(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("patch-1", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("patch-1", fork="someone/fork")
+    event = p.pr_event(pr.number, "patch-1", fork="someone/fork")
+    _, [evaluate], run_id = p.pr_jobs(event)
+    assert evaluate.outputs["verdict"] == "improved"
+    assert p.server.comments(pr.number) == []
+    job = p.publish_run(run_id, None, "patch-1", fork="someone/fork")  # GitHub lists no PR for a fork's run
+    [body] = p.sticky(pr.number)
+    assert "autoresearch: **improved**" in body and f"measured in run {run_id} without a token" in body
+    assert p.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
+    assert p.server.token_leaks == []
+    assert job.outputs["verdict"] == "improved"
+
+
+def test_dry_run_publish_makes_no_write(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    _, _, run_id = p.pr_jobs(p.pr_event(pr.number, "autoresearch/a"))
+    before = len(p.server.calls)
+    job = p.publish_run(run_id, pr.number, "autoresearch/a", args=("--dry-run",))
+    assert "would GET" in job.log
+    assert len(p.server.calls) == before
+
+
+def test_workflow_run_without_a_bundle_or_run_is_a_notice(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    event = p.pr_event(pr.number, "autoresearch/a")
+    _, _, run_id = p.pr_jobs(event, upload=False)
+    job = p.publish_run(run_id, pr.number, "autoresearch/a")
+    assert f"workflow_run {run_id}" in job.log and "uploaded no evaluation bundle" in job.log
+    job = p.publish_run(987654321, pr.number, "autoresearch/a")
+    assert "run 987654321 was not found" in job.log
+    assert p.server.comments(pr.number) == []
+
+
+def test_baseline_artifact_as_the_baseline(pipe: Pipeline) -> None:
+    """decision.baseline: artifact: plan fetches the stored base result and hands it to evaluate, which
+    measures only the candidate (unpaired); a result of another configuration is refused, with why."""
+    p = pipe
+    (p.work / ".autoresearch.yml").write_text(
+        CONFIG.replace("decision: {max_rounds: 8}", "decision: {max_rounds: 8, baseline: artifact}")
     )
-    # the job's checkout: a fresh clone, where candidates are remote branches only
-    job = s.tmp / "job"
-    git(s.tmp, "clone", "-q", str(s.origin), str(job))
-    event = json.loads((FIXTURES / "github-events" / "workflow_dispatch.json").read_text())
-    event["repository"]["default_branch"] = "main"
-    res = cli(["ci"], cwd=job, env=s.env("workflow_dispatch", event))
-    assert res.returncode == 0, res.stdout + res.stderr
-    opened = [p for p in s.server.pulls("open") if p.head_ref == "autoresearch/b"]
-    assert len(opened) == 1 and "−10.0%" in opened[0].title
-    assert "autoresearch:improvement" in s.server.labels(opened[0].number)
-    assert s.server.pull(old.number).state == "closed"
-    assert any("regressed" in b for b in sticky(s, old.number))
-    assert s.outputs()["improved"] == "true"
-    # the notes reached the remote: the next scheduled run measures nothing again
-    res = cli(["ci"], cwd=job, env=s.env("workflow_dispatch", event))
-    assert "no untried candidates" in res.stdout
-    assert len([p for p in s.server.pulls("all") if p.head_ref == "autoresearch/b"]) == 1
-
-
-def test_dry_run_makes_no_api_call(setup: Setup) -> None:
-    s = setup
-    s.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
-    pr = s.server.add_pull(
-        "autoresearch/a", head_sha=git(s.work, "rev-parse", "autoresearch/a"), labels=[LABEL]
+    git(p.work, "commit", "-qam", "compare against the stored baseline")
+    git(p.work, "push", "-q", "origin", "main")
+    p.server.set_branch("main", p.sha("main"))
+    base = p.run("baseline", ["ci"], "push", push_event(p))
+    p.server.add_artifact(
+        "autoresearch-baseline",
+        zip_text("baseline.json", Path(base.outputs["result-path"]).read_text()),
+        "main",
+        p.sha("main"),
     )
-    before = len(s.server.calls)
-    res = run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a"), "--dry-run")
-    assert "would POST" in res.stdout and "comments" in res.stdout
-    assert len(s.server.calls) == before
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    event = p.pr_event(pr.number, "autoresearch/a")
+    plan = p.run("plan", ["plan"], "pull_request", event, token=True)
+    stored = plan.outputs["stored-baseline"]
+    [entry] = json.loads(plan.outputs["matrix"])["include"]
+    from tests.integration.pipeline import evaluate_args
 
-
-def test_fork_pr_is_measured_then_posted_by_workflow_run(setup: Setup) -> None:
-    s = setup
-    s.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
-    pr = s.server.add_pull(
-        "autoresearch/a", head_sha=git(s.work, "rev-parse", "autoresearch/a"), labels=[LABEL]
-    )
-    res = run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a", fork=True))
-    assert "from a fork" in res.stdout
-    assert s.server.comments(pr.number) == []  # the unprivileged job posts nothing
-    evaluation = Path(s.outputs()["result-path"])
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("evaluation.json", evaluation.read_text())
-    artifact = s.server.add_artifact("autoresearch-evaluation-4242-1", buf.getvalue(), "autoresearch/a")
-    event = json.loads((FIXTURES / "github-events" / "workflow_run.completed.json").read_text())
-    event["workflow_run"]["id"] = artifact.run_id
-    run_ci(s, "workflow_run", event)
-    [body] = sticky(s, pr.number)
-    assert "autoresearch: **improved**" in body and "untrusted artifact, validated" in body
-    assert s.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
-    assert s.server.token_leaks == []
-
-
-def test_missing_token_is_one_line_exit_2(setup: Setup) -> None:
-    s = setup
-    env = s.env("pull_request", pr_event(s, 1, "main"))
-    env.pop("GITHUB_TOKEN")
-    res = cli(["ci"], cwd=s.work, env=env)
-    assert res.returncode == 2
-    assert res.stderr.count("\n") == 1 and "token" in res.stderr.lower()
-
-
-def test_bad_event_payload_is_one_line_exit_2(setup: Setup) -> None:
-    s = setup
-    env = s.env("pull_request", {"action": "opened", "pull_request": {"number": "seven"}})
-    res = cli(["ci"], cwd=s.work, env=env)
-    assert res.returncode == 2, res.stderr
-    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
-    assert "pull_request" in res.stderr
-
-
-def test_baseline_artifact_as_the_baseline(setup: Setup) -> None:
-    """decision.baseline: artifact: the stored base result stands in for the base (unpaired); only the
-    candidate is measured. A stored result from another configuration is refused, with the reason."""
-    s = setup
-    config = CONFIG + "decision: {max_rounds: 8, baseline: artifact}\n"
-    (s.work / ".autoresearch.yml").write_text(config.replace("decision: {max_rounds: 8}\n", ""))
-    git(s.work, "commit", "-qam", "compare against the stored baseline")
-    git(s.work, "push", "-q", "origin", "main")
-    s.server.set_branch("main", git(s.work, "rev-parse", "main"))
-    s.server.add_artifact("autoresearch-baseline", baseline_zip(s), "main", git(s.work, "rev-parse", "main"))
-    s.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
-    pr = s.server.add_pull(
-        "autoresearch/a", head_sha=git(s.work, "rev-parse", "autoresearch/a"), labels=[LABEL]
-    )
-    run_ci(s, "pull_request", pr_event(s, pr.number, "autoresearch/a"))
-    doc = json.loads(Path(s.outputs()["result-path"]).read_text())
+    job = p.run("evaluate", [*evaluate_args(entry), "--stored-baseline", stored], "pull_request", event)
+    doc = json.loads(Path(job.outputs["result-path"]).read_text())["evaluation"]
     assert doc["verdict"] == "improved" and doc["paired"] is False
-    assert any("stored result of main" in n for n in doc["notes"])
-    logs = s.tmp / "runner" / "ci-autoresearch" / "logs"
-    assert not list(logs.glob("baseline.round*.stdout.log"))  # the base was not measured again
+    assert any("the stored result of" in n for n in doc["notes"])
 
-    # a stored result made with another configuration is not used: said, and the base re-measured
-    (s.work / ".autoresearch.yml").write_text(
-        (s.work / ".autoresearch.yml").read_text().replace("measurement_runs: 6", "measurement_runs: 7")
+    # without the handed-over result the base is measured here, and the job says so
+    job = p.run("evaluate", evaluate_args(entry), "pull_request", event)
+    assert json.loads(Path(job.outputs["result-path"]).read_text())["evaluation"]["paired"] is True
+    assert "re-measured" in job.log
+
+
+# --- what a job may hold ---------------------------------------------------------------------------
+
+
+def test_evaluate_refuses_a_token_and_a_persisted_credential(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    event = p.pr_event(pr.number, "autoresearch/a")
+    args = [
+        "evaluate",
+        "--base",
+        p.sha("main"),
+        "--candidate",
+        p.sha("autoresearch/a"),
+        "--source",
+        f"pr:{pr.number}",
+    ]
+    job = p.run("evaluate", args, "pull_request", event, token=True, expect=2)
+    assert job.result.stderr.count("\n") == 1 and "GITHUB_TOKEN" in job.result.stderr
+    assert "--allow-secrets" in job.result.stderr
+    # `ci` on a pull request is the same unprivileged stage
+    job = p.run("ci", ["ci"], "pull_request", event, token=True, expect=2)
+    assert "refusing to run candidate code" in job.result.stderr
+    # a checkout that persisted its credential (actions/checkout's default) is refused too
+    checkout = p.checkout("evaluate")
+    git(
+        checkout,
+        "config",
+        "http.https://github.com/.extraheader",
+        "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hz",
     )
-    git(s.work, "commit", "-qam", "another configuration")
-    s.branch("autoresearch/b", {"factors/b.txt": "0.9\n"})
-    pr2 = s.server.add_pull(
-        "autoresearch/b", head_sha=git(s.work, "rev-parse", "autoresearch/b"), labels=[LABEL]
+    job = p.run("evaluate", args, "pull_request", event, job=checkout, expect=2)
+    assert "http.https://github.com/.extraheader" in job.result.stderr
+    # the documented override
+    job = p.run("evaluate", [*args, "--allow-secrets"], "pull_request", event, token=True)
+    assert job.outputs["verdict"] == "improved"
+
+
+def test_pull_request_target_is_refused(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/a", {"factors/a.txt": "0.8\n"})
+    pr = p.pull("autoresearch/a")
+    for command in (["ci"], ["plan"]):
+        job = p.run(
+            "x", command, "pull_request_target", p.pr_event(pr.number, "autoresearch/a"), token=True, expect=2
+        )
+        assert job.result.stderr.count("\n") == 1 and "pull_request_target" in job.result.stderr
+        assert "workflow_run" in job.result.stderr
+
+
+def test_publish_without_a_token_is_one_line_exit_2(pipe: Pipeline) -> None:
+    p = pipe
+    job = p.run("publish", ["publish"], "workflow_run", p.run_event(1, 1, "main"), expect=2)
+    assert job.result.stderr.count("\n") == 1 and "token" in job.result.stderr.lower()
+
+
+def test_bad_event_payload_is_one_line_exit_2(pipe: Pipeline) -> None:
+    job = pipe.run(
+        "plan", ["plan"], "pull_request", {"action": "opened", "pull_request": {"number": "seven"}}, expect=2
     )
-    event = pr_event(s, pr2.number, "autoresearch/b")
-    event["pull_request"]["base"]["sha"] = git(s.work, "rev-parse", "main~1")  # the artifact's commit
-    res = run_ci(s, "pull_request", event)
-    doc = json.loads(Path(s.outputs()["result-path"]).read_text())
-    assert doc["paired"] is True
-    assert any("another configuration" in n for n in doc["notes"]), doc["notes"]
-    assert "re-measured" in res.stdout
+    assert job.result.stderr.startswith("error: ") and job.result.stderr.count("\n") == 1
+    assert "pull_request" in job.result.stderr
+
+
+# --- the schedule: a matrix ------------------------------------------------------------------------
+
+
+def test_nightly_matrix_opens_a_pr_for_the_win_and_closes_a_loser(pipe: Pipeline) -> None:
+    p = pipe
+    p.branch("autoresearch/b", {"factors/b.txt": "0.9\n"})
+    p.branch("autoresearch/c", {"factors/c.txt": "1.1\n"})
+    p.branch("autoresearch/d", {"factors/d.txt": "0.8\n", "check.py": "raise SystemExit(1)\n"})
+    old = p.pull("autoresearch/c")
+    plan, evaluations, publish = p.nightly()
+    assert plan.outputs["count"] == "3" and len(evaluations) == 3 and publish is not None
+    opened = [q for q in p.server.pulls("open") if q.head_ref == "autoresearch/b"]
+    assert len(opened) == 1 and "−10.0%" in opened[0].title
+    assert "autoresearch:improvement" in p.server.labels(opened[0].number)
+    assert p.server.pull(old.number).state == "closed"
+    assert any("regressed" in b for b in p.sticky(old.number))
+    assert publish.outputs["improved"] == "true"
+    decisions = {n["source"]: (n["verdict"], n["decision"]) for n in p.notes()}
+    assert decisions == {
+        "branch:autoresearch/b": ("improved", "kept"),
+        "branch:autoresearch/c": ("regressed", "discarded"),
+        "branch:autoresearch/d": ("invalid", "discarded"),
+    }
+
+    # publishing the same run again writes nothing new
+    since = len(p.server.calls)
+    p.run(
+        "publish",
+        ["publish", "--plan", plan.outputs["plan"], "--bundles", str(p.tmp / "downloads1")],
+        "workflow_dispatch",
+        json.loads((FIXTURES / "github-events" / "workflow_dispatch.json").read_text()),
+        token=True,
+    )
+    assert writes(p, since) == []
+    assert len(p.notes()) == 3
+    # the next night has nothing left to try
+    plan, evaluations, publish = p.nightly()
+    assert plan.outputs["count"] == "0" and publish is None
+    assert "no untried candidates" in plan.log
+
+
+def test_matrix_decisions_equal_the_sequential_loop(pipe: Pipeline, tmp_path: Path) -> None:
+    """Three candidates in three separate clones, one publish: the same decisions as `run` makes on the
+    same repository in one process."""
+    p = pipe
+    config = CONFIG.replace(
+        "github: {close_discarded: true}", "branching: {strategy: parallel, max_branches: 3}"
+    )
+    (p.work / ".autoresearch.yml").write_text(config)
+    git(p.work, "commit", "-qam", "parallel")
+    git(p.work, "push", "-q", "origin", "main")
+    p.server.set_branch("main", p.sha("main"))
+    for name, factor in (("x", "0.9"), ("y", "0.7"), ("z", "1.3")):
+        p.branch(f"autoresearch/{name}", {f"factors/{name}.txt": f"{factor}\n"})
+    _, evaluations, _ = p.nightly()
+    assert len({e.path for e in evaluations}) == 3
+    matrix = {n["source"]: n["decision"] for n in p.notes()}
+
+    local = tmp_path / "local"
+    git(tmp_path, "clone", "-q", str(p.work), str(local))
+    for name in ("x", "y", "z"):
+        git(local, "branch", f"autoresearch/{name}", f"origin/autoresearch/{name}")
+    res = cli(["run", "--no-advance", "--max-evaluations", "3"], cwd=local)
+    assert res.returncode == 0, res.stdout + res.stderr
+    listing = json.loads(cli(["history", "--json"], cwd=local).stdout)
+    sequential = {e["source"]: e["decision"] for e in listing["evaluations"]}
+    assert (
+        matrix
+        == sequential
+        == {
+            "branch:autoresearch/x": "discarded",
+            "branch:autoresearch/y": "kept",
+            "branch:autoresearch/z": "discarded",
+        }
+    )
+
+
+def test_search_space_point_is_pushed_and_proposed_by_publish(pipe: Pipeline) -> None:
+    p = pipe
+    config = CONFIG + (
+        "search_space:\n  parameters:\n    - {name: f, file: factors/base.txt, pattern: '^([0-9.]+)$', "
+        "values: ['1.0', '0.5']}\n"
+    )
+    (p.work / ".autoresearch.yml").write_text(config)
+    git(p.work, "commit", "-qam", "a search space")
+    git(p.work, "push", "-q", "origin", "main")
+    p.server.set_branch("main", p.sha("main"))
+    plan, [evaluation], _ = p.nightly()
+    assert evaluation.outputs["verdict"] == "improved"
+    [entry] = json.loads(plan.outputs["matrix"])["include"]
+    assert entry["source"] == "search:f=0.5"
+    branch = entry["name"]
+    assert git(p.origin, "rev-parse", f"refs/heads/{branch}") == entry["candidate"]
+    [opened] = [q for q in p.server.pulls("open") if q.head_ref == branch]
+    assert "−50.0%" in opened.title

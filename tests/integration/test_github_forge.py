@@ -107,8 +107,11 @@ def make_pub(
     pull: int | None = None,
     markdown: str | None = None,
     branch: str | None = None,
+    key: str | None = None,
 ) -> Publication:
     ev = make_evaluation(verdict)
+    if key is not None:
+        ev = replace(ev, key=key)
     return Publication(evaluation=ev, markdown=markdown or evaluation_markdown(ev), pull=pull, branch=branch)
 
 
@@ -215,13 +218,14 @@ def test_sticky_comment_is_created_once_then_edited_in_place_across_pages(
         "issues/get-label",
         "issues/create-label",
         "issues/add-labels",
+        "repos/get-combined-status-for-ref",
         "repos/create-commit-status",
     ]
-    assert [c.operation_id for c in rerun_calls] == [
+    assert [c.operation_id for c in rerun_calls] == [  # nothing changed: no write at all
         "issues/list-comments",
         "issues/list-comments",
         "issues/list-labels-on-issue",
-        "repos/create-commit-status",
+        "repos/get-combined-status-for-ref",
     ]
     pages = [
         e.query.get("page", ["1"])[0]
@@ -279,6 +283,7 @@ def test_publish_by_branch_finds_the_open_pull_request(
     )
     assert [c.operation_id for c in fake_github.calls[before:]] == [
         "pulls/list",
+        "repos/get-combined-status-for-ref",
         "repos/create-commit-status",
     ]
 
@@ -441,17 +446,36 @@ def test_close_change_says_why_then_closes(fake_github: FakeGitHub, pr: int, rec
     forge = forge_for(fake_github, rec)
     forge.publish(make_pub("regressed", pull=pr))
 
-    assert forge.close_change(branch=BRANCH, reason="discarded: wall_time +8.1% (regressed)") is True
+    reason = "regressed: wall_time +8.1% (95% CI +6.2% … +9.7%)"
+    assert forge.close_change(branch=BRANCH, reason=reason, key="k1") is True
     assert fake_github.pull(pr).state == "closed"
     (body,) = sticky(fake_github, pr)
-    assert "### ⛔ Closed by ci-autoresearch\n\ndiscarded: wall\\_time \\+8\\.1% \\(regressed\\)\n" in body
-    assert make_pub("regressed").markdown.splitlines()[0] in body  # the report stays below
+    headline = make_pub("regressed").markdown.splitlines()[0]
+    lines = body.splitlines()
+    assert lines[:2] == [MARKER, headline]  # the headline leads, the closed note follows it
+    assert "> ⛔ **Closed by ci-autoresearch:** regressed: wall\\_time \\+8\\.1% \\(95% CI" in body
+    assert body.count("Closed by ci-autoresearch") == 1
+    assert body.rstrip().endswith("<!-- ci-autoresearch:closed-for k1 -->")
     assert len(fake_github.comments(pr)) == 1
-    assert rec.lines[-1] == f"closed pull request #{pr} of {BRANCH}: discarded: wall_time +8.1% (regressed)"
+    assert rec.lines[-1] == f"closed pull request #{pr} (the pull request of {BRANCH}): {reason}"
 
-    assert forge_for(fake_github, rec).close_change(branch=BRANCH, reason="again") is False
+    # a re-run publishing the same evaluation keeps the note while the PR stays closed
+    forge.publish(make_pub("regressed", pull=pr, key="k1"))
+    assert sticky(fake_github, pr) == [body]
+    assert forge_for(fake_github, rec).close_change(branch=BRANCH, reason="again") is False  # none open
     assert forge.close_change(branch="autoresearch/never-opened", reason="x") is False
     assert len(fake_github.comments(pr)) == 1
+
+    # a person reopens it: the same evaluation never closes it again, and its note goes
+    fake_github.pull(pr).state = "open"
+    assert forge.close_change(pull=pr, reason=reason, key="k1") is False
+    assert fake_github.pull(pr).state == "open" and "reopened" in rec.lines[-1]
+    forge.publish(make_pub("regressed", pull=pr, key="k1"))
+    (body,) = sticky(fake_github, pr)
+    assert "Closed by ci-autoresearch" not in body and "closed-for k1" in body
+    # a new evaluation that is definitive again closes it
+    assert forge.close_change(pull=pr, reason="invalid: gate failed", key="k2") is True
+    assert fake_github.pull(pr).state == "closed"
 
 
 def test_close_change_without_a_report_comments_the_reason(

@@ -274,7 +274,7 @@ def test_run_propose_returns_the_branch_and_scrubs_the_env(
     repo: Path, proposer: Path, tmp_path: Path
 ) -> None:
     best = git(repo, "rev-parse", "HEAD")
-    cfg = ProposeConfig(command=_cmd(proposer, "autoresearch/agent-1"), pass_env=("AGENT_API_KEY",))
+    cfg = ProposeConfig(command=_cmd(proposer, "autoresearch/agent-1"), pass_env=("AGENT_API_KEY", "OUT_DIR"))
     payload = {"best": {"sha": best, "value": 1.5}, "history": [{"iteration": 1, "decision": "discarded"}]}
     logs = tmp_path / "logs"
     cands = run_propose(repo, cfg, payload, best_sha=best, env=_env(tmp_path), log_dir=logs)
@@ -303,10 +303,16 @@ def test_run_propose_returns_the_branch_and_scrubs_the_env(
 def test_run_propose_caps_at_max_proposals(repo: Path, proposer: Path, tmp_path: Path) -> None:
     best = git(repo, "rev-parse", "HEAD")
     commit_branch(repo, "autoresearch/older", {"a.txt": "1"})
-    cfg = ProposeConfig(command=_cmd(proposer, "autoresearch/agent-2", "autoresearch/older"), max_proposals=2)
+    cfg = ProposeConfig(
+        command=_cmd(proposer, "autoresearch/agent-2", "autoresearch/older"),
+        max_proposals=2,
+        pass_env=("OUT_DIR",),
+    )
     cands = run_propose(repo, cfg, {}, best_sha=best, env=_env(tmp_path), log_dir=tmp_path / "logs")
     assert [c.branch for c in cands] == ["autoresearch/agent-2", "autoresearch/older"]
-    cfg1 = ProposeConfig(command=_cmd(proposer, "autoresearch/agent-3", "autoresearch/older"))
+    cfg1 = ProposeConfig(
+        command=_cmd(proposer, "autoresearch/agent-3", "autoresearch/older"), pass_env=("OUT_DIR",)
+    )
     cands1 = run_propose(repo, cfg1, {}, best_sha=best, env=_env(tmp_path), log_dir=tmp_path / "logs")
     assert [c.branch for c in cands1] == ["autoresearch/agent-3"]
 
@@ -334,7 +340,11 @@ def test_run_propose_timeout_is_a_measurement_error(repo: Path, tmp_path: Path) 
 
 def test_run_propose_missing_branch_is_bad_input(repo: Path, proposer: Path, tmp_path: Path) -> None:
     best = git(repo, "rev-parse", "HEAD")
-    cfg = ProposeConfig(command=_cmd(proposer, "autoresearch/agent-4", "autoresearch/ghost"), max_proposals=3)
+    cfg = ProposeConfig(
+        command=_cmd(proposer, "autoresearch/agent-4", "autoresearch/ghost"),
+        max_proposals=3,
+        pass_env=("OUT_DIR",),
+    )
     with pytest.raises(BadInputError) as info:
         run_propose(repo, cfg, {}, best_sha=best, env=_env(tmp_path), log_dir=tmp_path / "logs")
     assert "'autoresearch/ghost'" in str(info.value)

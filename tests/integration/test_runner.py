@@ -19,7 +19,7 @@ import pytest
 
 from ci_autoresearch import runner
 from ci_autoresearch.errors import BadInputError, MeasurementError, ToolMissingError
-from ci_autoresearch.runner import RunResult, run_measured, run_tool, scrub_env
+from ci_autoresearch.runner import RunResult, run_measured, run_tool, scrub_env, secrets_in
 
 PY = shlex.quote(sys.executable)
 MB = 1024 * 1024
@@ -223,16 +223,24 @@ def test_scrubbed_env_hides_secrets_from_the_child(tmp_path: Path) -> None:
         "INPUT_X": "s3cr3t-4",
         "ACTIONS_RUNTIME_TOKEN": "s3cr3t-5",
         "db_password": "s3cr3t-6",
+        "GITHUB_PAT": "s3cr3t-7",
+        "SSH_AUTH_SOCK": "/tmp/s3cr3t-8",
+        "DOCKER_AUTH_CONFIG": "s3cr3t-9",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.sshCommand",
+        "GIT_CONFIG_VALUE_0": "s3cr3t-10",
+        "GITHUB_ENV": "/tmp/s3cr3t-11",
+        "GITHUB_OUTPUT": "/tmp/s3cr3t-12",
+        "REGISTRY_URL": "https://user:s3cr3t-13@registry.example",
         "KEEP_ME": "visible",
-        "GITHUB_SHA": "abc123",
+        "LANG": "C.UTF-8",
     }
-    result = run("env", tmp_path, env=scrub_env(env))
+    result = run("env", tmp_path, env=scrub_env(env, pass_env=["KEEP_*"]))
     assert result.ok
     assert "KEEP_ME=visible" in result.stdout.splitlines()
-    assert "GITHUB_SHA=abc123" in result.stdout.splitlines()
+    assert "LANG=C.UTF-8" in result.stdout.splitlines()
     assert "s3cr3t" not in result.stdout
-    for name in ("GITHUB_TOKEN", "MY_SECRET", "API_KEY", "INPUT_X", "ACTIONS_RUNTIME_TOKEN", "db_password"):
-        assert f"{name}=" not in result.stdout
+    assert "GIT_CONFIG" not in result.stdout
 
 
 def test_env_is_used_as_given(tmp_path: Path) -> None:
@@ -244,12 +252,39 @@ def test_scrub_env_rules() -> None:
     env = {
         "GITHUB_TOKEN": "1", "GH_TOKEN": "1", "ACTIONS_CACHE_URL": "1", "actions_lower": "1",
         "INPUT_GITHUB-TOKEN": "1", "NPM_AUTH_TOKEN": "1", "aws_secret_access_key": "1", "PGPASSWORD": "1",
-        "SSH_KEY_PATH": "1", "DOCKER_PASSWD": "1", "GOOGLE_CREDENTIALS": "1",
-        "PATH": "/bin", "HOME": "/root", "GITHUB_REPOSITORY": "o/r", "RUNNER_OS": "Linux", "CI": "true",
+        "SSH_KEY_PATH": "1", "DOCKER_PASSWD": "1", "GOOGLE_CREDENTIALS": "1", "GITHUB_STEP_SUMMARY": "/s",
+        "GITHUB_REPOSITORY": "o/r", "MONKEY_COUNT": "3", "SSH_AUTH_SOCK": "/agent",
+        "PATH": "/bin", "HOME": "/root", "RUNNER_OS": "Linux", "CI": "true", "LC_ALL": "C",
+        "JAVA_HOME": "https://user:pw@example/jdk",  # an allow-listed name holding a credential
     }  # fmt: skip
     assert scrub_env(env) == {
-        "PATH": "/bin", "HOME": "/root", "GITHUB_REPOSITORY": "o/r", "RUNNER_OS": "Linux", "CI": "true",
+        "PATH": "/bin",
+        "HOME": "/root",
+        "RUNNER_OS": "Linux",
+        "CI": "true",
+        "LC_ALL": "C",
+    }
+    # pass_env passes more, by name or glob; never a token, the runtime, the inputs or the command files
+    passed = scrub_env(env, pass_env=["GITHUB_*", "MONKEY_COUNT", "ACTIONS_*", "SSH_AUTH_SOCK", "*TOKEN"])
+    assert passed["GITHUB_REPOSITORY"] == "o/r" and passed["MONKEY_COUNT"] == "3"
+    assert passed["NPM_AUTH_TOKEN"] == "1"  # asked for by name pattern: the user's explicit choice
+    for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_CACHE_URL", "actions_lower", "INPUT_GITHUB-TOKEN",
+                 "GITHUB_STEP_SUMMARY", "SSH_AUTH_SOCK"):  # fmt: skip
+        assert name not in passed
+
+
+def test_secrets_in_names_what_a_job_must_not_hold() -> None:
+    env = {
+        "GITHUB_TOKEN": "x", "INPUT_GITHUB-TOKEN": "x", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "x",
+        "SSH_AUTH_SOCK": "/agent", "AGENT_API_KEY": "x", "MY_SECRET": "x",
+        "MIRROR": "https://ghp_0123456789abcdefghijklmnop@github.com/o/r",
+        "PATH": "/bin", "GITHUB_OUTPUT": "/o", "REPO_URL": "ssh://git@github.com/o/r", "MONKEY": "1",
     }  # fmt: skip
+    assert secrets_in(env) == sorted(
+        ["ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AGENT_API_KEY", "GITHUB_TOKEN", "INPUT_GITHUB-TOKEN", "MIRROR",
+         "MY_SECRET", "SSH_AUTH_SOCK"]
+    )  # fmt: skip
+    assert "AGENT_API_KEY" not in secrets_in(env, allowed=["AGENT_*"])
 
 
 # ---------------------------------------------------------------------------------------------- run_tool

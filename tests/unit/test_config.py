@@ -1039,6 +1039,15 @@ def test_hash_covers_only_what_changes_a_measurement(tmp_path: Path) -> None:
     assert hash_of(base + "decision: {min_effect: 0.05}\n") != same
 
 
+def test_pass_env_never_passes_a_token(tmp_path: Path) -> None:
+    path = tmp_path / ".autoresearch.yml"
+    path.write_text("benchmark:\n  command: ./b\n  pass_env: [JAVA_OPTS, 'MY_*', GITHUB_TOKEN]\n")
+    [problem] = validate_config(path)
+    assert str(problem).startswith(f"{path}: benchmark.pass_env[2]: 'GITHUB_TOKEN' is never passed")
+    path.write_text("benchmark:\n  command: ./b\n  pass_env: [JAVA_OPTS, 'MY_*']\n")
+    assert load_config(path).benchmark.pass_env == ("JAVA_OPTS", "MY_*")
+
+
 # --- one setting under two names; settings that belong together ----------------------------------------
 
 
