@@ -40,8 +40,7 @@ from ci_autoresearch.errors import ArtifactError, AutoresearchError, BadInputErr
 from ci_autoresearch.forge import Forge, Publication, PullState
 from ci_autoresearch.model import Evaluation, Result
 from ci_autoresearch.plan import Plan, Slot, config_at, loop_evaluations
-from ci_autoresearch.report import comparison_markdown, escape_md, format_value, mermaid_chart
-from ci_autoresearch.stats import summary
+from ci_autoresearch.report import comparison_markdown, escape_md, pr_history_markdown, trend_markdown
 
 MAX_BUNDLE_FILES = 64
 BUNDLE_PREFIX = "autoresearch-bundle-"  # the artifact each evaluate job uploads: + its slot
@@ -400,48 +399,15 @@ def pull_markdown(
     baseline, note = ctx.forge.fetch_baseline(
         config.github.baseline_artifact, branch=pull.base_ref, sha=pull.base_sha
     )
-    extra = [trend(ev, baseline, note)]
+    extra = [trend_markdown(ev.comparison, baseline, note)]
     if run_id is not None:
         extra.append(
             f"> measured in run {run_id} without a token; its bundle was checked before this was posted"
         )
     past = [e for e in hist.latest() if e.source == ev.source and e.key != ev.key] + [ev]
     if len(past) > 1:
-        series = []
-        for i, e in enumerate(past, 1):
-            obj = e.comparison.objective_metric
-            cand = summary(obj.candidate)["median"] if obj and obj.candidate else None
-            base = summary(obj.baseline)["median"] if obj and obj.baseline else None
-            series.append((i, cand, base))
-        unit = ev.comparison.objective_metric.unit if ev.comparison.objective_metric else ""
-        extra.append(
-            "**History of this PR** (bars: candidate, line: its baseline)\n\n"
-            + mermaid_chart(series, metric=ev.comparison.objective, unit=unit)
-        )
+        extra.append(pr_history_markdown(past))
     return comparison_markdown(ev.comparison, decision=f"{ev.decision} — {ev.decision_reason}", extra=extra)
-
-
-def trend(ev: Evaluation, baseline: Result | None, note: str) -> str:
-    """Drift of today's runner against the stored baseline artifact of the base branch."""
-    c = ev.comparison
-    obj = c.objective_metric
-    if baseline is None:
-        return (
-            f"**Trend:** no stored baseline to compare with ({escape_md(note)}); measured in this run only."
-        )
-    stored = baseline.metrics.get(c.objective)
-    if stored is None or not stored.samples or obj is None or not obj.baseline:
-        return f"**Trend:** the stored baseline has no {escape_md(c.objective)} samples ({escape_md(note)})."
-    then = summary(stored.samples)["median"]
-    now = summary(obj.baseline)["median"]
-    drift = now / then - 1 if then else 0.0
-    same = baseline.environment.fingerprint == c.environment.fingerprint
-    return (
-        f"**Trend:** {escape_md(note)}: {escape_md(c.objective)} {format_value(then, obj.unit)} then, "
-        f"{format_value(now, obj.unit)} for the same base in this run: runner drift {pct(drift)}"
-        + ("" if same else " (different machine type)")
-        + "."
-    )
 
 
 # --- the scheduled loop (needs: plan, evaluate matrix) ----------------------------------------------------
