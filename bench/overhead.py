@@ -12,7 +12,7 @@
   PyGithub was imported (``python -X importtime``).
 * History at scale: 10 000 evaluation notes (one ``evaluation@1`` line each, built with
   ``artifacts.evaluation_to_json``) on 10 000 commits, written with ``git fast-import``; the wall time of
-  ``status --json`` and ``history --json``, cold (no cache under ``.autoresearch/cache``: every note is
+  ``status --json`` and ``history --json``, cold (no cache under ``.git/autoresearch/cache``: every note is
   parsed and validated) and warm (the cache the first call wrote).
 * GitHub API calls per evaluated PR, counted by the fake GitHub server — once ``forge/github.py`` exists.
 
@@ -373,7 +373,7 @@ def measure_history(settings: Settings, tmp: Path) -> dict[str, Any]:
         {".autoresearch.yml": config_text(settings, "python bench.py"), "bench.py": "print('hi')\n"},
     )
     built = build_history(repo, settings.notes)
-    cache = repo / ".autoresearch" / "cache"
+    cache = repo / ".git" / "autoresearch" / "cache"
     out: dict[str, Any] = {**built}
     for name, args in (("status --json", ["status", "--json"]), ("history --json", ["history", "--json"])):
         _clear(cache)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ci_autoresearch import __version__
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import (
+    BenchmarkFiles,
     Comparison,
     Environment,
     Estimate,
@@ -91,6 +92,20 @@ def _env_json(e: Environment) -> dict[str, Any]:
     }
 
 
+def _benchmark_json(b: BenchmarkFiles | None) -> dict[str, Any]:
+    """``{"benchmark": {from, sha, files}}`` when the benchmark came from one source, else nothing."""
+    if b is None:
+        return {}
+    return {"benchmark": {"from": b.source, "sha": b.sha, "files": list(b.patterns)}}
+
+
+def _benchmark_from_json(d: Mapping[str, Any]) -> BenchmarkFiles | None:
+    b = d.get("benchmark")
+    if b is None:
+        return None
+    return BenchmarkFiles(source=b["from"], sha=b["sha"], patterns=tuple(b["files"]))
+
+
 def env_from_json(d: Mapping[str, Any]) -> Environment:
     return Environment(
         cpu_model=d["cpu_model"],
@@ -128,6 +143,7 @@ def result_to_json(r: Result) -> dict[str, Any]:
         "started_at": r.started_at,
         "finished_at": r.finished_at,
         "error": r.error,
+        **_benchmark_json(r.benchmark),
     }
 
 
@@ -148,6 +164,7 @@ def result_from_json(d: Mapping[str, Any]) -> Result:
         started_at=d["started_at"],
         finished_at=d["finished_at"],
         error=d["error"],
+        benchmark=_benchmark_from_json(d),
     )
 
 
@@ -223,6 +240,9 @@ def comparison_body(c: Comparison) -> dict[str, Any]:
         "started_at": c.started_at,
         "finished_at": c.finished_at,
         "notes": list(c.notes),
+        **_benchmark_json(c.benchmark),
+        **({"measured_by": c.measured_by} if c.measured_by else {}),
+        **({"failure_output": c.failure_output} if c.failure_output else {}),
     }
 
 
@@ -291,6 +311,9 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
         finished_at=d["finished_at"],
         offline=d["offline"],
         notes=tuple(d["notes"]),
+        benchmark=_benchmark_from_json(d),
+        measured_by=d.get("measured_by", ""),
+        failure_output=d.get("failure_output", ""),
     )
 
 

@@ -50,6 +50,7 @@ from ci_autoresearch.publish import (
     publish_run,
     read_bundle_dir,
 )
+from ci_autoresearch.recorded import key_for
 from ci_autoresearch.report import comparison_markdown, comparison_text, escape_md, result_text
 
 BASELINE_FILE = "baseline.json"
@@ -137,7 +138,7 @@ def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, C
     if name in PULL_EVENTS:
         pr = gha.pull_request_info(event, source=_source(stage))
         config = _config_at(stage, pr.base_sha)
-        key = history.evaluation_key(pr.head_sha, pr.base_sha, config.hash)
+        key, _ = key_for(stage.repo, config, pr.base_sha, pr.head_sha)
         label = event.get("label")
         added = str(label.get("name", "")) if isinstance(label, dict) else None
         plan = plan_pull_request(

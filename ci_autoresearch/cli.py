@@ -53,13 +53,29 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ci-autoresearch")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Configuration file for every command (default: {DEFAULT_CONFIG} at the repository root).",
+)
+def cli(debug: bool, config_path: Path | None) -> None:
     """Benchmark candidate branches against the baseline, keep only real wins.
 
     \b
     Exit codes: 0 done (any verdict), 2 bad input (config, refs, files),
     3 the measurement failed, 4 GitHub failed, 130 interrupted.
     """
+
+
+def _group_config(ctx: click.Context, _: click.Parameter, value: Path | None) -> Path | None:
+    """``-c`` after the subcommand wins; else the one given before it (``ci-autoresearch -c F run``)."""
+    if value is not None:
+        return value
+    given: Path | None = ctx.find_root().params.get("config_path")
+    return given
 
 
 def config_option(f: F) -> F:
@@ -69,6 +85,7 @@ def config_option(f: F) -> F:
         "config_path",
         type=click.Path(path_type=Path),
         default=None,
+        callback=_group_config,
         help=f"Configuration file (default: {DEFAULT_CONFIG} at the repository root).",
     )(f)
 
@@ -107,8 +124,10 @@ def _load(repo: Path, given: Path | None) -> Any:
 def _log_dir(repo: Path, out: Path | None, what: str) -> Path:
     if out is not None:
         return out.parent / f"{out.name}.logs"
+    from ci_autoresearch.state import runs_dir
+
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return repo / ".autoresearch" / "runs" / f"{stamp}-{what}"
+    return runs_dir(repo) / f"{stamp}-{what}"
 
 
 class ProgressPrinter:
@@ -148,16 +167,47 @@ class ProgressPrinter:
 
 @cli.command()
 @config_option
-@click.option("--force", is_flag=True, help="Overwrite an existing configuration.")
-def init(config_path: Path | None, force: bool) -> None:
-    """Write a commented starter .autoresearch.yml."""
-    from ci_autoresearch.config import starter_config
+@click.option("--force", is_flag=True, help="Overwrite an existing configuration (and workflow files).")
+@click.option("--github", is_flag=True, help="Also write the GitHub workflows into .github/workflows/.")
+def init(config_path: Path | None, force: bool, github: bool) -> None:
+    """Write a .autoresearch.yml proposed from what the repository has.
 
-    path = config_path or Path.cwd() / DEFAULT_CONFIG
-    if path.exists() and not force:
+    \b
+    An existing pytest-benchmark, asv, hyperfine or Google Benchmark setup becomes the metric,
+    the test command the gate, the benchmark's files protected paths. With nothing found, a
+    commented starter. --github also writes the workflow files.
+    """
+    from ci_autoresearch import adopt, git
+
+    env = _environ()
+    try:
+        root: Path = _repo()
+        git_dir: Path | None = git.common_dir(root)
+    except AutoresearchError:
+        root, git_dir = Path.cwd(), None
+    path = config_path or root / DEFAULT_CONFIG
+    keep = path.exists() and not force
+    if keep and not github:
         raise BadInputError(f"{path} already exists", hint="use --force to overwrite it")
-    path.write_text(starter_config())
-    click.echo(f"wrote {path}; edit benchmark.command, then run `ci-autoresearch validate`")
+    if github:
+        for written in adopt.write_workflows(root, force=force):
+            click.echo(f"wrote {written}")
+    if keep:
+        click.echo(f"kept {path} (--force overwrites it)")
+        return
+    proposal = adopt.proposal(root, env)
+    for finding in proposal.findings:
+        click.echo(f"found {finding}")
+    path.write_text(proposal.config)
+    if git_dir is not None:
+        for name in adopt.exclude_locally(git_dir, proposal.ignore):
+            click.echo(f"added /{name} to {git_dir / 'info' / 'exclude'} (the benchmark writes it)")
+    if proposal.kind is None:
+        click.echo(f"wrote {path}; edit benchmark.command, then run `ci-autoresearch validate`")
+    else:
+        click.echo(
+            f"wrote {path}; check it with `ci-autoresearch validate`, try it with `ci-autoresearch bench`"
+        )
 
 
 @cli.command()
@@ -180,7 +230,21 @@ def validate(config_path: Path | None) -> None:
     notes = runnability_problems(config)
     for note in notes:
         click.echo(f"{path}: note: {note}")
+    for warning in _readiness(config, repo or path.resolve().parent):
+        click.echo(f"{path}: warning: {warning}")
     click.echo(f"{path}: valid" + (" (not runnable yet)" if notes else ""))
+
+
+def _readiness(config: Any, root: Path) -> list[str]:
+    """Settings without effect and programs missing from the repository and ``PATH``."""
+    import shutil
+
+    from ci_autoresearch.readiness import ineffective_settings, missing_programs
+
+    path = os.environ.get("PATH", os.defpath)
+    return ineffective_settings(config) + missing_programs(
+        config, exists=lambda p: (root / p).exists(), which=lambda p: shutil.which(p, path=path)
+    )
 
 
 # --- bench / compare ---------------------------------------------------------------------------------
@@ -237,11 +301,16 @@ def bench(
 @click.argument("candidate")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the comparison@1 JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison@1 JSON instead of the table.")
-def compare(config_path: Path | None, base: str, candidate: str, out: Path | None, as_json: bool) -> None:
+@click.option("--fresh", is_flag=True, help="Measure again even when this pair's evaluation is recorded.")
+def compare(
+    config_path: Path | None, base: str, candidate: str, *, out: Path | None, as_json: bool, fresh: bool
+) -> None:
     """Measure CANDIDATE against BASE, interleaved in this run, and decide.
 
     BASE and CANDIDATE are git refs; or two result files from `bench --out`, compared offline
-    (unpaired and across runs: weaker than an interleaved comparison).
+    (unpaired and across runs: weaker than an interleaved comparison). The evaluation of two refs is
+    recorded as a git note: `run` and the GitHub path reuse it, and so does `compare` (--fresh measures
+    again).
     """
     from ci_autoresearch.artifacts import comparison_to_json
     from ci_autoresearch.report import comparison_text
@@ -265,11 +334,11 @@ def compare(config_path: Path | None, base: str, candidate: str, out: Path | Non
         config = load_config(cfg_path) if cfg_path.exists() or config_path else None
         comparison = compare_results(base_file, cand_file, config=config)
     else:
-        from ci_autoresearch.measure import compare_refs
+        from ci_autoresearch.recorded import compare_and_record
 
         repo = _repo()
         config = _load(repo, config_path)
-        comparison = compare_refs(
+        evaluated = compare_and_record(
             repo,
             config,
             base,
@@ -277,7 +346,11 @@ def compare(config_path: Path | None, base: str, candidate: str, out: Path | Non
             env=env,
             log_dir=_log_dir(repo, out, "compare"),
             progress=ProgressPrinter(sys.stderr, env=env),
+            fresh=fresh,
         )
+        comparison = evaluated.evaluation.comparison
+        if evaluated.note:
+            click.echo(evaluated.note, err=True)
     _emit(comparison_to_json(comparison), out, as_json, comparison_text(comparison))
 
 
@@ -307,6 +380,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
     """Run the autoresearch loop until it converges (resumes from git notes)."""
     from ci_autoresearch.forge.local import LocalForge
     from ci_autoresearch.loop import LoopOptions
+    from ci_autoresearch.state import state_dir
 
     env = _environ()
     repo = _repo()
@@ -315,7 +389,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
         repo,
         config,
         env,
-        LocalForge(repo / ".autoresearch", say=click.echo),
+        LocalForge(state_dir(repo), say=click.echo),
         LoopOptions(
             branch=_loop_branch(repo, branch), advance=not no_advance, max_evaluations=max_evaluations
         ),
@@ -326,6 +400,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
 def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, options: Any) -> Any:
     from ci_autoresearch import git
     from ci_autoresearch.loop import Loop
+    from ci_autoresearch.state import runs_dir
 
     if options.advance and git.current_branch(repo) == options.branch and git.is_dirty(repo):
         raise BadInputError(
@@ -338,7 +413,7 @@ def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, optio
         env=env,
         forge=forge,
         options=options,
-        log_root=repo / ".autoresearch" / "runs",
+        log_root=runs_dir(repo),
         say=click.echo,
         progress=ProgressPrinter(sys.stderr, env=env),
     )
@@ -411,6 +486,7 @@ def demo(keep: Path | None) -> None:
     from ci_autoresearch.forge.local import LocalForge
     from ci_autoresearch.loop import LoopOptions
     from ci_autoresearch.report import history_text
+    from ci_autoresearch.state import state_dir
 
     env = _environ()
     with tempfile.TemporaryDirectory(prefix="autoresearch-demo-") as tmp:
@@ -422,15 +498,19 @@ def demo(keep: Path | None) -> None:
         )
         config = load_config(repo / ".autoresearch.yml")
         outcome = _run_loop(
-            repo, config, env, LocalForge(repo / ".autoresearch", say=click.echo), LoopOptions(branch="main")
+            repo, config, env, LocalForge(state_dir(repo), say=click.echo), LoopOptions(branch="main")
         )
         evaluations = hist_mod.load(repo).latest()
         click.echo("\n" + history_text(evaluations))
         click.echo(status_mod.status_text(status_mod.status_json(evaluations, config)), nl=False)
         click.echo(f"stopped: {outcome.reason}")
-        report_dir = repo / ".autoresearch" if keep else Path(tempfile.gettempdir())
+        report_dir = state_dir(repo) if keep else Path(tempfile.gettempdir())
         report = report_dir / "autoresearch-demo-report.md"
-        report.write_text(status_mod.report_markdown(evaluations, config, title="ci-autoresearch demo"))
+        report.write_text(
+            status_mod.report_markdown(
+                evaluations, config, title="ci-autoresearch demo", changes=outcome.changes
+            )
+        )
         click.echo(f"report with chart: {report}")
         if keep:
             click.echo(f"explore it: cd {repo} && ci-autoresearch history && git log --oneline --graph --all")
@@ -448,10 +528,11 @@ out_dir_option = click.option(
 def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
     from ci_autoresearch.ci import Stage
     from ci_autoresearch.plan import config_path_in_repo
+    from ci_autoresearch.state import state_dir
 
     env = _environ()
     repo = _repo()
-    default_out = Path(env.get("RUNNER_TEMP") or repo / ".autoresearch") / "ci-autoresearch"
+    default_out = Path(env.get("RUNNER_TEMP") or state_dir(repo)) / "ci-autoresearch"
     return Stage(
         repo=repo,
         config_file=config_path_in_repo(repo, config_path),

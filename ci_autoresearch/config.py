@@ -233,6 +233,7 @@ def _check(path: Path, text: str | None = None) -> tuple[list[Problem], Any]:
     if found.items:
         return found.sorted(), doc
     _semantic_problems(doc, found)
+    _setting_problems(doc, found)
     return found.sorted(), doc
 
 
@@ -754,6 +755,46 @@ def _semantic_problems(doc: Mapping[str, Any], found: _Found) -> None:
                     seen.add(value)
 
 
+def _pathspec_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is not a repository-relative git pathspec glob (None when it is one)."""
+    parts = pattern.split("/")
+    if pattern.startswith("/") or ".." in parts:
+        return f"expected a path relative to the repository root, got {pattern!r}"
+    if pattern.startswith(":"):
+        return f"expected a plain glob (git pathspec magic is added by the tool), got {pattern!r}"
+    return None
+
+
+def _setting_problems(doc: Mapping[str, Any], found: _Found) -> None:
+    """Settings that belong together: one label under two names, benchmark.from with its files."""
+    label = (doc.get("candidates") or {}).get("label")
+    other = ((doc.get("github") or {}).get("labels") or {}).get("candidate")
+    if label is not None and other is not None and label != other:
+        found.add(
+            ("github", "labels", "candidate"),
+            f"{other!r} differs from candidates.label {label!r}; they are one setting",
+            "give the candidate label once, in candidates.label",
+        )
+    benchmark = doc.get("benchmark") or {}
+    if benchmark.get("from") is not None and not benchmark.get("files"):
+        found.add(
+            ("benchmark", "files"),
+            "required with benchmark.from: the benchmark's own files, as git pathspec globs",
+            "e.g. files: [bench.py, benchmarks/]",
+        )
+    if benchmark.get("files") and benchmark.get("from") is None:
+        found.add(
+            ("benchmark", "files"),
+            "has no effect without benchmark.from",
+            "set benchmark.from: candidate, base, working-tree or a git ref",
+        )
+    for section, key in (("benchmark", "files"), ("gate", "protected_paths")):
+        for i, pattern in enumerate((doc.get(section) or {}).get(key) or ()):
+            problem = _pathspec_problem(pattern)
+            if problem:
+                found.add((section, key, i), problem)
+
+
 def _check_metric_use(at: KeyPath, name: str, declared: Mapping[str, int], found: _Found) -> None:
     # Undeclared names are read from `METRIC <name>=<value>` lines, except `instructions`, which only
     # a declaration turns on (it runs the benchmark under valgrind).
@@ -857,6 +898,8 @@ def _build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
             env=MappingProxyType({k: _scalar_text(v) for k, v in (benchmark.get("env") or {}).items()}),
             pass_env=tuple(benchmark.get("pass_env") or ()),
             metrics=tuple(_metric(m) for m in metric_docs),
+            source=benchmark.get("from"),
+            files=tuple(benchmark.get("files") or ()),
         ),
         gate=GateConfig(
             **_pick(doc.get("gate"), "command"),
@@ -890,7 +933,7 @@ def _build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
             interval_minutes=_float_or_none((doc.get("checkpoint") or {}).get("interval_minutes")),
         ),
         candidates=CandidatesConfig(
-            **_pick(doc.get("candidates"), "label"),
+            label=_labels(doc).get("candidate", CandidatesConfig.label),
             branches=(branches,) if isinstance(branches, str) else tuple(branches),
         ),
         hypotheses=tuple(
@@ -931,9 +974,19 @@ def _build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
                 "baseline_artifact",
                 "status",
             ),
-            labels=GithubLabels(**(github.get("labels") or {})),
+            labels=GithubLabels(**_labels(doc)),
         ),
     )
+
+
+def _labels(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``github.labels``, with ``candidates.label`` as the candidate label when that is not given there
+    (they are one setting; the semantic checks refuse two different values)."""
+    labels = dict((doc.get("github") or {}).get("labels") or {})
+    label = (doc.get("candidates") or {}).get("label")
+    if label is not None:
+        labels.setdefault("candidate", label)
+    return labels
 
 
 def _metric(doc: Mapping[str, Any]) -> MetricSpec:

@@ -61,14 +61,22 @@ class MetricSpec:
     tool: Literal["callgrind", "cachegrind"] = "callgrind"
 
 
+BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of benchmark.from are git refs
+
+
 @dataclass(frozen=True, kw_only=True)
 class BenchmarkConfig:
+    """``source`` is ``benchmark.from``: where ``files`` (git pathspec globs) come from for both sides —
+    ``candidate``, ``base``, ``working-tree`` or a git ref; None: each side runs its own benchmark."""
+
     command: str | None = None
     setup: str | None = None
     timeout_seconds: float = 600.0
     env: Mapping[str, str] = field(default_factory=_empty_env)
     pass_env: tuple[str, ...] = ()  # names (globs) of the caller's environment passed to candidate code
     metrics: tuple[MetricSpec, ...] = ()
+    source: str | None = None
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,8 @@ class LoopState:
     """Where a run stands, derived from its evaluations.
 
     ``iterations``: evaluations counted (one per key; pending ones included).
-    ``start_value``: the baseline's objective median in the first evaluation (None without one).
+    ``start_value``: the baseline's objective median in the first evaluation that measured the baseline
+    (an ``invalid`` first candidate may have measured nothing; None when no evaluation did).
     ``best_value``: the candidate's objective median in the latest ``kept`` evaluation, else
     ``start_value``. ``best_sha``: the commit that holds it (the kept evaluation's ``new_best``, else its
     candidate; the first evaluation's baseline when nothing was kept).
@@ -31,6 +32,7 @@ class LoopState:
     ``seconds``: the sum of ``measured_seconds``.
     ``series``: one ``(iteration, candidate value or None, running best or None)`` per evaluation, with
     ``iteration`` counted from 1 in the order given; for charts and the plateau rule.
+    ``verdicts``: the verdict of each evaluation of ``series``, in the same order (for charts).
     """
 
     iterations: int = 0
@@ -41,6 +43,7 @@ class LoopState:
     streak: int = 0
     seconds: float = 0.0
     series: tuple[tuple[int, float | None, float | None], ...] = ()
+    verdicts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,12 +94,14 @@ def state_from(evaluations: Sequence[Evaluation], *, direction: Direction) -> Lo
     latest kept candidate (keeping already means "better").
     """
     del direction  # the decision, not the direction, says what is best
-    evs = _latest_per_key(evaluations)
+    # `compare` measurements no loop has taken up are not iterations (source "compare:…")
+    evs = [ev for ev in _latest_per_key(evaluations) if not ev.source.startswith("compare:")]
     if not evs:
         return LoopState()
-    start = _baseline_value(evs[0])
+    measured = [ev for ev in evs if _baseline_value(ev) is not None]
+    start = _baseline_value(measured[0]) if measured else None
     best = start
-    best_sha: str | None = evs[0].comparison.baseline.sha or None
+    best_sha: str | None = (measured[0] if measured else evs[0]).comparison.baseline.sha or None
     kept = 0
     streak = 0
     seconds = 0.0
@@ -121,6 +126,7 @@ def state_from(evaluations: Sequence[Evaluation], *, direction: Direction) -> Lo
         streak=streak,
         seconds=seconds,
         series=tuple(series),
+        verdicts=tuple(ev.comparison.verdict for ev in evs),
     )
 
 

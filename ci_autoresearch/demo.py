@@ -211,7 +211,7 @@ def create(path: Path, env: Mapping[str, str]) -> Path:
         "hotspot.py": PROGRAM,
         "test_hotspot.py": TESTS,
         ".autoresearch.yml": config_text(shlex.quote(sys.executable)),
-        ".gitignore": ".autoresearch/\n__pycache__/\n",
+        ".gitignore": "__pycache__/\n",
     }
     for name, text in files.items():
         (path / name).write_text(text)

@@ -57,11 +57,13 @@ class ToolMissingError(BadInputError):
 class MeasurementError(AutoresearchError):
     """The benchmark could not be measured: non-zero exit, timeout, metric missing or not a number.
 
-    ``partial`` carries what was measured before the failure (a ``Result``), so it can be written out.
+    ``partial`` carries what was measured before the failure (a ``Result``), so it can be written out;
+    ``output``, the last lines the failing command printed (shown on an ``invalid`` candidate's report).
     """
 
     exit_code = 3
     partial: object | None = None
+    output: str = ""
 
 
 class ForgeError(AutoresearchError):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import __version__, gha, git, history, keep, propose
+from ci_autoresearch import __version__, gha, git, history, keep, overlay, propose
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_to_json, write_json
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.decide import Decision, comparison_of
@@ -224,11 +224,14 @@ def evaluate(
                     progress=progress,
                     labels=(base_name, name),
                     stored=stored,
+                    measured_by="evaluate (an unprivileged CI job)",
                 )
         tampered = guard.restore()
         if tampered:
             comparison = _tampered(config, comparison, tampered, env)
-        key = history.evaluation_key(comparison.candidate.sha, base_sha, config.hash)
+        key = history.evaluation_key(
+            comparison.candidate.sha, base_sha, config.hash, overlay.key_part(comparison.benchmark)
+        )
         ev = keep.pending(comparison, cand, key=key, iteration=0, seconds=time.monotonic() - t0)
         commits = _git_bundle(repo, base_sha, cand) if request.source == "propose" else None
         doc = bundle_json(

@@ -57,6 +57,11 @@ def toplevel(path: Path) -> Path:
     return Path(res.stdout.strip())
 
 
+def common_dir(repo: Path) -> Path:
+    """The git directory shared by every worktree of ``repo`` (``.git`` of the main worktree)."""
+    return Path(_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+
+
 def resolve(repo: Path, ref: str) -> str:
     """The full sha of the commit ``ref`` names; :class:`GitError` for an unknown ref."""
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
@@ -97,27 +102,24 @@ def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     return _git(repo, "merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
 
-def changed_paths(repo: Path, base: str, candidate: str) -> list[str]:
-    """Paths the candidate changed since it forked from ``base`` (renames count on both sides)."""
+def pathspecs(patterns: Sequence[str]) -> list[str]:
+    """Repository-relative glob patterns as git pathspecs: ``*`` stays within one folder, ``**`` crosses
+    folders, and a folder's name (with or without a trailing ``/``) covers everything below it."""
+    return [f":(top,glob){p}" for p in patterns]
+
+
+def changed_files(repo: Path, base: str, candidate: str, patterns: Sequence[str]) -> list[tuple[str, str]]:
+    """``(status, path)`` of the files matching ``patterns`` that the candidate changed since it forked
+    from ``base``; status is git's letter (``A`` added, ``M`` modified, ``D`` deleted, ``T`` type
+    changed). Renames count as a deletion and an addition."""
+    if not patterns:
+        return []
     fork = merge_base(repo, base, candidate) or base
-    out = _out(repo, "diff", "--name-only", "--no-renames", fork, candidate)
-    return [line for line in out.splitlines() if line]
-
-
-def touched_protected(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    """The paths matching any protected pattern (``fnmatch``; a pattern ending in ``/`` is a folder)."""
-    hits = []
-    for path in paths:
-        for pat in patterns:
-            folder = pat.rstrip("/") + "/"
-            if (
-                fnmatch.fnmatchcase(path, pat)
-                or path.startswith(folder)
-                or fnmatch.fnmatchcase(path, folder + "*")
-            ):
-                hits.append(path)
-                break
-    return hits
+    out = _git(
+        repo, "diff", "--name-status", "--no-renames", "-z", fork, candidate, "--", *pathspecs(patterns)
+    ).stdout
+    fields = out.split("\0")
+    return [(fields[i][:1], fields[i + 1]) for i in range(0, len(fields) - 1, 2) if fields[i]]
 
 
 def local_branches(repo: Path, patterns: Sequence[str]) -> list[str]:

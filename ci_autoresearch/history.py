@@ -3,7 +3,8 @@
 A note is attached to the measured candidate commit and holds one ``evaluation@1`` document per line
 (JSON Lines), so a later decision about the same key is appended, never rewritten, and two runs that
 push at once are merged with git's own ``cat_sort_uniq`` strategy without losing either's lines.
-Reading parses every note once; a cache under ``.autoresearch/cache`` keyed by the notes commit makes
+Reading parses every note once; a cache under the state directory (``.git/autoresearch/cache``, see
+:mod:`ci_autoresearch.state`) keyed by the notes commit makes
 repeated reads of large histories cheap (the cache is only a cache: git is the source of truth).
 """
 
@@ -18,12 +19,18 @@ from ci_autoresearch import git
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.errors import ArtifactError, GitError
 from ci_autoresearch.model import Evaluation
+from ci_autoresearch.state import state_dir
 
 REMOTE_TRACKING = "refs/notes/autoresearch-remote"
 
 
-def evaluation_key(candidate_sha: str, baseline_sha: str, config_hash: str) -> str:
-    return f"{candidate_sha}:{baseline_sha}:{config_hash}"
+def evaluation_key(
+    candidate_sha: str, baseline_sha: str, config_hash: str, benchmark: str | None = None
+) -> str:
+    """``candidate:baseline:config hash``, plus ``:benchmark tree`` when the benchmark's files come from
+    one source (``benchmark.from``, :func:`ci_autoresearch.overlay.key_part`)."""
+    key = f"{candidate_sha}:{baseline_sha}:{config_hash}"
+    return f"{key}:{benchmark}" if benchmark else key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +51,15 @@ class History:
         found = None
         for ev in self.evaluations:
             if ev.key == key:
+                found = ev
+        return found
+
+    def find_pair(self, candidate_sha: str, baseline_sha: str, config_hash: str) -> Evaluation | None:
+        """The last evaluation of this pair under this configuration, whatever benchmark files it used."""
+        prefix = evaluation_key(candidate_sha, baseline_sha, config_hash)
+        found = None
+        for ev in self.evaluations:
+            if ev.key == prefix or ev.key.startswith(prefix + ":"):
                 found = ev
         return found
 
@@ -72,13 +88,13 @@ def _notes_commit(repo: Path) -> str | None:
 
 
 def _cache_file(repo: Path, commit: str) -> Path:
-    return repo / ".autoresearch" / "cache" / f"history-{commit}.jsonl"
+    return state_dir(repo) / "cache" / f"history-{commit}.jsonl"
 
 
 def load(repo: Path, *, use_cache: bool = True) -> History:
     """Read every evaluation from the notes; unreadable lines are reported, not fatal.
 
-    The cache (``.autoresearch/cache/history-<notes commit>.jsonl``) holds the lines that passed
+    The cache (``<state dir>/cache/history-<notes commit>.jsonl``) holds the lines that passed
     validation when that notes commit was first read, so a later read skips git and the schema check.
     """
     commit = _notes_commit(repo)

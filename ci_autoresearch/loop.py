@@ -26,8 +26,9 @@ from ci_autoresearch.decide import pct
 from ci_autoresearch.environment import detect_environment, now_iso
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs
-from ci_autoresearch.model import Candidate, Evaluation, RefInfo
-from ci_autoresearch.report import evaluation_markdown
+from ci_autoresearch.model import Candidate, Change, Evaluation, RefInfo
+from ci_autoresearch.recorded import is_standalone, key_for, provenance
+from ci_autoresearch.report import evaluation_markdown, pull_request_body
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +44,7 @@ class LoopOutcome:
     stop: StopReason | None
     exhausted: bool
     state: LoopState
+    changes: tuple[Change, ...] = ()  # pull requests opened / closed by this invocation
 
     @property
     def reason(self) -> str:
@@ -79,6 +81,7 @@ class Loop:
         self.say = say
         self.progress = progress
         self.remote = config.checkpoint.remote
+        self.changes: list[Change] = []
 
     # --- state -------------------------------------------------------------------------------------
 
@@ -154,11 +157,28 @@ class Loop:
             },
             "best": {"sha": best, "value": state.best_value, "branch": self.options.branch},
             "start_value": state.start_value,
+            "hypotheses": self._hypotheses(hist),
             "history": [
                 {k: v for k, v in evaluation_to_json(ev).items() if k not in ("environment",)}
                 for ev in hist.latest()
             ],
         }
+
+    def _hypotheses(self, hist: history.History) -> list[dict[str, Any]]:
+        """``hypotheses`` ranked (highest expected gain first), each saying whether its branch exists and
+        whether it was evaluated: the ideas a generator (e.g. a coding agent) can work on next."""
+        tried = {ev.source for ev in hist.latest()}
+        ranked = sorted(self.config.hypotheses, key=lambda h: (-h.expected_gain, h.branch))
+        return [
+            {
+                "branch": h.branch,
+                "expected_gain": h.expected_gain,
+                "description": h.description,
+                "exists": git.try_resolve(self.repo, f"refs/heads/{h.branch}") is not None,
+                "tried": bool({f"branch:{h.branch}", f"propose:{h.branch}"} & tried),
+            }
+            for h in ranked
+        ]
 
     # --- one candidate -----------------------------------------------------------------------------
 
@@ -179,8 +199,15 @@ class Loop:
             return keep.pending(
                 comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=0.0
             )
-        key = history.evaluation_key(trial, best, self.config.hash)
+        key, files = key_for(self.repo, self.config, best, trial)
         known = hist.find(key)
+        if known is not None and is_standalone(known):  # measured by `compare`: taken up as this candidate
+            self.say(
+                f"#{iteration} {label}: {known.comparison.verdict}, {provenance(known)}; not measuring again"
+            )
+            return _replace(
+                known, iteration=iteration, round=round_no, source=cand.source, candidate_head=cand.sha
+            )
         if known is not None:
             self.say(
                 f"#{known.iteration} {label}: already measured ({known.comparison.verdict}); "
@@ -198,6 +225,8 @@ class Loop:
             log_dir=self.log_root / f"{iteration:04d}-{safe}",
             progress=self.progress or (lambda _: None),
             labels=(self.options.branch, label),
+            benchmark_files=files,
+            measured_by="run",
         )
         return keep.pending(
             comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=time.monotonic() - t0
@@ -242,17 +271,22 @@ class Loop:
         pub = Publication(evaluation=ev, markdown=evaluation_markdown(ev), branch=cand.branch)
         self.forge.publish(pub)
         c = ev.comparison
-        if ev.decision == "kept" and cand.branch:
+        if ev.decision == "kept" and cand.branch and self.config.github.open_prs:
             obj = c.objective_metric
             delta = pct(obj.estimate.delta) if obj and obj.estimate else ""
-            self.forge.open_change(
+            url = self.forge.open_change(
                 branch=cand.branch,
                 base=self.options.branch,
                 title=f"autoresearch: {c.objective} {delta} ({cand.branch})",
-                body=pub.markdown,
+                body=pull_request_body(ev, base=self.options.branch, candidate=cand.branch),
+                report=pub.markdown,
             )
+            self.changes.append(Change(key=ev.key, branch=cand.branch, action="opened", url=url))
         elif keep.closes(ev) and cand.branch and self.config.github.close_discarded:
-            self.forge.close_change(branch=cand.branch, reason=ev.decision_reason)
+            closed = self.forge.close_change(branch=cand.branch, reason=ev.decision_reason)
+            if closed:
+                link = closed if isinstance(closed, str) else None
+                self.changes.append(Change(key=ev.key, branch=cand.branch, action="closed", url=link))
 
     def _announce(self, ev: Evaluation, cand: Candidate) -> None:
         c = ev.comparison
@@ -274,14 +308,14 @@ class Loop:
             state = self._state(hist)
             stop = stop_reason(state, self.config.constraints, self.config.objective)
             if stop is not None:
-                return LoopOutcome(evaluations=tuple(made), stop=stop, exhausted=False, state=state)
+                return self._outcome(made, stop=stop, exhausted=False, state=state)
             budget = self.options.max_evaluations
             if budget is not None and len(made) >= budget:
-                return LoopOutcome(evaluations=tuple(made), stop=None, exhausted=False, state=state)
+                return self._outcome(made, stop=None, exhausted=False, state=state)
             best = self.best()
             pool = self._pool(best, hist)
             if not pool:
-                return LoopOutcome(evaluations=tuple(made), stop=None, exhausted=True, state=state)
+                return self._outcome(made, stop=None, exhausted=True, state=state)
             batch = pool[:width]
             if budget is not None:
                 batch = batch[: max(1, budget - len(made))]
@@ -304,6 +338,13 @@ class Loop:
                 self._announce(ev, cand)
                 self._after(ev, cand)
                 made.append(ev)
+
+    def _outcome(
+        self, made: Sequence[Evaluation], *, stop: StopReason | None, exhausted: bool, state: LoopState
+    ) -> LoopOutcome:
+        return LoopOutcome(
+            evaluations=tuple(made), stop=stop, exhausted=exhausted, state=state, changes=tuple(self.changes)
+        )
 
     def _decide(
         self, measured: Sequence[tuple[Evaluation, Candidate]], best: str

@@ -8,6 +8,7 @@ ref on its own (``bench``, the baseline artifact).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 import time
@@ -17,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ci_autoresearch import git, metrics
+from ci_autoresearch import git, metrics, overlay
 from ci_autoresearch.config_model import Config, MetricSpec
 from ci_autoresearch.decide import Decision, comparison_of, decide
 from ci_autoresearch.environment import detect_environment, now_iso
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.model import (
+    BenchmarkFiles,
     Comparison,
     Estimate,
     GateResult,
@@ -30,6 +32,7 @@ from ci_autoresearch.model import (
     RefInfo,
     Result,
 )
+from ci_autoresearch.protect import protected_changes
 from ci_autoresearch.runner import RunResult, run_measured, scrub_env
 from ci_autoresearch.stats import paired_estimate, rounds_to_add
 
@@ -57,10 +60,11 @@ def _ignore(_: Progress) -> None:
 class CandidateFailed(Exception):
     """The candidate side failed; the comparison ends as ``invalid`` with this reason."""
 
-    def __init__(self, reason: str, gate: GateResult | None = None) -> None:
+    def __init__(self, reason: str, gate: GateResult | None = None, output: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.gate = gate
+        self.output = output  # the last lines of the failing command's output
 
 
 @dataclass
@@ -132,24 +136,37 @@ class _Runner:
             name=name,
         )
         if run.timed_out:
-            raise MeasurementError(
+            err = MeasurementError(
                 f"{side.name} {side.ref.ref}: the benchmark timed out after "
                 f"{self.config.benchmark.timeout_seconds:g} s "
                 f"(benchmark.timeout_seconds); its output is in {run.stdout_path}"
             )
+            err.output = output_tail(run)
+            raise err
         if run.returncode != 0:
             tail = _last_line(run.stderr) or _last_line(run.stdout)
             what = "command not found" if run.returncode == 127 else f"exit {run.returncode}"
-            raise MeasurementError(
+            err = MeasurementError(
                 f"{side.name} {side.ref.ref}: the benchmark failed ({what}){': ' + tail if tail else ''}; "
                 f"logs in {run.stderr_path}"
             )
-        values = metrics.extract(
-            [s for s in self.specs if s.source != "instructions"], run, workdir=side.workdir
-        )
+            err.output = output_tail(run)
+            raise err
+        try:
+            values = metrics.extract(
+                [s for s in self.specs if s.source != "instructions"], run, workdir=side.workdir
+            )
+        except MeasurementError as err:
+            err.output = output_tail(run)
+            raise
         for spec in self.instructions:
             values[spec.name] = metrics.read_instruction_count(out_dir, spec.tool)
         return values
+
+
+def output_tail(run: RunResult, lines: int = 20) -> str:
+    """The last ``lines`` lines a run printed (stdout, then stderr), for a report."""
+    return "\n".join((run.stdout.rstrip() + "\n" + run.stderr.rstrip()).strip().splitlines()[-lines:])
 
 
 def _last_line(text: str) -> str:
@@ -195,12 +212,16 @@ def compare_refs(
     progress: ProgressFn = _ignore,
     labels: tuple[str, str] | None = None,
     stored: Result | None = None,
+    benchmark_files: BenchmarkFiles | None = None,
+    measured_by: str = "",
 ) -> Comparison:
     """Measure ``cand_ref`` against ``base_ref``, interleaved, and decide.
 
     ``labels`` name the two sides in reports when the refs are bare commits (the loop's trial merges).
     ``stored``: a stored result of ``base_ref`` (the baseline artifact) used as the baseline's samples;
     then only the candidate is measured and the statistics are unpaired (``decision.baseline: artifact``).
+    ``benchmark_files``: the benchmark files resolved by the caller (it keys the evaluation with them);
+    resolved here from ``benchmark.from`` when not given. ``measured_by`` names the command in the result.
     """
     started = now_iso()
     base_name, cand_name = labels or (base_ref, cand_ref)
@@ -208,9 +229,12 @@ def compare_refs(
     cand = RefInfo(ref=cand_name, sha=git.resolve(repo, cand_ref))
     log_dir.mkdir(parents=True, exist_ok=True)
     runner = _Runner(config, env, log_dir)
+    bench_files = benchmark_files or overlay.resolve(
+        repo, config.benchmark, base_sha=base.sha, cand_sha=cand.sha
+    )
 
-    def finish(decision: Decision, rounds: int, gate: GateResult | None) -> Comparison:
-        return comparison_of(
+    def finish(decision: Decision, rounds: int, gate: GateResult | None, output: str = "") -> Comparison:
+        comparison = comparison_of(
             config,
             decision,
             baseline=base,
@@ -224,6 +248,9 @@ def compare_refs(
             order=config.decision.order if stored is None else "candidate only",
             notes=notes,
         )
+        return dataclasses.replace(
+            comparison, benchmark=bench_files, measured_by=measured_by, failure_output=output
+        )
 
     notes: tuple[str, ...] = ()
     head = git.try_resolve(repo, "HEAD")
@@ -232,13 +259,13 @@ def compare_refs(
             "the working tree has uncommitted changes; they are not measured (commit them, or use "
             "`bench` to measure the working tree)",
         )
-    touched = git.touched_protected(git.changed_paths(repo, base.sha, cand.sha), config.gate.protected_paths)
+    touched = protected_changes(repo, base.sha, cand.sha, config.gate.protected_paths)
     if touched:
         gate = GateResult(
             command=config.gate.command,
             passed=False,
             protected_paths_touched=tuple(touched),
-            reason=f"touches protected path {touched[0]}"
+            reason=f"changes protected file {touched[0]}"
             + (f" (+{len(touched) - 1} more)" if len(touched) > 1 else ""),
         )
         return finish(Decision(verdict="invalid", reason=f"candidate {gate.reason}", metrics={}), 0, gate)
@@ -252,6 +279,8 @@ def compare_refs(
         {"candidate": cand.sha} if stored else {"baseline": base.sha, "candidate": cand.sha}
     )
     with _checkouts(repo, checkout) as paths:
+        for name, path in paths.items():
+            overlay.apply(repo, bench_files, path, checkout[name])
         sides = {
             "baseline": _Side(
                 name="baseline",
@@ -275,7 +304,7 @@ def compare_refs(
                         f"logs in {run.stderr_path}"
                     )
                     if side.name == "candidate":
-                        raise CandidateFailed(msg)
+                        raise CandidateFailed(msg, output=output_tail(run))
                     raise MeasurementError(msg)
             gate_result = _run_gate(runner, sides["candidate"], progress)
             if not gate_result.passed:
@@ -332,6 +361,7 @@ def compare_refs(
                 Decision(verdict="invalid", reason=failed.reason, metrics=partial.metrics),
                 rounds,
                 failed.gate or gate_result,
+                failed.output,
             )
     progress(Progress(phase="done", round=rounds, total=rounds, message=decision.verdict))
     return finish(decision, rounds, gate_result)
@@ -342,7 +372,7 @@ def _measure_side(runner: _Runner, side: _Side, label: str, *, record: bool) -> 
         values = runner.once(side, label)
     except MeasurementError as err:
         if side.name == "candidate":
-            raise CandidateFailed(err.message) from None
+            raise CandidateFailed(err.message, output=err.output) from None
         raise
     if record:
         _record(side, values)
@@ -404,8 +434,9 @@ def measure_ref(
     log_dir.mkdir(parents=True, exist_ok=True)
     runner = _Runner(config, env, log_dir)
     n = runs if runs is not None else config.collection.measurement_runs
+    bench_files: BenchmarkFiles | None = None
     with ExitStack() as stack:
-        if ref is None:
+        if ref is None:  # the working tree runs its own benchmark: nothing is written into it
             info = RefInfo(ref="WORKTREE", sha=git.try_resolve(repo, "HEAD") or "")
             dirty = git.is_dirty(repo)
             workdir = repo
@@ -413,6 +444,8 @@ def measure_ref(
             info = RefInfo(ref=ref, sha=git.resolve(repo, ref))
             dirty = False
             workdir = stack.enter_context(_checkouts(repo, {"baseline": info.sha}))["baseline"]
+            bench_files = overlay.resolve(repo, config.benchmark, base_sha=info.sha, cand_sha=info.sha)
+            overlay.apply(repo, bench_files, workdir, info.sha)
         side = _Side(name="baseline", ref=info, workdir=workdir, samples={})
 
         def result(error: str | None) -> Result:
@@ -433,6 +466,7 @@ def measure_ref(
                 started_at=started,
                 finished_at=now_iso(),
                 error=error,
+                benchmark=bench_files,
             )
 
         try:

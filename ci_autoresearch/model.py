@@ -98,6 +98,16 @@ class GateResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BenchmarkFiles:
+    """The benchmark's own files both sides ran (``benchmark.from``): where they came from (``candidate``,
+    ``base``, ``working-tree`` or a ref), the sha of a git tree holding exactly them, and the patterns."""
+
+    source: str
+    sha: str
+    patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     """A finished A/B comparison of a candidate against a baseline."""
 
@@ -121,6 +131,9 @@ class Comparison:
     finished_at: str
     offline: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    benchmark: BenchmarkFiles | None = None  # with benchmark.from: the files both sides ran
+    measured_by: str = ""  # the command that measured it: compare, run, ci (empty: not recorded)
+    failure_output: str = ""  # invalid because a command failed: the last lines of its output
 
     @property
     def objective_metric(self) -> MetricComparison | None:
@@ -151,6 +164,7 @@ class Result:
     started_at: str
     finished_at: str
     error: str | None = None
+    benchmark: BenchmarkFiles | None = None  # with benchmark.from: the files that ran
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +189,17 @@ class Evaluation:
     measured_seconds: float
     new_best: str | None = None
     round: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """A pull request a run opened or closed for an evaluation (``key``): its branch and, when the
+    forge gives one, its URL."""
+
+    key: str
+    branch: str
+    action: Literal["opened", "closed"]
+    url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

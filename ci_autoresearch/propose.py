@@ -20,14 +20,18 @@ Generator command (``propose.command``) — the protocol
     The command (any program, e.g. a coding agent; run with ``/bin/sh -c``) runs in a temporary
     detached worktree of the current best commit, which is removed afterwards.
 
-    * stdin: a JSON object — the history so far and the current best, as given by the loop.
+    * stdin: a JSON object (``ci-autoresearch/propose-input@1``) — the objective, the current best, the
+      start value, the ``hypotheses`` ranked by expected gain (each with ``exists`` and ``tried``) and
+      the history so far.
       The same JSON is in the file named by ``AUTORESEARCH_PAYLOAD``.
     * environment: the allow-listed part of the caller's environment (``runner.scrub_env``: ``PATH``,
       ``HOME``, locale and toolchain variables; never a token, the Actions runtime or the runner's
       command files), plus the variables listed in ``propose.pass_env`` (an explicit opt-in, e.g. an
       agent's API key), plus
       ``AUTORESEARCH_BEST`` (the sha of the current best), ``AUTORESEARCH_REPO`` (the path of the
-      repository), ``AUTORESEARCH_PAYLOAD`` (the payload file) and ``AUTORESEARCH_MAX_PROPOSALS``.
+      repository), ``AUTORESEARCH_PAYLOAD`` (the payload file), ``AUTORESEARCH_MAX_PROPOSALS`` and
+      ``AUTORESEARCH_STATE_DIR`` (the tool's working directory inside ``.git``, where a generator may
+      keep its own state, e.g. a cost ledger).
       Variables that would point git elsewhere (``GIT_DIR``, ``GIT_WORK_TREE``, ``GIT_INDEX_FILE``, …)
       are removed.
     * it commits its change(s) on one or more **new branches** (e.g. ``git switch -c NAME`` then
@@ -62,6 +66,7 @@ from ci_autoresearch.config_model import Hypothesis, ProposeConfig, SearchParame
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from ci_autoresearch.model import Candidate
 from ci_autoresearch.runner import run_measured, scrub_env
+from ci_autoresearch.state import state_dir
 
 BOT_NAME = "ci-autoresearch"
 BOT_EMAIL = "ci-autoresearch@users.noreply.github.com"
@@ -354,6 +359,7 @@ def _propose_env(
     child["AUTORESEARCH_REPO"] = str(repo)
     child["AUTORESEARCH_PAYLOAD"] = str(payload_file)
     child["AUTORESEARCH_MAX_PROPOSALS"] = str(propose.max_proposals)
+    child["AUTORESEARCH_STATE_DIR"] = str(state_dir(repo))
     return child
 
 

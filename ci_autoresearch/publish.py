@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ci_autoresearch import gha, git, history, keep, propose
+from ci_autoresearch import gha, git, history, keep, overlay, propose
 from ci_autoresearch.artifacts import (
     MAX_BYTES,
     evaluation_from_json,
@@ -38,10 +38,15 @@ from ci_autoresearch.config_model import Config, GithubConfig
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, AutoresearchError, BadInputError, GitError
 from ci_autoresearch.forge import Forge, Publication, PullState
-from ci_autoresearch.model import Evaluation, Result
+from ci_autoresearch.model import Comparison, Evaluation, Result
 from ci_autoresearch.plan import Plan, Slot, config_at, loop_evaluations, pull_slot
-from ci_autoresearch.report import comparison_markdown, escape_md, format_value, mermaid_chart
-from ci_autoresearch.stats import summary
+from ci_autoresearch.report import (
+    comparison_markdown,
+    escape_md,
+    pr_history_markdown,
+    pull_request_body,
+    trend_markdown,
+)
 
 MAX_BUNDLE_FILES = 64
 BUNDLE_PREFIX = "autoresearch-bundle-"  # the artifact each evaluate job uploads: + its slot
@@ -168,10 +173,32 @@ def check_bundle(repo: Path, doc: Mapping[str, Any], *, plan: Plan, config: Conf
         measured = slot.candidate or slot.head  # no candidate commit: a merge conflict, nothing measured
         if c.candidate.sha != measured or (not slot.candidate and c.verdict != "invalid"):
             raise Refused(f"{label}: measured {c.candidate.sha[:12]}, but slot {slot.id} is {measured[:12]}")
-    key = history.evaluation_key(c.candidate.sha, plan.base_sha, config.hash)
+    _check_benchmark_files(repo, c, plan=plan, config=config, label=label)
+    key = history.evaluation_key(c.candidate.sha, plan.base_sha, config.hash, overlay.key_part(c.benchmark))
     if ev.key != key:
         raise Refused(f"{label}: key {ev.key[:60]!r} is not the evaluation key {key}")
     return Accepted(slot=slot, evaluation=ev, label=label, branch=branch)
+
+
+def _check_benchmark_files(repo: Path, c: Comparison, *, plan: Plan, config: Config, label: str) -> None:
+    """The benchmark's files came from where the base's configuration says (``benchmark.from``); when
+    that is the base or a ref, the tree the bundle names is the one git has here."""
+    wanted = config.benchmark.source
+    claimed = c.benchmark
+    if (claimed is None) != (wanted is None) or (claimed is not None and claimed.source != wanted):
+        said = claimed.source if claimed else "each side's own"
+        raise Refused(f"{label}: benchmark files from {said}, but benchmark.from is {wanted or 'not set'}")
+    if claimed is None or wanted in ("candidate", "working-tree"):
+        return
+    try:
+        here = overlay.resolve(repo, config.benchmark, base_sha=plan.base_sha, cand_sha=c.candidate.sha)
+    except AutoresearchError as err:
+        raise Refused(f"{label}: the benchmark files cannot be checked here ({err})") from None
+    if here is None or here.sha != claimed.sha:
+        raise Refused(
+            f"{label}: benchmark files {claimed.sha[:12]}, "
+            f"but {wanted} has {here.sha[:12] if here else 'none'}"
+        )
 
 
 def _take_proposal(
@@ -350,8 +377,7 @@ def publish_run(ctx: Context, event: Mapping[str, Any], *, source: str) -> Outco
         ctx.say(gha.annotation("warning", f"workflow_run {run.id}: {problem}"))
     accepted, _ = _accept(ctx, docs, plan=plan, config=config)
     hist = _fetch_notes(ctx)
-    key = history.evaluation_key(pull.head_sha, pull.base_sha, config.hash)
-    known = hist.find(key)
+    known = hist.find_pair(pull.head_sha, pull.base_sha, config.hash)
     if accepted:
         [ev] = _record(ctx, hist, [keep.decide_pull(accepted[0].evaluation)])
     elif known is not None:
@@ -391,48 +417,15 @@ def pull_markdown(
     baseline, note = ctx.forge.fetch_baseline(
         config.github.baseline_artifact, branch=pull.base_ref, sha=pull.base_sha
     )
-    extra = [trend(ev, baseline, note)]
+    extra = [trend_markdown(ev.comparison, baseline, note)]
     if measured_elsewhere:
         extra.append(
             "> measured in an unprivileged job without a token; its bundle was checked before this was posted"
         )
     past = [e for e in hist.latest() if e.source == ev.source and e.key != ev.key] + [ev]
     if len(past) > 1:
-        series = []
-        for i, e in enumerate(past, 1):
-            obj = e.comparison.objective_metric
-            cand = summary(obj.candidate)["median"] if obj and obj.candidate else None
-            base = summary(obj.baseline)["median"] if obj and obj.baseline else None
-            series.append((i, cand, base))
-        unit = ev.comparison.objective_metric.unit if ev.comparison.objective_metric else ""
-        extra.append(
-            "**History of this PR** (bars: candidate, line: its baseline)\n\n"
-            + mermaid_chart(series, metric=ev.comparison.objective, unit=unit)
-        )
+        extra.append(pr_history_markdown(past))
     return comparison_markdown(ev.comparison, decision=f"{ev.decision} — {ev.decision_reason}", extra=extra)
-
-
-def trend(ev: Evaluation, baseline: Result | None, note: str) -> str:
-    """Drift of today's runner against the stored baseline artifact of the base branch."""
-    c = ev.comparison
-    obj = c.objective_metric
-    if baseline is None:
-        return (
-            f"**Trend:** no stored baseline to compare with ({escape_md(note)}); measured in this run only."
-        )
-    stored = baseline.metrics.get(c.objective)
-    if stored is None or not stored.samples or obj is None or not obj.baseline:
-        return f"**Trend:** the stored baseline has no {escape_md(c.objective)} samples ({escape_md(note)})."
-    then = summary(stored.samples)["median"]
-    now = summary(obj.baseline)["median"]
-    drift = now / then - 1 if then else 0.0
-    same = baseline.environment.fingerprint == c.environment.fingerprint
-    return (
-        f"**Trend:** {escape_md(note)}: {escape_md(c.objective)} {format_value(then, obj.unit)} then, "
-        f"{format_value(now, obj.unit)} for the same base in this run: runner drift {pct(drift)}"
-        + ("" if same else " (different machine type)")
-        + "."
-    )
 
 
 # --- the scheduled loop (needs: plan, evaluate matrix) ----------------------------------------------------
@@ -533,8 +526,13 @@ def _open(
     obj = c.objective_metric
     delta = pct(obj.estimate.delta) if obj and obj.estimate else ""
     title = f"autoresearch: {c.objective} {delta} ({branch})"
-    body = comparison_markdown(c, decision=f"{ev.decision} — {ev.decision_reason}")
-    url = ctx.forge.open_change(branch=branch, base=plan.base_ref, title=title, body=body)
+    url = ctx.forge.open_change(
+        branch=branch,
+        base=plan.base_ref,
+        title=title,
+        body=pull_request_body(ev, base=plan.base_ref, candidate=branch),
+        report=comparison_markdown(c, decision=f"{ev.decision} — {ev.decision_reason}"),
+    )
     if config.github.auto_merge and not url.startswith("(dry run)"):
         number = next((p.number for p in ctx.forge.pulls_of_branch(branch) if p.state == "open"), None)
         if number is not None and ctx.forge.merge(number, title=title):

@@ -7,6 +7,7 @@ The JSON shapes are documented in docs/cli.md and are stable (``ci-autoresearch/
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import gain, state_from, stop_reason
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ToolMissingError
-from ci_autoresearch.model import Direction, Evaluation
-from ci_autoresearch.report import format_value, history_text, mermaid_chart
+from ci_autoresearch.model import Change, Direction, Evaluation
+from ci_autoresearch.report import VERDICT_ICONS, ChartPoint, escape_md, format_value, xychart
 
 
 def _objective(evaluations: Sequence[Evaluation], config: Config | None) -> tuple[str, Direction, str]:
@@ -124,23 +125,89 @@ def status_text(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart_markdown(evaluations: Sequence[Evaluation], config: Config | None) -> str:
+def _chart(evaluations: Sequence[Evaluation], config: Config | None) -> str | None:
+    """The loop's chart: the start (the first measured baseline), then every candidate (bars; an invalid
+    one is empty and labelled) and the best so far (line); None before anything was evaluated."""
     metric, direction, unit = _objective(evaluations, config)
     state = state_from(evaluations, direction=direction)
     if not state.series:
+        return None
+    points = [ChartPoint(label="start", bar=state.start_value, line=state.start_value)]
+    for (i, value, best), verdict in zip(state.series, state.verdicts, strict=True):
+        invalid = verdict == "invalid"
+        points.append(
+            ChartPoint(label=f"{i} invalid" if invalid else str(i), bar=None if invalid else value, line=best)
+        )
+    title = f"{metric} per iteration: candidates (bars), best so far (line)"
+    return xychart(points, metric=metric, unit=unit, title=title)
+
+
+def chart_markdown(evaluations: Sequence[Evaluation], config: Config | None) -> str:
+    metric, _, _ = _objective(evaluations, config)
+    chart = _chart(evaluations, config)
+    if chart is None:
         return f"# {metric}\n\nNo evaluations recorded yet.\n"
-    return f"# {metric} over iterations\n\n" + mermaid_chart(state.series, metric=metric, unit=unit) + "\n"
+    return f"# {metric} over iterations\n\n{chart}\n"
 
 
-def report_markdown(evaluations: Sequence[Evaluation], config: Config | None, *, title: str) -> str:
-    """The loop's report: status, the chart, and the history table."""
+def _summary_line(doc: dict[str, Any]) -> str:
+    obj = doc["objective"]
+    if not doc["iterations"]:
+        return "No evaluations recorded yet."
+    unit = obj["unit"]
+    gain_text = f" ({pct(doc['gain'], signed=False)} better)" if doc["gain"] is not None else ""
+    stop = f"Converged: {doc['stop']['reason']}" if doc["converged"] else "Stop conditions: none met yet"
+    start = format_value(doc["start_value"], unit)
+    return (
+        f"**{escape_md(obj['metric'])}** ({obj['direction']}): start {start}, "
+        f"best {format_value(doc['best_value'], unit)}{gain_text} after {doc['iterations']} iterations, "
+        f"{doc['kept']} kept. {escape_md(stop)}."
+    )
+
+
+def _pr_cell(change: Change | None) -> str:
+    if change is None:
+        return ""
+    url = change.url or ""
+    match = re.search(r"/pull/(\d+)$", url)
+    if match and url.startswith("https://"):
+        return f"{change.action} [#{match.group(1)}]({url})"
+    return f"{change.action} {escape_md(change.branch)}"
+
+
+def report_markdown(
+    evaluations: Sequence[Evaluation],
+    config: Config | None,
+    *,
+    title: str,
+    changes: Sequence[Change] = (),
+) -> str:
+    """The loop's report (the job summary): one line where it stands, the chart, and a table of the
+    evaluations that links the pull requests the run opened or closed (``changes``)."""
     doc = status_json(evaluations, config)
-    metric, direction, unit = _objective(evaluations, config)
-    state = state_from(evaluations, direction=direction)
-    parts = [f"# {title}", "", "```text", status_text(doc).rstrip(), "```", ""]
-    if state.series:
-        parts += [mermaid_chart(state.series, metric=metric, unit=unit), ""]
-    parts += ["```text", history_text(evaluations).rstrip(), "```", ""]
+    metric, _, _ = _objective(evaluations, config)
+    by_key = {c.key: c for c in changes}
+    parts = [f"### {escape_md(title)}", "", _summary_line(doc), ""]
+    chart = _chart(evaluations, config)
+    if chart is not None:
+        parts += [chart, ""]
+    rows = [ev for ev in evaluations if not ev.source.startswith("compare:")]
+    if rows:
+        parts += [
+            f"| # | candidate | verdict | Δ {escape_md(metric)} | decision | pull request |",
+            "| ---: | --- | --- | ---: | --- | --- |",
+        ]
+        for ev in rows:
+            c = ev.comparison
+            obj = c.objective_metric
+            delta = pct(obj.estimate.delta) if obj and obj.estimate else "–"
+            label = ev.source.split(":", 1)[1] if ev.source.startswith("branch:") else ev.source
+            verdict = f"{VERDICT_ICONS.get(c.verdict, '')} {c.verdict}"
+            parts.append(
+                f"| {ev.iteration} | {escape_md(label[:60])} | {verdict} | {delta} | {ev.decision} | "
+                f"{_pr_cell(by_key.get(ev.key))} |"
+            )
+        parts.append("")
     return "\n".join(parts)
 
 

@@ -1,7 +1,7 @@
 """Where decisions are published: the ``Forge`` protocol and its two implementations.
 
 The loop speaks only to this protocol, so it runs the same on a laptop (``LocalForge``: records what it
-would do under ``.autoresearch/``) and in GitHub Actions (``GithubForge``: PyGithub).
+would do under ``.git/autoresearch/``) and in GitHub Actions (``GithubForge``: PyGithub).
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ class Forge(Protocol):
     def publish(self, pub: Publication) -> None:
         """Report an evaluation: the sticky comment (on its PR), the verdict label, a commit status."""
 
-    def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
-        """Open a pull request for ``branch`` unless one is open; return its URL (or a local id)."""
+    def open_change(self, *, branch: str, base: str, title: str, body: str, report: str = "") -> str:
+        """Open a pull request for ``branch`` unless one is open; return its URL (or a local id). ``body`` is
+        its description, ``report`` its sticky comment (the body when empty)."""
 
-    def close_change(self, *, branch: str, reason: str, key: str = "") -> bool:
+    def close_change(self, *, branch: str, reason: str, key: str = "") -> str | bool:
         """Close the open pull request of ``branch`` with a comment saying why; False when there is none,
-        or when a person reopened it after it was closed for the same evaluation (``key``)."""
+        or when a person reopened it after it was closed for the same evaluation (``key``). A forge that
+        knows the closed pull request's URL may return it instead of True."""

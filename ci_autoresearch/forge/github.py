@@ -668,16 +668,20 @@ class GithubForge:
                 f"check run {CONTEXT} on {sha[:8]}: {CHECK_CONCLUSION[c.verdict]}, PATCH it when found",
             )
 
-    def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
-        """The open PR of ``branch`` (its URL), else a new one: the report as its body and as the sticky
-        comment, and the improvement label."""
+    def open_change(self, *, branch: str, base: str, title: str, body: str, report: str = "") -> str:
+        """The open PR of ``branch`` (its URL), else a new one: ``body`` as its description, ``report`` (else
+        the body) as its sticky comment, and the improvement label."""
         label = self.label_for("improved")
         if self.dry_run:
             self._would(
                 "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
             )
             self._would("POST", "/pulls", f"open {branch} → {base}: {_cut(title, MAX_TITLE_CHARS)!r}")
-            self._would("POST", "/issues/{pull}/comments", f"sticky comment, {len(comment_body(body))} chars")
+            self._would(
+                "POST",
+                "/issues/{pull}/comments",
+                f"sticky comment, {len(comment_body(report or body))} chars",
+            )
             self._would("POST", "/issues/{pull}/labels", f"label {label}")
             return f"(dry run) {branch}"
 
@@ -703,7 +707,7 @@ class GithubForge:
         number = pull.number
         steps: list[tuple[str, Callable[[], object]]] = []
         if created:
-            steps.append(self._comment_step(number, comment_body(body), fresh=True))
+            steps.append(self._comment_step(number, comment_body(report or body), fresh=True))
         present = self._pr_labels.get(number) or [lb.name for lb in pull.labels]
         if label.lower() not in {name.lower() for name in present}:
             steps.append((f"label {label} on #{number}", lambda: self._sync_labels(number, "improved")))

@@ -1,12 +1,15 @@
-"""The offline forge: records what it would do on GitHub under ``.autoresearch/`` and says it.
+"""The offline forge: records what it would do on GitHub under the state directory and says it.
 
-``.autoresearch/forge.jsonl`` gets one line per action (publish / open / close); each evaluation's
-report is written to ``.autoresearch/reports/<key>.md``. Nothing leaves the machine.
+``root`` is the state directory (:func:`ci_autoresearch.state.state_dir`, ``.git/autoresearch/``):
+``forge.jsonl`` gets one line per action (publish / open / close); each evaluation's report is written
+to ``reports/<sha>-<iteration>.md``, the body of each pull request it would open to ``pulls/<branch>.md``.
+Nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,10 +55,13 @@ class LocalForge:
             report=str(path),
         )
 
-    def open_change(self, *, branch: str, base: str, title: str, body: str) -> str:
+    def open_change(self, *, branch: str, base: str, title: str, body: str, report: str = "") -> str:
         if branch in self._open_branches():
             return f"local:{branch}"
-        self._record("open", branch=branch, base=base, title=title)
+        path = self.root / "pulls" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', branch)}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {title}\n\n{body}")
+        self._record("open", branch=branch, base=base, title=title, body=str(path))
         self.say(f"would open a pull request: {branch} → {base}: {title}")
         return f"local:{branch}"
 

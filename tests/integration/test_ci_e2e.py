@@ -71,7 +71,7 @@ def test_labelled_pr_improved_then_regressed_then_rerun(pipe: Pipeline) -> None:
     assert calls <= 16, [c.operation_id for c in p.server.calls[before:]]
     [body] = p.sticky(pr.number)
     assert body.splitlines()[1].startswith("### ") and "autoresearch: **improved**" in body
-    assert "score −20.0%" in body and "**Trend:**" in body and "runner drift +0.00%" in body
+    assert "score −20\\.0%" in body and "**Trend:**" in body and "runner drift +0.00%" in body
     assert p.server.labels(pr.number) == [LABEL, "autoresearch:improvement"]
     [status] = p.server.statuses(pr.head_sha)
     assert status.state == "success" and status.context == "ci-autoresearch"

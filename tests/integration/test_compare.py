@@ -67,6 +67,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     commit_branch(r, "protected", {"value.txt": "50\n", "bench.py": BENCH + "# tampered\n"})
     commit_branch(r, "greedy", {"value.txt": "80\n", "memory.txt": "130\n"})
     commit_branch(r, "crash", {"value.txt": "crash\n"}, message="crash")
+    commit_branch(r, "with-test", {"value.txt": "75\n", "tests/unit/test_speed.py": "def test_s(): pass\n"})
+    commit_branch(r, "edits-test", {"value.txt": "75\n", "tests/test_x.py": "def test_x(): pass\n"})
     return r
 
 
@@ -117,6 +119,23 @@ def test_protected_path_is_invalid_without_measuring(repo: Path) -> None:
     assert doc["metrics"] == {}
 
 
+def test_adding_a_test_under_a_protected_folder_is_allowed(repo: Path) -> None:
+    doc = compare_json(repo, "with-test")
+    assert doc["verdict"] == "improved"
+    assert doc["gate"]["protected_paths_touched"] == []
+
+
+def test_modifying_or_deleting_a_protected_file_is_invalid(repo: Path) -> None:
+    doc = compare_json(repo, "edits-test")
+    assert doc["verdict"] == "invalid"
+    assert doc["reason"] == "candidate changes protected file tests/test_x.py"
+    git(repo, "checkout", "-q", "-b", "deletes-test", "main")
+    git(repo, "rm", "-q", "tests/test_x.py")
+    git(repo, "commit", "-q", "-m", "drop a test")
+    git(repo, "checkout", "-q", "main")
+    assert compare_json(repo, "deletes-test")["gate"]["protected_paths_touched"] == ["tests/test_x.py"]
+
+
 def test_guard_turns_improved_into_rejected(repo: Path) -> None:
     doc = compare_json(repo, "greedy")
     assert doc["verdict"] == "rejected"
@@ -133,7 +152,7 @@ def test_candidate_crash_is_invalid(repo: Path) -> None:
 
 def test_table_output_and_out_file(repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "cmp.json"
-    res = cli(["compare", "main", "better", "--out", str(out)], cwd=repo)
+    res = cli(["compare", "main", "better", "--out", str(out), "--fresh"], cwd=repo)
     assert res.returncode == 0, res.stderr
     assert "verdict: IMPROVED" in res.stdout
     assert "score *" in res.stdout and "−25.0%" in res.stdout
@@ -142,6 +161,36 @@ def test_table_output_and_out_file(repo: Path, tmp_path: Path) -> None:
     assert "baseline.round1.stdout.log" in logs and "candidate.gate.stdout.log" in logs
     # not a TTY: one progress line per round
     assert res.stderr.count("round ") >= 6
+
+
+def test_compare_records_its_evaluation_and_reuses_it(tmp_path: Path) -> None:
+    r = make_repo(
+        tmp_path / "r", {".autoresearch.yml": CONFIG, "bench.py": BENCH, "value.txt": "100\n", "check.py": ""}
+    )
+    commit_branch(r, "better", {"value.txt": "80\n"})
+    first = cli(["compare", "main", "better", "--json"], cwd=r)
+    assert first.returncode == 0, first.stderr
+    assert "recorded as " in first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["measured_by"] == "compare"
+    note = json.loads(git(r, "notes", "--ref=autoresearch", "show", "better"))
+    assert (
+        note["key"] == f"{git(r, 'rev-parse', 'better')}:{git(r, 'rev-parse', 'main')}:{doc['config_hash']}"
+    )
+    assert (note["decision"], note["source"], note["iteration"]) == ("pending", "compare:better", 0)
+    # the same pair again: reused, not measured, and said so
+    again = cli(["compare", "main", "better", "--json"], cwd=r)
+    assert again.returncode == 0
+    assert json.loads(again.stdout) == doc
+    assert again.stderr.startswith(f"reused: measured by compare at {doc['finished_at']}")
+    assert "round " not in again.stderr
+    # --fresh measures again and records the new measurement
+    fresh = cli(["compare", "main", "better", "--json", "--fresh"], cwd=r)
+    assert "round 6/6" in fresh.stderr
+    assert len(git(r, "notes", "--ref=autoresearch", "show", "better").splitlines()) == 2
+    # a compare measurement is not an iteration of the loop
+    status = json.loads(cli(["status", "--json"], cwd=r).stdout)
+    assert status["iterations"] == 0
 
 
 def test_worktrees_are_removed(repo: Path) -> None:

@@ -42,7 +42,6 @@ def make_loop_repo(path: Path, extra: str = "", **kw: int) -> Path:
             ".autoresearch.yml": config(extra, **kw),
             "bench.py": BENCH,
             "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
         },
     )
     commit_branch(repo, "autoresearch/a", {"factors/a.txt": "0.8\n"})
@@ -91,13 +90,63 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
         repo, "rev-parse", "autoresearch/c"
     )
     # the local forge recorded what GitHub would have seen
-    actions = [json.loads(x) for x in (repo / ".autoresearch" / "forge.jsonl").read_text().splitlines()]
+    actions = [
+        json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
+    ]
     assert [a["branch"] for a in actions if a["action"] == "open"] == ["autoresearch/a", "autoresearch/b"]
+    body = Path(next(a for a in actions if a["action"] == "open")["body"]).read_text()
+    assert body.startswith(
+        "# autoresearch: score −20.0% (autoresearch/a)\n\n"
+        "ci-autoresearch measured `autoresearch/a` against `main` and found it **improved**: score −20.0%"
+    )
+    assert "| metric |" not in body  # says what it is; the full report is the comment
     assert sum(a["action"] == "publish" for a in actions) == 4
     # a second run has nothing left to do and measures nothing again
     again = cli(["run"], cwd=repo)
     assert again.returncode == 0 and "no untried candidates" in again.stdout
     assert len(history_of(repo)) == 4
+    # the working files (logs, forge records, reports, cache) live in the git directory, not the tree
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (repo / ".git" / "autoresearch" / "runs").is_dir()
+    assert (repo / ".git" / "autoresearch" / "cache").is_dir()
+
+
+def test_status_starts_from_the_first_measured_base(tmp_path: Path) -> None:
+    repo = make_loop_repo(tmp_path / "r", "gate: {protected_paths: [bench.py]}\n")
+    commit_branch(repo, "autoresearch/0-tampers", {"bench.py": BENCH + "# faster?\n"})
+    assert cli(["run", "--max-evaluations", "2"], cwd=repo).returncode == 0
+    assert decisions(repo)[0] == ("branch:autoresearch/0-tampers", "invalid", "discarded")
+    doc = json.loads(cli(["status", "--json"], cwd=repo).stdout)
+    assert (doc["start_value"], doc["best_value"], doc["gain"]) == (100.0, 80.0, pytest.approx(0.2))
+    assert "start: 100" in cli(["status"], cwd=repo).stdout
+
+
+def test_open_prs_false_opens_none(tmp_path: Path) -> None:
+    repo = make_loop_repo(tmp_path / "r", "github: {open_prs: false}\n")
+    assert cli(["run", "--max-evaluations", "1"], cwd=repo).returncode == 0
+    assert decisions(repo) == [("branch:autoresearch/a", "improved", "kept")]
+    actions = [
+        json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
+    ]
+    assert [a["action"] for a in actions] == ["publish"]
+
+
+def test_run_takes_up_what_compare_measured(tmp_path: Path) -> None:
+    repo = make_loop_repo(tmp_path / "r")
+    compared = cli(["compare", "main", "autoresearch/a", "--json"], cwd=repo)
+    assert compared.returncode == 0, compared.stderr
+    finished = json.loads(compared.stdout)["finished_at"]
+    res = cli(["run"], cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert (
+        f"#1 autoresearch/a: improved, measured by compare at {finished}; not measuring again" in res.stdout
+    )
+    rows = history_of(repo)
+    assert [(r["iteration"], r["source"], r["decision"]) for r in rows][:2] == [
+        (1, "branch:autoresearch/a", "kept"),
+        (2, "branch:autoresearch/b", "kept"),
+    ]
+    assert rows[0]["finished_at"] == finished  # the same measurement, decided by the loop
 
 
 def test_status_json_and_chart(tmp_path: Path) -> None:
@@ -114,7 +163,11 @@ def test_status_json_and_chart(tmp_path: Path) -> None:
     chart = tmp_path / "chart.md"
     assert cli(["history", "--chart", str(chart)], cwd=repo).returncode == 0
     text = chart.read_text()
-    assert "xychart-beta" in text and "line [80, 72, 72, 72]" in text and "bar [80, 72, 79.2, 72]" in text
+    assert (
+        "xychart-beta" in text
+        and "line [100, 80, 72, 72, 72]" in text
+        and "bar [100, 80, 72, 79.2, 72]" in text
+    )
 
 
 @pytest.mark.parametrize(
@@ -206,7 +259,6 @@ print(f"BRANCH {branch} idea number {n}")
             "bench.py": BENCH,
             "agent.py": agent,
             "factors/base.txt": "1.0\n",
-            ".gitignore": ".autoresearch/\n",
         },
     )
     res = cli(["run"], cwd=repo)
@@ -306,4 +358,5 @@ def test_demo_keeps_exactly_the_real_speedups(tmp_path: Path) -> None:
     assert verdicts["branch:autoresearch/skip-sort"] == "invalid"
     assert verdicts["branch:autoresearch/resort"] in ("regressed", "inconclusive", "unchanged")
     assert "report with chart:" in res.stdout
-    assert (tmp_path / "demo" / ".autoresearch" / "autoresearch-demo-report.md").is_file()
+    assert (tmp_path / "demo" / ".git" / "autoresearch" / "autoresearch-demo-report.md").is_file()
+    assert git(tmp_path / "demo", "status", "--porcelain", "--untracked-files=all") == ""

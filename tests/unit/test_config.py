@@ -107,6 +107,8 @@ def test_starter_config_validates_loads_and_runs() -> None:
     assert config.decision == DecisionConfig()
     assert config.gate.command is None
     assert config.guards == ()
+    # the common keys only; the reference has them all
+    assert "docs/configuration.md" in text
 
 
 def _uncomment_block(text: str, key: str) -> str:
@@ -124,7 +126,7 @@ def _uncomment_block(text: str, key: str) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("key", ["gate", "guards"])
+@pytest.mark.parametrize("key", ["gate", "guards", "constraints"])
 def test_starter_commented_examples_are_valid(key: str) -> None:
     text = _uncomment_block(starter_config(), key)
     assert text != starter_config()
@@ -132,9 +134,11 @@ def test_starter_commented_examples_are_valid(key: str) -> None:
     config = load(text)
     if key == "gate":
         assert config.gate.command == "python -m pytest -q"
-        assert config.gate.protected_paths == ("bench.py", "tests/*")
-    else:
+        assert config.gate.protected_paths == ("bench.py", "tests/")
+    elif key == "guards":
         assert config.guards == (GuardConfig(metric="max_rss", max_regression=0.05),)
+    else:
+        assert (config.constraints.max_iterations, config.constraints.no_improvement_limit) == (100, 10)
 
 
 def test_full_configuration() -> None:
@@ -149,6 +153,7 @@ def test_full_configuration() -> None:
         enabled=False, interval_minutes=10.0, path=".autoresearch/state.json", remote="origin"
     )
     assert c.benchmark.setup == "python -m pip install -e ."
+    assert (c.benchmark.source, c.benchmark.files) == ("base", ("bench.py", "benchmarks/"))
     assert c.benchmark.timeout_seconds == 120.0
     assert dict(c.benchmark.env) == {"PYTHONHASHSEED": "0", "BENCH_SCALE": "1.5", "MODE": "fast"}
     assert isinstance(c.benchmark.env, MappingProxyType)
@@ -174,7 +179,7 @@ def test_full_configuration() -> None:
     assert c.benchmark.metrics[3].unit == "bytes"
     assert (c.benchmark.metrics[4].unit, c.benchmark.metrics[4].tool) == ("instructions", "cachegrind")
     assert c.gate == config_model.GateConfig(
-        command="python -m pytest -q", protected_paths=("bench.py", "tests/*"), timeout_seconds=900.0
+        command="python -m pytest -q", protected_paths=("bench.py", "tests/"), timeout_seconds=900.0
     )
     assert c.guards == (
         GuardConfig(metric="peak_memory", max_regression=0.1),
@@ -256,6 +261,7 @@ def _json_default(value: Any) -> Any:
 
 # Config fields that are not (or not directly) keys of the YAML document.
 _CONFIG_KEYS = {"collection": ("metrics", "collection")}
+_FIELD_KEYS = {(BenchmarkConfig, "source"): "from"}  # `from` is a Python keyword
 
 
 def _check_defaults(cls: type, schema: Mapping[str, Any], where: str) -> int:
@@ -265,7 +271,8 @@ def _check_defaults(cls: type, schema: Mapping[str, Any], where: str) -> int:
         if f.name in ("path", "hash") and cls is Config:
             continue
         sub: Mapping[str, Any] = schema
-        for part in _CONFIG_KEYS.get(f.name, (f.name,)) if cls is Config else (f.name,):
+        key = _FIELD_KEYS.get((cls, f.name), f.name)
+        for part in _CONFIG_KEYS.get(f.name, (f.name,)) if cls is Config else (key,):
             assert part in sub["properties"], f"{where}.{part} is not in the schema"
             sub = sub["properties"][part]
         if f.default is not dataclasses.MISSING:
@@ -1039,3 +1046,51 @@ def test_pass_env_never_passes_a_token(tmp_path: Path) -> None:
     assert str(problem).startswith(f"{path}: benchmark.pass_env[2]: 'GITHUB_TOKEN' is never passed")
     path.write_text("benchmark:\n  command: ./b\n  pass_env: [JAVA_OPTS, 'MY_*']\n")
     assert load_config(path).benchmark.pass_env == ("JAVA_OPTS", "MY_*")
+
+
+# --- one setting under two names; settings that belong together ----------------------------------------
+
+
+def test_candidates_label_feeds_the_github_candidate_label() -> None:
+    config = load("candidates: {label: 'perf:try'}\n")
+    assert config.github.labels.candidate == "perf:try" == config.candidates.label
+    config = load("github: {labels: {candidate: 'perf:gh'}}\n")
+    assert config.github.labels.candidate == "perf:gh" == config.candidates.label
+    config = load("candidates: {label: 'same'}\ngithub: {labels: {candidate: 'same'}}\n")
+    assert config.github.labels.candidate == "same"
+    assert load("version: 1\n").github.labels.candidate == "autoresearch:candidate"
+
+
+def test_two_different_candidate_labels_are_a_config_error() -> None:
+    assert lines("candidates: {label: a}\ngithub: {labels: {candidate: b}}\n") == [
+        f"{NAME}: github.labels.candidate: 'b' differs from candidates.label 'a'; they are one setting "
+        "(give the candidate label once, in candidates.label)"
+    ]
+
+
+def test_benchmark_from_and_its_files() -> None:
+    config = load("benchmark: {command: python b.py, from: main, files: [b.py, 'bench/**/*.py']}\n")
+    assert (config.benchmark.source, config.benchmark.files) == ("main", ("b.py", "bench/**/*.py"))
+    assert load("benchmark: {command: x}\n").benchmark.source is None
+    assert lines("benchmark: {from: candidate}\n") == [
+        f"{NAME}: benchmark.files: required with benchmark.from: the benchmark's own files, as git "
+        "pathspec globs (e.g. files: [bench.py, benchmarks/])"
+    ]
+    assert lines("benchmark: {files: [b.py]}\n") == [
+        f"{NAME}: benchmark.files: has no effect without benchmark.from (set benchmark.from: candidate, "
+        "base, working-tree or a git ref)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("/bench.py", "expected a path relative to the repository root, got '/bench.py'"),
+        ("../other/x", "expected a path relative to the repository root, got '../other/x'"),
+        (":(exclude)x", "expected a plain glob (git pathspec magic is added by the tool), got ':(exclude)x'"),
+    ],
+)
+def test_protected_paths_are_repository_relative_globs(pattern: str, message: str) -> None:
+    assert lines(f"gate: {{protected_paths: [ok.py, '{pattern}']}}\n") == [
+        f"{NAME}: gate.protected_paths[1]: {message}"
+    ]

@@ -1,0 +1,126 @@
+"""The benchmark's own files from one fixed source, laid over both checkouts (``benchmark.from``).
+
+Comparing two commits needs the same benchmark on both sides: upstream history may not have the
+benchmark yet, and a pull request that improves the benchmark itself cannot be judged with two
+different benchmarks. With ``benchmark.from`` the files matching ``benchmark.files`` (git pathspec
+globs, as in :mod:`ci_autoresearch.protect`) are taken from one source —
+
+* ``candidate``: the candidate commit (a PR that changes its benchmark is measured with the new one on
+  both sides),
+* ``base``: the baseline commit,
+* ``working-tree``: the files as they are on disk now, committed or not,
+* any other value: a git ref (a branch, a tag, a sha), resolved when the measurement starts —
+
+and written into each checkout in place of that side's own copies (files of the side that match the
+patterns but are not in the source are removed). Their content is identified by the sha of a git tree
+holding exactly those files; it is recorded in the result (``benchmark.sha``) and is part of the
+evaluation key, so changing the benchmark means measuring again.
+
+All of it is git plumbing with a temporary index: the user's index, ``HEAD`` and working tree are never
+touched (``working-tree`` only reads it).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ci_autoresearch import git
+from ci_autoresearch.config_model import BenchmarkConfig
+from ci_autoresearch.errors import BadInputError, GitError
+from ci_autoresearch.model import BenchmarkFiles
+
+
+@contextmanager
+def _index(repo: Path) -> Iterator[dict[str, str]]:
+    """The environment of git commands working on a fresh temporary index."""
+    with tempfile.TemporaryDirectory(prefix="autoresearch-overlay-") as tmp:
+        yield {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+
+
+def _entries(repo: Path, commit: str, patterns: Sequence[str]) -> list[str]:
+    """The index entries (``mode sha stage<TAB>path``) of the files of ``commit`` matching ``patterns``
+    (``ls-tree`` does not take glob pathspecs, ``ls-files`` on a temporary index does)."""
+    with _index(repo) as env:
+        git.run(repo, "read-tree", commit, env=env)
+        out = git.run(repo, "ls-files", "-z", "--stage", "--", *git.pathspecs(patterns), env=env).stdout
+    return [e for e in out.split("\0") if e]
+
+
+def _tree_of_commit(repo: Path, commit: str, patterns: Sequence[str]) -> str | None:
+    """A tree holding the files of ``commit`` that match ``patterns``; None when none does."""
+    entries = _entries(repo, commit, patterns)
+    if not entries:
+        return None
+    with _index(repo) as env:
+        git.run(repo, "update-index", "-z", "--index-info", input="\0".join(entries) + "\0", env=env)
+        return git.run(repo, "write-tree", env=env).stdout.strip()
+
+
+def _tree_of_working_tree(repo: Path, patterns: Sequence[str]) -> str | None:
+    """A tree holding the files on disk that match ``patterns`` (tracked or not, unless ignored)."""
+    listing = git.run(
+        repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *git.pathspecs(patterns)
+    )
+    paths = sorted({p for p in listing.stdout.split("\0") if p and (repo / p).is_file()})
+    if not paths:
+        return None
+    with _index(repo) as env:
+        git.run(repo, "add", "--force", "--", *(f":(top,literal){p}" for p in paths), env=env)
+        return git.run(repo, "write-tree", env=env).stdout.strip()
+
+
+def _commit_of(repo: Path, source: str, *, base_sha: str, cand_sha: str) -> str:
+    if source == "candidate":
+        return cand_sha
+    if source == "base":
+        return base_sha
+    try:
+        return git.resolve(repo, source)
+    except GitError:
+        raise BadInputError(
+            f"benchmark.from: unknown git ref {source!r}",
+            hint="candidate, base, working-tree, or a branch, tag or sha of this repository",
+        ) from None
+
+
+def resolve(repo: Path, benchmark: BenchmarkConfig, *, base_sha: str, cand_sha: str) -> BenchmarkFiles | None:
+    """The benchmark files both sides will run (None without ``benchmark.from``).
+
+    Raises :class:`BadInputError` for an unknown ref, or when the patterns match no file in the source.
+    """
+    source = benchmark.source
+    if source is None:
+        return None
+    if source == "working-tree":
+        tree = _tree_of_working_tree(repo, benchmark.files)
+        where = "the working tree"
+    else:
+        commit = _commit_of(repo, source, base_sha=base_sha, cand_sha=cand_sha)
+        tree = _tree_of_commit(repo, commit, benchmark.files)
+        where = f"{source} ({git.short(commit)})"
+    if tree is None:
+        raise BadInputError(
+            f"benchmark.files: no file matches {', '.join(benchmark.files)} in {where} (benchmark.from)"
+        )
+    return BenchmarkFiles(source=source, sha=tree, patterns=benchmark.files)
+
+
+def apply(repo: Path, files: BenchmarkFiles | None, checkout: Path, side_sha: str) -> None:
+    """Lay ``files`` over ``checkout`` (a checkout of ``side_sha``): the side's own files matching the
+    patterns are removed, then the source's files are written. Nothing happens for ``None``."""
+    if files is None:
+        return
+    for entry in _entries(repo, side_sha, files.patterns):
+        (checkout / entry.split("\t", 1)[1]).unlink(missing_ok=True)
+    with _index(repo) as env:
+        git.run(repo, "read-tree", files.sha, env=env)
+        git.run(repo, "checkout-index", "--all", "--force", f"--prefix={checkout}{os.sep}", env=env)
+
+
+def key_part(files: BenchmarkFiles | None) -> str | None:
+    """What the benchmark adds to an evaluation key (its tree sha), None without ``benchmark.from``."""
+    return None if files is None else files.sha
