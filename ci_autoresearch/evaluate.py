@@ -224,7 +224,7 @@ def evaluate(
                     progress=progress,
                     labels=(base_name, name),
                     stored=stored,
-                    measured_by="evaluate (an unprivileged CI job)",
+                    measured_by="evaluate",
                 )
         tampered = guard.restore()
         if tampered:
