@@ -92,7 +92,8 @@ class Pipeline:
         """A change on main, pushed."""
         for name, text in files.items():
             (self.work / name).write_text(text)
-        git(self.work, "commit", "-qam", message)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-qm", message)
         git(self.work, "push", "-q", "origin", "main")
 
     def store_baseline(self, push: dict[str, Any]) -> None:
