@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from ci_autoresearch import __version__
+from ci_autoresearch import __version__, bounds
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import (
     Comparison,
@@ -318,11 +318,13 @@ def parse_document(text: str, *, source: str) -> tuple[Kind, dict[str, Any]]:
     if len(text) > MAX_BYTES:
         raise ArtifactError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it")
     try:
-        doc = json.loads(text)
+        doc = bounds.loads_json(text)  # depth capped before parsing; NaN, 1e400, NUL refused
     except json.JSONDecodeError as err:
         raise ArtifactError(
             f"{source}: not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
+    except bounds.BoundsError as err:
+        raise ArtifactError(f"{source}: {err}") from None
     if not isinstance(doc, dict):
         raise ArtifactError(f"{source}: expected a JSON object")
     by_id = {v: k for k, v in SCHEMA_IDS.items()}
@@ -333,17 +335,37 @@ def parse_document(text: str, *, source: str) -> tuple[Kind, dict[str, Any]]:
             f"got {str(doc.get('schema'))[:80]!r}"
         )
     validate(doc, kind, source=source)
+    _check_numbers(doc, source=source)
     return kind, doc
+
+
+def _check_numbers(doc: Mapping[str, Any], *, source: str) -> None:
+    """Bounds the schema cannot say: every number within ±1e300, samples within the metric range and
+    at most :data:`bounds.MAX_SAMPLES` per side (what the statistics judge in about a second)."""
+    problem = bounds.first_problem({k: v for k, v in doc.items() if k != "metrics"}, limit=bounds.MAX_DERIVED)
+    if problem:
+        raise ArtifactError(f"{source}: {problem}")
+    for name, metric in doc["metrics"].items():
+        samples = metric["samples"]
+        sides = samples.items() if isinstance(samples, dict) else [("", samples)]
+        for side, values in sides:
+            problem = bounds.samples_problem(values)
+            if problem:
+                at = f"metrics.{name}.samples" + (f".{side}" if side else "")
+                raise ArtifactError(f"{source}: {at}{problem if problem[0] == '[' else ': ' + problem}")
+        rest = {k: v for k, v in metric.items() if k != "samples"}
+        problem = bounds.first_problem(rest, limit=bounds.MAX_DERIVED)
+        if problem:
+            raise ArtifactError(f"{source}: metrics.{name}.{problem}")
 
 
 def read_document(path: Path, *, expect: Kind | None = None) -> dict[str, Any]:
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ArtifactError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it")
-        text = path.read_text()
+        text = bounds.read_limited(path, MAX_BYTES).decode("utf-8")  # never /dev/zero or a FIFO
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no such file") from None
+    except bounds.BoundsError as err:
+        raise ArtifactError(f"{path}: {err}; refusing to read it") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ArtifactError(f"{path}: cannot be read ({err})") from None
     kind, doc = parse_document(text, source=str(path))
