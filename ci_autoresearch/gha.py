@@ -151,7 +151,7 @@ def check_event_shape(event: Mapping[str, Any], *, source: str) -> None:
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
                 names = " or ".join("null" if k is _NULL else _JSON_NAMES[k] for k in kinds)
                 raise BadInputError(f"{source}: {where}: expected {names}, got {_json_name(value)}")
-            if spec in _POSITIVE and not 1 <= value <= bounds.MAX_NUMBER:
+            if spec in _POSITIVE and isinstance(value, int) and not 1 <= value <= bounds.MAX_NUMBER:
                 raise BadInputError(f"{source}: {where}: expected a positive integer, got {value}")
             if isinstance(value, dict | list):
                 stack.append((spec, where, value))
@@ -363,7 +363,9 @@ def _append_file(target: str, text: str, *, what: str) -> None:
     ``/dev/full`` would fail half-way). Called after the work is done and its results saved, so the
     error says so.
     """
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = (
+        os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    )
     data = text.encode("utf-8")
     try:
         fd = os.open(target, flags, 0o644)
@@ -474,3 +476,13 @@ def inert(text: str, *, env: Mapping[str, str], token: Callable[[], str] = lambd
         stop = token()
     body = text if text.endswith("\n") or not text else text + "\n"
     return f"::stop-commands::{stop}\n{body}::{stop}::" + ("\n" if text.endswith("\n") else "")
+
+
+def inert_json(text: str, *, env: Mapping[str, str]) -> str:
+    """JSON text made safe to print in a job log without changing what it means.
+
+    JSON printed with ``ensure_ascii`` has no raw line break inside a string, and none of its lines
+    starts with ``::``; the legacy ``##[command]`` form can only sit inside a string, where ``#`` is
+    written ``\\u0023`` instead. Unlike :func:`inert`, nothing is added around it: it still parses.
+    """
+    return text.replace("##[", "\\u0023#[") if is_actions(env) else text

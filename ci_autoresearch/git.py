@@ -44,8 +44,18 @@ def toplevel(path: Path) -> Path:
     return Path(res.stdout.strip())
 
 
+def check_name(name: str, what: str = "git ref") -> str:
+    """``name`` when it can safely be given to git as a ref or a remote; :class:`GitError` when it
+    starts with ``-`` (git would read it as an option: ``--upload-pack=…`` runs a command) or holds a
+    NUL byte or a line break."""
+    if not name or name.startswith("-") or any(c in name for c in "\0\n\r"):
+        raise GitError(f"{what} {name[:80]!r} refused: expected a name that does not start with '-'")
+    return name
+
+
 def resolve(repo: Path, ref: str) -> str:
     """The full sha of the commit ``ref`` names; :class:`GitError` for an unknown ref."""
+    check_name(ref)
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     if res.returncode != 0 or not res.stdout.strip():
         raise GitError(f"unknown git ref {ref!r}", hint="check the branch name; `git branch -a` lists them")
@@ -53,6 +63,8 @@ def resolve(repo: Path, ref: str) -> str:
 
 
 def try_resolve(repo: Path, ref: str) -> str | None:
+    if not ref or ref.startswith("-") or "\0" in ref:
+        return None
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
 
@@ -87,7 +99,7 @@ def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
 def changed_paths(repo: Path, base: str, candidate: str) -> list[str]:
     """Paths the candidate changed since it forked from ``base`` (renames count on both sides)."""
     fork = merge_base(repo, base, candidate) or base
-    out = _out(repo, "diff", "--name-only", "--no-renames", fork, candidate)
+    out = _out(repo, "diff", "--name-only", "--no-renames", fork, candidate, "--")
     return [line for line in out.splitlines() if line]
 
 
@@ -117,11 +129,11 @@ def local_branches(repo: Path, patterns: Sequence[str]) -> list[str]:
 @contextlib.contextmanager
 def worktree(repo: Path, sha: str, path: Path) -> Iterator[Path]:
     """A detached worktree of ``sha`` at ``path``, removed afterwards even on error or Ctrl-C."""
-    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", str(path), sha)
+    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", "--", str(path), sha)
     try:
         yield path
     finally:
-        _git(repo, "worktree", "remove", "--force", str(path), check=False)
+        _git(repo, "worktree", "remove", "--force", "--", str(path), check=False)
         _git(repo, "worktree", "prune", check=False)
 
 
@@ -214,7 +226,7 @@ def delete_ref(repo: Path, ref: str) -> None:
 
 
 def remote_url(repo: Path, remote: str) -> str | None:
-    res = _git(repo, "remote", "get-url", remote, check=False)
+    res = _git(repo, "remote", "get-url", "--", check_name(remote, "remote"), check=False)
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci_autoresearch import git
+from ci_autoresearch import git, recover
 from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.errors import ArtifactError, GitError
 from ci_autoresearch.model import Evaluation
@@ -64,7 +64,21 @@ def record(repo: Path, ev: Evaluation) -> None:
     old = git.note_show(repo, sha) or ""
     line = json.dumps(evaluation_to_json(ev), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     text = (old.rstrip("\n") + "\n" if old.strip() else "") + line + "\n"
-    git.note_add(repo, sha, text)
+    try:
+        git.note_add(repo, sha, text)
+    except GitError as err:  # nothing measured is lost: kept on disk, recorded by the next run
+        saved = recover.save_unrecorded(repo, ev.key, line)
+        lock = Path(git.run(repo, "rev-parse", "--git-path", f"{git.NOTES_REF}.lock").stdout.strip())
+        lock = lock if lock.is_absolute() else repo / lock
+        why = (
+            f"{lock} exists (another git holds the notes, or one was killed)"
+            if lock.exists()
+            else err.message
+        )
+        raise GitError(
+            f"the evaluation of {sha[:8]} could not be written as a note: {why}; it is kept in {saved} "
+            "and recorded by the next run"
+        ) from err
 
 
 def _notes_commit(repo: Path) -> str | None:
@@ -127,7 +141,8 @@ def _write_cache(cache: Path, problems: Sequence[str], lines: Sequence[str]) -> 
 
 def fetch_notes(repo: Path, remote: str) -> None:
     """Bring the remote's notes in and merge them with ours (line union)."""
-    res = git.run(repo, "fetch", "--quiet", remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}", check=False)
+    git.check_name(remote, "checkpoint.remote")  # '--upload-pack=…' would run a command
+    res = git.run(repo, "fetch", "--quiet", "--", remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}", check=False)
     if res.returncode != 0:
         if "couldn't find remote ref" in res.stderr:
             return  # nothing pushed yet
@@ -149,7 +164,8 @@ def fetch_notes(repo: Path, remote: str) -> None:
 def push_notes(repo: Path, remote: str, *, attempts: int = 5) -> None:
     """Push our notes; when another run pushed first, merge theirs and try again."""
     for _ in range(attempts):
-        res = git.run(repo, "push", "--quiet", remote, f"{git.NOTES_REF}:{git.NOTES_REF}", check=False)
+        git.check_name(remote, "checkpoint.remote")
+        res = git.run(repo, "push", "--quiet", "--", remote, f"{git.NOTES_REF}:{git.NOTES_REF}", check=False)
         if res.returncode == 0:
             return
         fetch_notes(repo, remote)

@@ -120,7 +120,9 @@ def result_text(r: Result) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
 
 
-_NO_MENTION = "@\u200b"  # a zero-width space after "@": GitHub links no @user or @org/team, nobody is notified
+_NO_MENTION = (
+    "@\u200b"  # a zero-width space after "@": GitHub links no @user or @org/team, nobody is notified
+)
 
 
 def escape_md(text: str) -> str:

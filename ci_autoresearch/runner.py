@@ -14,6 +14,7 @@ went through :func:`scrub_env`; :func:`run_measured` uses the mapping it is give
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_autoresearch import procs
 from ci_autoresearch.errors import BadInputError, MeasurementError, ToolMissingError
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ TERM_GRACE = 2.0
 """Seconds a timed-out process group gets between SIGTERM and SIGKILL."""
 LEFTOVER_GRACE = 0.5
 """Seconds processes left behind by a finished command get between SIGTERM and SIGKILL."""
+STOP_GRACE = 5.0
+"""Seconds a launcher gets to kill its command's tree when asked, before the tool kills it all itself."""
 
 _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
 _SECRET_PREFIXES = ("ACTIONS_", "INPUT_")
@@ -167,6 +171,17 @@ def _terminate_group(pgid: int, grace: float) -> None:
     _signal_group(pgid, signal.SIGKILL)
 
 
+def _stop_tree(launcher: int, waiter: _Waiter) -> None:
+    """Have the launcher kill its command's whole tree (``setsid`` children included) and finish; kill
+    the tree from here if it does not within :data:`STOP_GRACE` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(launcher, procs.STOP_SIGNAL)
+    waiter.join(STOP_GRACE)
+    if waiter.is_alive():
+        procs.kill_tree(launcher)
+        waiter.join()
+
+
 def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="replace")
 
@@ -202,10 +217,11 @@ def run_measured(
     report_path.unlink(missing_ok=True)
     timed_out = False
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        launcher = [sys.executable, "-S", "-I", str(LAUNCHER), str(report_path), str(os.getpid())]
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-S", "-I", str(LAUNCHER), str(report_path), SHELL, "-c", command],
+                [*launcher, SHELL, "-c", command],
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
@@ -214,9 +230,10 @@ def run_measured(
                 start_new_session=True,
                 close_fds=True,
             )
-        except OSError as exc:
-            raise MeasurementError(f"cannot start `{command}` in {cwd}: {exc.strerror or exc}") from exc
-        pgid = proc.pid  # start_new_session: the shell leads its own group
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command or the environment
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise MeasurementError(f"cannot start `{command[:200]}` in {cwd}: {detail}") from exc
+        pgid = proc.pid  # start_new_session: the launcher leads its own group
         waiter = _Waiter(proc.pid)
         waiter.start()
         try:
@@ -226,11 +243,9 @@ def run_measured(
                 _signal_group(pgid, signal.SIGTERM)
                 waiter.join(TERM_GRACE)
                 if waiter.is_alive():
-                    _signal_group(pgid, signal.SIGKILL)
-                    waiter.join()
-        except BaseException:  # KeyboardInterrupt (or any other interruption): leave nothing behind
-            _signal_group(pgid, signal.SIGKILL)
-            waiter.join()
+                    _stop_tree(proc.pid, waiter)
+        except BaseException:  # an interruption (SIGINT, SIGTERM, SIGHUP): leave nothing behind
+            _stop_tree(proc.pid, waiter)
             proc.returncode = _returncode(waiter.reaped)
             raise
         finally:
@@ -346,6 +361,8 @@ def run_tool(
         raise ToolMissingError(f"{args[0]} is not installed or not on PATH") from exc
     except PermissionError as exc:
         raise ToolMissingError(f"{args[0]} is not executable ({exc.strerror})") from exc
+    except ValueError as exc:  # a NUL byte in an argument or the environment: no process can get it
+        raise BadInputError(f"cannot run `{shown[:200]}`: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
         error = BadInputError(f"`{shown}` timed out after {timeout:g} s")
         _annotate(error, args, None, _as_text(exc.stderr))
