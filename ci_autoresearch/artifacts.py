@@ -67,7 +67,13 @@ def validate(doc: Any, kind: Kind, *, source: str) -> None:
     schema = {**_schema(), "$ref": f"#/$defs/{kind}"}
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    err = jsonschema.exceptions.best_match(errors) if errors else None
+    # the deepest error names the key ("confidence", not "unevaluated properties" at the top level)
+    deepest = max((len(e.absolute_path) for e in errors), default=0)
+    err = (
+        jsonschema.exceptions.best_match([e for e in errors if len(e.absolute_path) == deepest])
+        if errors
+        else None
+    )
     if err is None:  # the compiled check is stricter than jsonschema here: still not a valid document
         raise ArtifactError(f"{source}: (top level): not a valid {SCHEMA_IDS[kind]} document")
     key = ".".join(str(p) for p in err.absolute_path) or "(top level)"

@@ -212,6 +212,18 @@ def cat_blobs(repo: Path, blobs: Sequence[str]) -> list[str]:
     return texts
 
 
+def blob_sizes(repo: Path, blobs: Sequence[str]) -> list[int]:
+    """The size in bytes of each blob, with one git process (``cat-file --batch-check``); -1 when absent."""
+    if not blobs:
+        return []
+    res = _git(repo, "cat-file", "--batch-check", input="".join(b + "\n" for b in blobs))
+    sizes = []
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        sizes.append(int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1)
+    return sizes
+
+
 def list_refs(repo: Path, prefix: str) -> list[str]:
     out = _out(repo, "for-each-ref", "--format=%(refname)", prefix)
     return [line for line in out.splitlines() if line]

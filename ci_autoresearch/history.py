@@ -20,6 +20,8 @@ from ci_autoresearch.errors import ArtifactError, GitError
 from ci_autoresearch.model import Evaluation
 
 REMOTE_TRACKING = "refs/notes/autoresearch-remote"
+MAX_NOTE_BYTES = 8 * 1024 * 1024
+"""Notes larger than this are not read (a note holds every decision about one commit, as JSON lines)."""
 
 
 def evaluation_key(candidate_sha: str, baseline_sha: str, config_hash: str) -> str:
@@ -108,17 +110,25 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
             )
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass  # a broken cache is ignored and rebuilt
-    pairs = git.notes_list(repo)
+    bad: list[str] = []
+    pairs = []
+    listed = git.notes_list(repo)
+    for (blob, commit_sha), size in zip(listed, git.blob_sizes(repo, [b for b, _ in listed]), strict=True):
+        if size > MAX_NOTE_BYTES:  # notes may come from a remote: sized before they are read
+            bad.append(f"note on {commit_sha[:8]}: {size} bytes, more than the limit of {MAX_NOTE_BYTES}")
+        else:
+            pairs.append((blob, commit_sha))
     texts = git.cat_blobs(repo, [blob for blob, _ in pairs])
     valid: list[str] = []
     evaluations: list[Evaluation] = []
-    bad: list[str] = []
     for (_, commit_sha), text in zip(pairs, texts, strict=True):
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
+            source = f"note on {commit_sha[:8]} line {n}"
             try:
-                _, doc = parse_document(line, source=f"note on {commit_sha[:8]} line {n}")
+                _, doc = parse_document(line, source=source)
+                _check_claims(doc, commit_sha, source=source)
             except ArtifactError as err:
                 bad.append(str(err))
                 continue
@@ -127,6 +137,21 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
     if use_cache:
         _write_cache(cache, bad, valid)
     return History(evaluations=tuple(sorted(evaluations, key=_order)), problems=tuple(bad))
+
+
+def _check_claims(doc: dict[str, object], commit_sha: str, *, source: str) -> None:
+    """An evaluation is about the commit its note is attached to, and its key is what it measured:
+    a line that claims otherwise (copied or forged) is refused like any malformed input."""
+    candidate = doc.get("candidate")
+    baseline = doc.get("baseline")
+    claimed = candidate.get("sha") if isinstance(candidate, dict) else None
+    if claimed != commit_sha:
+        raise ArtifactError(
+            f"{source}: candidate.sha: describes {str(claimed)[:12]}, not the annotated commit"
+        )
+    base = baseline.get("sha") if isinstance(baseline, dict) else None
+    if doc.get("key") != evaluation_key(commit_sha, str(base), str(doc.get("config_hash"))):
+        raise ArtifactError(f"{source}: key: expected candidate:baseline:config_hash of this evaluation")
 
 
 def _write_cache(cache: Path, problems: Sequence[str], lines: Sequence[str]) -> None:

@@ -40,6 +40,8 @@ TERM_GRACE = 2.0
 """Seconds a timed-out process group gets between SIGTERM and SIGKILL."""
 LEFTOVER_GRACE = 0.5
 """Seconds processes left behind by a finished command get between SIGTERM and SIGKILL."""
+MAX_LOG_BYTES = 16 * 1024 * 1024
+"""The most a run's stdout or stderr log keeps (its beginning and its end); the rest is cut after the run."""
 STOP_GRACE = 5.0
 """Seconds a launcher gets to kill its command's tree when asked, before the tool kills it all itself."""
 
@@ -182,7 +184,28 @@ def _stop_tree(launcher: int, waiter: _Waiter) -> None:
         waiter.join()
 
 
+def cap_log(path: Path, limit: int) -> bool:
+    """Cut a log longer than ``limit`` bytes to its first and last ``limit / 2`` bytes, with a line
+    saying how much was left out between them (the last ``METRIC`` lines stay). True when cut."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if size <= limit:
+        return False
+    half = limit // 2
+    tmp = path.with_name(path.name + ".cut")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        dst.write(src.read(half))
+        dst.write(f"\n[… {size - 2 * half} bytes left out: logs are kept to {limit} bytes …]\n".encode())
+        src.seek(size - half)
+        dst.write(src.read(half))
+    tmp.replace(path)
+    return True
+
+
 def _read_text(path: Path) -> str:
+    cap_log(path, MAX_LOG_BYTES)
     return path.read_bytes().decode("utf-8", errors="replace")
 
 
@@ -396,9 +419,11 @@ def _annotate(error: BadInputError, argv: list[str], returncode: int | None, std
 
 __all__ = [
     "LEFTOVER_GRACE",
+    "MAX_LOG_BYTES",
     "TERM_GRACE",
     "RunResult",
     "ToolResult",
+    "cap_log",
     "run_measured",
     "run_tool",
     "scrub_env",
