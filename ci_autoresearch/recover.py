@@ -178,8 +178,10 @@ def _git_processes_in(places: list[Path]) -> list[int] | None:
             continue
         try:
             cwd = str((entry / "cwd").readlink())
-        except OSError:
+        except PermissionError:
             return None  # another user's git: where it works cannot be seen
+        except OSError:
+            continue  # gone meanwhile, or a zombie: it holds nothing
         if any(cwd == t or cwd.startswith(t + os.sep) or t in cmdline for t in texts):
             found.append(int(entry.name))
     return found
