@@ -334,7 +334,8 @@ def parse_document(text: str, *, source: str) -> tuple[Kind, dict[str, Any]]:
     if not isinstance(doc, dict):
         raise ArtifactError(f"{source}: expected a JSON object")
     by_id = {v: k for k, v in SCHEMA_IDS.items()}
-    kind = by_id.get(doc.get("schema"))  # type: ignore[arg-type]
+    schema = doc.get("schema")
+    kind = by_id.get(schema) if isinstance(schema, str) else None
     if kind is None:
         raise ArtifactError(
             f"{source}: schema: expected one of {', '.join(SCHEMA_IDS.values())}, "

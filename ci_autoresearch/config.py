@@ -252,7 +252,11 @@ def _read(path: Path, found: _Found) -> str | None:
 
 def _parse(text: str, found: _Found) -> Any:
     """``yaml.safe_load``, plus duplicate keys, non-finite numbers and recursive aliases as problems."""
-    loader = bounds.DepthLimitedLoader(text)  # 5 000 nested lists fail cleanly, not with RecursionError
+    try:
+        loader = bounds.DepthLimitedLoader(text)  # 5 000 nested lists fail cleanly, not with RecursionError
+    except yaml.YAMLError as exc:  # the reader refuses control characters before anything is parsed
+        found.add(None, f"invalid YAML: {' '.join(str(exc).split())}")
+        return None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -269,7 +273,7 @@ def _parse(text: str, found: _Found) -> Any:
         found.add(None, f"invalid YAML{where}: {what}", _yaml_hint(what))
         return None
     except yaml.YAMLError as exc:
-        found.add(None, f"invalid YAML: {exc}")
+        found.add(None, f"invalid YAML: {' '.join(str(exc).split())}")
         return None
     finally:
         loader.dispose()
