@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from ci_autoresearch.artifacts import dumps, result_to_json
 from ci_autoresearch.cli import cli as main
 from ci_autoresearch.config import config_schema
-from ci_autoresearch.model import MetricSamples, RefInfo, Result as MeasuredResult
+from ci_autoresearch.model import MetricSamples, RefInfo
+from ci_autoresearch.model import Result as MeasuredResult
 from tests.factories import ENV
 from tests.helpers import FIXTURES, GIT_ENV, make_repo
 
