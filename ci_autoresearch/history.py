@@ -67,7 +67,8 @@ def record(repo: Path, ev: Evaluation) -> None:
     line = json.dumps(evaluation_to_json(ev), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     text = (old.rstrip("\n") + "\n" if old.strip() else "") + line + "\n"
     try:
-        git.note_add(repo, sha, text)
+        with recover.repo_lock(repo):  # never while another process's candidate runs (see repo_lock)
+            git.note_add(repo, sha, text)
     except GitError as err:  # nothing measured is lost: kept on disk, recorded by the next run
         saved = recover.save_unrecorded(repo, ev.key, line)
         lock = Path(git.run(repo, "rev-parse", "--git-path", f"{git.NOTES_REF}.lock").stdout.strip())

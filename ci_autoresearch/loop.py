@@ -312,6 +312,10 @@ class Loop:
             git.update_ref(self.repo, ref, last.candidate_head)
 
     def run(self) -> LoopOutcome:
+        with recover.repo_lock(self.repo):  # one measuring process per repository (see repo_lock)
+            return self._run()
+
+    def _run(self) -> LoopOutcome:
         self._recover()
         if self.remote:
             history.fetch_notes(self.repo, self.remote)

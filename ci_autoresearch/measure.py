@@ -271,7 +271,7 @@ def compare_refs(
     checkout: dict[SideName, str] = (
         {"candidate": cand.sha} if stored else {"baseline": base.sha, "candidate": cand.sha}
     )
-    with _checkouts(repo, checkout) as paths:
+    with recover.repo_lock(repo), _checkouts(repo, checkout) as paths:
         sides = {
             "baseline": _Side(
                 name="baseline",
@@ -474,6 +474,8 @@ def measure_ref(
     runner = _Runner(config, env, log_dir, guard=sandbox.RepoGuard(repo, env) if ref is not None else None)
     n = runs if runs is not None else config.collection.measurement_runs
     with ExitStack() as stack:
+        if ref is not None:
+            stack.enter_context(recover.repo_lock(repo))
         if ref is None:
             info = RefInfo(ref="WORKTREE", sha=git.try_resolve(repo, "HEAD") or "")
             dirty = git.is_dirty(repo)

@@ -155,6 +155,53 @@ def _prune_worktrees(repo: Path, removed: list[Path]) -> None:
     git.run(repo, "worktree", "prune", check=False)
 
 
+# --- one measuring process per repository ---------------------------------------------------------
+
+_HELD: dict[str, list[int]] = {}  # lock file → [fd, depth]: reentrant within this process
+
+
+@contextlib.contextmanager
+def repo_lock(repo: Path) -> Iterator[None]:
+    """Hold ``<git dir>/ci-autoresearch.lock`` (``flock``) while measuring in or writing to ``repo``.
+
+    The repository guard takes any change to the refs during a candidate run for the candidate's, and
+    puts it back: a second ci-autoresearch process writing notes meanwhile would lose them. So one
+    process measures in a repository at a time; another stops at once with a :class:`GitError` naming
+    the holder. The kernel releases the lock when its process dies: it is never stale.
+    """
+    common = git.run(repo, "rev-parse", "--git-common-dir").stdout.strip()
+    common_dir = Path(common) if Path(common).is_absolute() else (repo / common).resolve()
+    path = str(common_dir / "ci-autoresearch.lock")
+    held = _HELD.get(path)
+    if held is not None:
+        held[1] += 1
+        try:
+            yield
+        finally:
+            held[1] -= 1
+        return
+    import fcntl  # noqa: PLC0415 - POSIX only, like the rest of the process handling
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise GitError(
+            f"{path}: another ci-autoresearch process (pid {holder}) is measuring in this repository",
+            hint="run one at a time; the lock goes away with that process",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _HELD[path] = [fd, 1]
+    try:
+        yield
+    finally:
+        del _HELD[path]
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
 # --- stale ref locks ---------------------------------------------------------------------------------
 
 
@@ -310,5 +357,6 @@ __all__ = [
     "prune_stale",
     "remove_tree",
     "replay_unrecorded",
+    "repo_lock",
     "save_unrecorded",
 ]

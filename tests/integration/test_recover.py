@@ -210,3 +210,32 @@ def test_stale_folders_are_pruned_live_and_foreign_ones_kept(tmp_path: Path) -> 
 def owned_start() -> str:
     fields = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
     return fields[19]
+
+
+def test_a_second_process_measuring_in_the_same_repository_stops_at_once(tmp_path: Path) -> None:
+    """The guard puts back any ref changed during a candidate run: a second process's notes would be
+    lost, so one process measures in a repository at a time."""
+    repo = make_loop_repo(tmp_path / "r")
+    first = subprocess.Popen(
+        ["python3", "-m", "ci_autoresearch", "run"],
+        cwd=repo,
+        env={**os.environ, "BENCH_SLEEP": "0.3", "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list((repo / ".autoresearch" / "runs").glob("*/candidate.round1.stdout.log")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        res = cli(["compare", "main", "autoresearch/a"], cwd=repo)
+        assert res.returncode == 2
+        assert res.stderr.strip().splitlines() == [
+            f"error: {repo / '.git' / 'ci-autoresearch.lock'}: another ci-autoresearch process (pid "
+            f"{first.pid}) is measuring in this repository (run one at a time; the lock goes away with that "
+            "process)"
+        ]
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert cli(["compare", "main", "autoresearch/a"], cwd=repo).returncode == 0  # released with it
