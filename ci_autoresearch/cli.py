@@ -31,6 +31,7 @@ def _last_word(line: str) -> None:
     output are shown as ``\\n`` (so no second line can pass for a workflow command), and a terminal
     that went away (SIGHUP) does not turn it into a second failure."""
     flat = line.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    flat = flat.replace("##[", "##\u200b[")  # nor a legacy `##[command]` of the Actions runner
     with contextlib.suppress(OSError):
         click.echo(flat, err=True)
 
@@ -409,7 +410,7 @@ def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, optio
         forge=forge,
         options=options,
         log_root=repo / ".autoresearch" / "runs",
-        say=lambda line: _echo(line, env=env),
+        say=click.echo,  # the loop makes its lines inert itself
         progress=ProgressPrinter(sys.stderr, env=env),
     )
     return loop.run()

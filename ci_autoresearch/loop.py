@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import git, history, propose, recover
+from ci_autoresearch import gha, git, history, propose, recover
 from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
@@ -85,9 +85,13 @@ class Loop:
         self.forge = forge
         self.options = options
         self.log_root = log_root
-        self.say = say
+        self._say = say
         self.progress = progress
         self.remote = config.checkpoint.remote
+
+    def say(self, line: str) -> None:
+        """Reasons quote candidate output: in Actions a line never acts as a workflow command."""
+        self._say(gha.inert(line, env=self.env))
 
     # --- state -------------------------------------------------------------------------------------
 

@@ -91,3 +91,14 @@ def test_validate_warns_when_max_rounds_can_never_reach_significance(tmp_path: P
         "(set max_rounds to 6 or more)"
     ]
     assert res.stdout.strip() == ".autoresearch.yml: valid"
+
+
+def test_the_loop_announces_candidate_output_inertly(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "r", {".autoresearch.yml": CONFIG, "bench.py": BENCH, ".gitignore": ".autoresearch/\n"}
+    )
+    commit_branch(repo, "autoresearch/bad", {"fail.txt": "x\n"})
+    res = cli(["run"], cwd=repo, env=ACTIONS)
+    assert res.returncode == 0, res.stderr
+    assert "##[set-output name=verdict;]improved" in res.stdout  # said, as text
+    assert processed_commands(res.stdout) == [] and processed_commands(res.stderr) == []
