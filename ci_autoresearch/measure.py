@@ -111,14 +111,12 @@ class _Runner:
 
     def _run(self, side: _Side, command: str, *, timeout: float, name: str) -> RunResult:
         """Run untrusted code of one side; then check it left the repository's git directory alone."""
-        before = self.guard.snapshot() if self.guard else None
         run = run_measured(
             command, cwd=side.workdir, env=self.env, timeout=timeout, log_dir=self.log_dir, name=name
         )
-        if self.guard and before:
-            changed = self.guard.check(before)
-            if changed:
-                raise Tampered(side.name, name.split(".", 1)[-1], changed)
+        changed = self.guard.check() if self.guard else []  # against the snapshot of the session's start
+        if changed:
+            raise Tampered(side.name, name.split(".", 1)[-1], changed)
         return run
 
     def setup(self, side: _Side) -> RunResult | None:
@@ -227,7 +225,7 @@ def compare_refs(
     base = RefInfo(ref=base_name, sha=git.resolve(repo, base_ref))
     cand = RefInfo(ref=cand_name, sha=git.resolve(repo, cand_ref))
     log_dir.mkdir(parents=True, exist_ok=True)
-    runner = _Runner(config, env, log_dir, guard=sandbox.RepoGuard(repo, env))
+    runner = _Runner(config, env, log_dir)
 
     def finish(decision: Decision, rounds: int, gate: GateResult | None) -> Comparison:
         return comparison_of(
@@ -272,6 +270,7 @@ def compare_refs(
         {"candidate": cand.sha} if stored else {"baseline": base.sha, "candidate": cand.sha}
     )
     with recover.repo_lock(repo), _checkouts(repo, checkout) as paths:
+        runner.guard = sandbox.RepoGuard(repo, env)  # under the lock: nobody else writes meanwhile
         sides = {
             "baseline": _Side(
                 name="baseline",
@@ -471,11 +470,12 @@ def measure_ref(
     """
     started = now_iso()
     log_dir.mkdir(parents=True, exist_ok=True)
-    runner = _Runner(config, env, log_dir, guard=sandbox.RepoGuard(repo, env) if ref is not None else None)
+    runner = _Runner(config, env, log_dir)
     n = runs if runs is not None else config.collection.measurement_runs
     with ExitStack() as stack:
         if ref is not None:
             stack.enter_context(recover.repo_lock(repo))
+            runner.guard = sandbox.RepoGuard(repo, env)
         if ref is None:
             info = RefInfo(ref="WORKTREE", sha=git.try_resolve(repo, "HEAD") or "")
             dirty = git.is_dirty(repo)

@@ -8,8 +8,9 @@ command), create branches, or forge an evaluation note for a rival. So each side
 files, and no alternates), with no remote and no ``FETCH_HEAD`` naming where it came from.
 
 Code running as the same user can still write to the repository by its path. So the tool also takes a
-snapshot of what its own git commands depend on before each candidate run and compares after it
-(:class:`RepoGuard`): the repository's config, hooks and ``HEAD``, the user's global git config, and
+snapshot of what its own git commands depend on when a measuring session starts and compares after each
+run of either side (:class:`RepoGuard`; one process measures in a repository at a time, so nobody else
+changes it meanwhile): the repository's config, hooks and ``HEAD``, the user's global git config, and
 every ref (notes included). A change makes the candidate ``invalid`` with the path named; the snapshot
 is put back (files rewritten, refs reset, new refs deleted), so nothing the candidate wrote is used.
 """
@@ -110,6 +111,7 @@ class RepoGuard:
             *_global_configs(env),
         ]
         self.hook_dirs = list(dict.fromkeys([common_dir / "hooks", hooks_dir]))
+        self.baseline = self.snapshot()
 
     def _files(self) -> dict[str, bytes | str | None]:
         files = {str(p): _read_watched(p) for p in self.single}
@@ -136,12 +138,14 @@ class RepoGuard:
     def snapshot(self) -> RepoState:
         return RepoState(files=self._files(), refs=self._refs())
 
-    def check(self, before: RepoState) -> list[str]:
-        """What changed since ``before`` (file paths and ref names, sorted), after putting it back.
+    def check(self, before: RepoState | None = None) -> list[str]:
+        """What changed since ``before`` (default: the snapshot taken when the guard was made), as file
+        paths and ref names, sorted, after putting it back.
 
         Files are compared and restored first, so that no planted config or hook is in place when git
-        is asked for the refs.
+        is asked for the refs. One ``git for-each-ref`` when nothing changed.
         """
+        before = before or self.baseline
         files = self._files()
         changed_files = sorted(
             k for k in before.files.keys() | files.keys() if before.files.get(k) != files.get(k)
