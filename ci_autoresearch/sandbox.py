@@ -17,6 +17,7 @@ is put back (files rewritten, refs reset, new refs deleted), so nothing the cand
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -111,7 +112,24 @@ class RepoGuard:
             *_global_configs(env),
         ]
         self.hook_dirs = list(dict.fromkeys([common_dir / "hooks", hooks_dir]))
+        self.ref_stores = [common_dir / "packed-refs", common_dir / "refs", common_dir / "reftable"]
         self.baseline = self.snapshot()
+        self._marks = self._stat_marks()
+
+    def _stat_marks(self) -> dict[str, tuple[int, ...] | None]:
+        """``lstat`` marks (mode, inode, size, ctime, mtime) of every watched file and of the files the
+        refs are stored in. Any write changes the ctime, which no unprivileged process can set back: when
+        the marks are equal nothing was touched, and no file needs reading and no git needs running."""
+        marks: dict[str, tuple[int, ...] | None] = {}
+        for top in (*self.single, *self.hook_dirs, *self.ref_stores):
+            for path in _walk(top):
+                try:
+                    st = path.lstat()
+                except OSError:
+                    marks[str(path)] = None
+                    continue
+                marks[str(path)] = (st.st_mode, st.st_ino, st.st_size, st.st_ctime_ns, st.st_mtime_ns)
+        return marks
 
     def _files(self) -> dict[str, bytes | str | None]:
         files = {str(p): _read_watched(p) for p in self.single}
@@ -143,9 +161,16 @@ class RepoGuard:
         paths and ref names, sorted, after putting it back.
 
         Files are compared and restored first, so that no planted config or hook is in place when git
-        is asked for the refs. One ``git for-each-ref`` when nothing changed.
+        is asked for the refs. Against the guard's own snapshot, files are read and git is run only when
+        a watched file's ``lstat`` marks changed.
         """
-        before = before or self.baseline
+        if before is None:
+            marks = self._stat_marks()
+            if marks == self._marks:
+                return []
+            changed = self.check(self.baseline)
+            self._marks = self._stat_marks()  # as put back (or touched without a change)
+            return changed
         files = self._files()
         changed_files = sorted(
             k for k in before.files.keys() | files.keys() if before.files.get(k) != files.get(k)
@@ -167,6 +192,18 @@ class RepoGuard:
                 f"{self.repo}: refs changed by a candidate could not be put back: {changed_refs[:3]}"
             )
         return [_shown(self.repo, name) for name in changed_files] + changed_refs
+
+
+def _walk(top: Path) -> list[Path]:
+    """``top`` and, for a real folder, everything below it (at most :data:`MAX_HOOK_FILES` entries)."""
+    out = [top]
+    if top.is_dir() and not top.is_symlink():
+        for folder, dirs, names in os.walk(top):
+            base = Path(folder)
+            out += [base / name for name in (*dirs, *names)]
+            if len(out) > MAX_HOOK_FILES * 10:
+                break
+    return out
 
 
 def _restore_file(path: Path, old: bytes | str | None) -> None:
