@@ -131,13 +131,6 @@ def _refuse_constant(name: str) -> Any:
     raise BoundsError(f"{name} is not a finite number (JSON has no {name})")
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise BoundsError(f"{text[:40]} is not a finite number (too large for a float)")
-    return value
-
-
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
         raise BoundsError(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
@@ -148,19 +141,9 @@ def _lenient_int(text: str) -> int | float:
     return int(text) if len(text.lstrip("-")) <= MAX_INT_DIGITS else math.inf
 
 
-# What can hold a number out of range: an exponent of three digits or more, or a long run of digits.
-_BIG_NUMBER = re.compile(r"[eE][+-]?0*\d{3}|\d{" + str(MAX_INT_DIGITS + 1) + "}")
-# A NUL byte in a JSON string can only be written escaped (raw control characters are invalid JSON).
-_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
-
-
-def may_hold_large_numbers(text: str) -> bool:
-    """Whether JSON ``text`` can hold a number of magnitude above 1e130 or below 1e-130 (but not 0).
-
-    Without an exponent of three digits or a run of more than :data:`MAX_INT_DIGITS` digits, every
-    number has at most 30 digits and an exponent below 100: within every bound here. The number checks
-    are skipped for such a document, which keeps reading 10 000 evaluation notes fast."""
-    return _BIG_NUMBER.search(text) is not None
+EXTREME = 1e130
+"""Numbers beyond ±EXTREME or closer than 1/EXTREME to zero are flagged by :func:`loads_json_flagged`
+for the range checks of the caller (every bound here lies beyond them); the others need no check."""
 
 
 def loads_json(text: str, *, max_depth: int = MAX_DEPTH, lenient_numbers: bool = False) -> Any:
@@ -171,27 +154,44 @@ def loads_json(text: str, *, max_depth: int = MAX_DEPTH, lenient_numbers: bool =
     ``lenient_numbers`` (benchmark output, where only the value picked out is checked): ``NaN``,
     ``Infinity`` and overflowing numbers are read as non-finite floats instead of refused.
     """
+    return loads_json_flagged(text, max_depth=max_depth, lenient_numbers=lenient_numbers)[0]
+
+
+def loads_json_flagged(
+    text: str, *, max_depth: int = MAX_DEPTH, lenient_numbers: bool = False
+) -> tuple[Any, bool]:
+    """:func:`loads_json`, and whether a number beyond :data:`EXTREME` (either way) was read: only then
+    do the caller's range checks need to walk the document (reading 10 000 notes stays fast)."""
     if text.count("[") + text.count("{") > max_depth:  # else it cannot be nested that deep
         depth = json_depth(text)
         if depth > max_depth:
             raise BoundsError(f"nested {depth} levels deep, more than the limit of {max_depth}")
-    large = may_hold_large_numbers(text)
+    extreme = False
+
+    def number(token: str) -> float:
+        nonlocal extreme
+        value = float(token)
+        magnitude = abs(value)
+        if magnitude > EXTREME or 0.0 < magnitude < 1.0 / EXTREME:  # inf too (1e400)
+            extreme = True
+            if not lenient_numbers and not math.isfinite(value):
+                raise BoundsError(f"{token[:40]} is not a finite number (too large for a float)")
+        return value
+
     try:
         if lenient_numbers:
-            doc = json.loads(text, parse_int=_lenient_int if large else int)
-        elif large:
+            doc = json.loads(text, parse_float=number, parse_int=_lenient_int)
+        else:
             doc = json.loads(
-                text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+                text, parse_constant=_refuse_constant, parse_float=number, parse_int=_bounded_int
             )
-        else:  # C speed: no number of this text can overflow (only NaN / Infinity to refuse)
-            doc = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:  # pragma: no cover - the depth check above comes first
         raise BoundsError(f"nested more than {max_depth} levels deep") from None
-    if _ESCAPED_NUL.search(text):
+    if "\\u0000" in text:  # a NUL in a JSON string can only be written escaped
         where = first_nul(doc)
         if where is not None:
             raise BoundsError(f"{where}: contains a NUL byte")
-    return doc
+    return doc, extreme
 
 
 # --- walking documents -------------------------------------------------------------------------------
@@ -319,6 +319,7 @@ class DepthLimitedLoader(yaml.SafeLoader):
 
 
 __all__ = [
+    "EXTREME",
     "MAX_DEPTH",
     "MAX_DERIVED",
     "MAX_INT_DIGITS",
@@ -334,7 +335,7 @@ __all__ = [
     "format_path",
     "json_depth",
     "loads_json",
-    "may_hold_large_numbers",
+    "loads_json_flagged",
     "metric_value_problem",
     "problems",
     "read_limited",
