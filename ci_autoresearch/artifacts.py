@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from ci_autoresearch import __version__
+from ci_autoresearch import __version__, bounds
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import (
     BenchmarkFiles,
@@ -70,7 +70,13 @@ def validate(doc: Any, kind: Kind, *, source: str) -> None:
     schema = {**_schema(), "$ref": f"#/$defs/{kind}"}
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    err = jsonschema.exceptions.best_match(errors) if errors else None
+    # the deepest error names the key ("confidence", not "unevaluated properties" at the top level)
+    deepest = max((len(e.absolute_path) for e in errors), default=0)
+    err = (
+        jsonschema.exceptions.best_match([e for e in errors if len(e.absolute_path) == deepest])
+        if errors
+        else None
+    )
     if err is None:  # the compiled check is stricter than jsonschema here: still not a valid document
         raise ArtifactError(f"{source}: (top level): not a valid {SCHEMA_IDS[kind]} document")
     key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -338,43 +344,61 @@ def write_json(path: Path, doc: Mapping[str, Any]) -> Path:
     return path
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number a document may hold (expected finite numbers)")
-
-
 def parse_document(text: str, *, source: str) -> tuple[Kind, dict[str, Any]]:
     """Parse and validate any of the three documents; the ``schema`` field says which."""
     if len(text) > MAX_BYTES:
         raise ArtifactError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it")
     try:
-        doc = json.loads(text, parse_constant=_no_constant)
+        doc, extreme = bounds.loads_json_flagged(text)  # depth capped before parsing; NaN, 1e400, NUL refused
     except json.JSONDecodeError as err:
         raise ArtifactError(
             f"{source}: not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
-    except ValueError as err:  # NaN or Infinity: never a measurement
+    except bounds.BoundsError as err:
         raise ArtifactError(f"{source}: {err}") from None
     if not isinstance(doc, dict):
         raise ArtifactError(f"{source}: expected a JSON object")
     by_id = {v: k for k, v in SCHEMA_IDS.items()}
-    kind = by_id.get(doc.get("schema"))  # type: ignore[arg-type]
+    schema = doc.get("schema")
+    kind = by_id.get(schema) if isinstance(schema, str) else None
     if kind is None:
         raise ArtifactError(
             f"{source}: schema: expected one of {', '.join(SCHEMA_IDS.values())}, "
             f"got {str(doc.get('schema'))[:80]!r}"
         )
     validate(doc, kind, source=source)
+    if extreme:  # else every number lies within 1e±130: inside every bound, nothing to check
+        _check_numbers(doc, source=source)
     return kind, doc
+
+
+def _check_numbers(doc: Mapping[str, Any], *, source: str) -> None:
+    """Bounds the schema cannot say: every number within ±1e300, samples within the metric range and
+    at most :data:`bounds.MAX_SAMPLES` per side (what the statistics judge in about a second)."""
+    problem = bounds.first_problem({k: v for k, v in doc.items() if k != "metrics"}, limit=bounds.MAX_DERIVED)
+    if problem:
+        raise ArtifactError(f"{source}: {problem}")
+    for name, metric in doc["metrics"].items():
+        samples = metric["samples"]
+        sides = samples.items() if isinstance(samples, dict) else [("", samples)]
+        for side, values in sides:
+            problem = bounds.samples_problem(values)
+            if problem:
+                at = f"metrics.{name}.samples" + (f".{side}" if side else "")
+                raise ArtifactError(f"{source}: {at}{problem if problem[0] == '[' else ': ' + problem}")
+        rest = {k: v for k, v in metric.items() if k != "samples"}
+        problem = bounds.first_problem(rest, limit=bounds.MAX_DERIVED)
+        if problem:
+            raise ArtifactError(f"{source}: metrics.{name}.{problem}")
 
 
 def read_document(path: Path, *, expect: Kind | None = None) -> dict[str, Any]:
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ArtifactError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refusing to read it")
-        text = path.read_text()
+        text = bounds.read_limited(path, MAX_BYTES).decode("utf-8")  # never /dev/zero or a FIFO
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no such file") from None
+    except bounds.BoundsError as err:
+        raise ArtifactError(f"{path}: {err}; refusing to read it") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ArtifactError(f"{path}: cannot be read ({err})") from None
     kind, doc = parse_document(text, source=str(path))

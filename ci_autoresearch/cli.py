@@ -6,6 +6,7 @@ with its code; anything else is a bug (exit 1), with the traceback only under ``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,33 +20,59 @@ import click
 
 from ci_autoresearch import __version__
 from ci_autoresearch.errors import EXIT_INTERRUPTED, AutoresearchError, BadInputError
+from ci_autoresearch.interrupt import Interrupted, signals_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = ".autoresearch.yml"
+
+
+def _last_word(line: str) -> None:
+    """The one line a failed or interrupted command ends with: line breaks in quoted commands or
+    output are shown as ``\\n`` (so no second line can pass for a workflow command), and a terminal
+    that went away (SIGHUP) does not turn it into a second failure."""
+    flat = line.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    flat = flat.replace("##[", "##\u200b[")  # nor a legacy `##[command]` of the Actions runner
+    with contextlib.suppress(OSError):
+        click.echo(flat, err=True)
+
+
+def _echo(
+    text: str, *, env: Mapping[str, str], err: bool = False, nl: bool = True, is_json: bool = False
+) -> None:
+    """Print text that may hold untrusted parts (candidate output, reasons, branch names, notes read
+    from a remote): in Actions none of it can act as a workflow command (see :func:`gha.inert`)."""
+    from ci_autoresearch import gha
+
+    safe = gha.inert_json(text, env=env) if is_json else gha.inert(text, env=env)
+    click.echo(safe, err=err, nl=nl)
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get("AUTORESEARCH_DEBUG") == "1"
         try:
-            return super().invoke(ctx)
+            with signals_interrupt():  # SIGINT, SIGTERM, SIGHUP: one path, see interrupt.py
+                return super().invoke(ctx)
+        except Interrupted as stop:
+            kept = f"; what was measured is in {stop.partial}" if stop.partial else ""
+            _last_word(f"interrupted by {stop.name}: its processes were stopped and checkouts removed{kept}")
+            ctx.exit(stop.exit_code)
         except AutoresearchError as err:
             if debug:
                 traceback.print_exc()
-            click.echo(f"error: {err}", err=True)
+            _last_word(f"error: {err}")
             ctx.exit(err.exit_code)
         except KeyboardInterrupt:
-            click.echo("\ninterrupted; worktrees removed, results written so far are kept", err=True)
+            _last_word("interrupted; its processes were stopped and checkouts removed")
             ctx.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as err:  # a bug: say so in one line unless --debug
             if debug:
                 raise
-            click.echo(
+            _last_word(
                 f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback; "
-                "please report it)",
-                err=True,
+                "please report it)"
             )
             ctx.exit(1)
 
@@ -66,7 +93,8 @@ def cli(debug: bool, config_path: Path | None) -> None:
 
     \b
     Exit codes: 0 done (any verdict), 2 bad input (config, refs, files),
-    3 the measurement failed, 4 GitHub failed, 130 interrupted.
+    3 the measurement failed, 4 GitHub failed,
+    130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP.
     """
 
 
@@ -137,6 +165,7 @@ class ProgressPrinter:
         self.stream = stream
         self.tty = stream.isatty() and not env.get("CI")
         self.quiet = quiet
+        self.env = env
 
     def __call__(self, p: Any) -> None:
         if self.quiet:
@@ -156,9 +185,11 @@ class ProgressPrinter:
         else:
             text = f"{p.phase}: {p.message}" if p.message else p.phase
         if self.tty:
-            self.stream.write("\r\033[K" + text[:200])
-        else:
-            self.stream.write(text + "\n")
+            self.stream.write("\r\033[K" + " ".join(text.split())[:200])
+        else:  # echoed setup and gate commands are untrusted: never workflow commands in Actions
+            from ci_autoresearch.gha import inert
+
+            self.stream.write(inert(text + "\n", env=self.env))
         self.stream.flush()
 
 
@@ -227,6 +258,10 @@ def validate(config_path: Path | None) -> None:
     if problems:
         raise click.exceptions.Exit(2)
     config = load_config(path)
+    from ci_autoresearch.feasibility import warnings
+
+    for warning in warnings(config):
+        click.echo(f"{path}: warning: {warning}", err=True)
     notes = runnability_problems(config)
     for note in notes:
         click.echo(f"{path}: note: {note}")
@@ -250,15 +285,15 @@ def _readiness(config: Any, root: Path) -> list[str]:
 # --- bench / compare ---------------------------------------------------------------------------------
 
 
-def _emit(doc: dict[str, Any], out: Path | None, as_json: bool, text: str) -> None:
+def _emit(doc: dict[str, Any], out: Path | None, as_json: bool, text: str, *, env: Mapping[str, str]) -> None:
     from ci_autoresearch.artifacts import dumps, write_json
 
     if out is not None:
         write_json(out, doc)
     if as_json:
-        click.echo(dumps(doc), nl=False)
+        _echo(dumps(doc), env=env, nl=False, is_json=True)
     else:
-        click.echo(text, nl=False)
+        _echo(text, env=env, nl=False)
         if out is not None:
             click.echo(f"written to {out}")
 
@@ -268,7 +303,9 @@ def _emit(doc: dict[str, Any], out: Path | None, as_json: bool, text: str) -> No
 @click.argument("ref", required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="Write the result@1 JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result@1 JSON instead of the table.")
-@click.option("--runs", type=click.IntRange(min=1), help="Runs after warm-up (default: measurement_runs).")
+@click.option(
+    "--runs", type=click.IntRange(min=1, max=1000), help="Runs after warm-up (default: measurement_runs)."
+)
 def bench(
     config_path: Path | None, ref: str | None, out: Path | None, as_json: bool, runs: int | None
 ) -> None:
@@ -283,6 +320,10 @@ def bench(
     repo = _repo()
     config = _load(repo, config_path)
     progress = ProgressPrinter(sys.stderr, env=env)
+    if ref is not None:
+        from ci_autoresearch import recover
+
+        recover.prune_stale(repo, say=lambda line: click.echo(line, err=True))
     try:
         result = measure_ref(
             repo, config, ref, env=env, log_dir=_log_dir(repo, out, "bench"), runs=runs, progress=progress
@@ -292,7 +333,7 @@ def bench(
             write_json(out, result_to_json(err.partial))
             click.echo(f"partial result ({err.partial.runs} runs) written to {out}", err=True)
         raise
-    _emit(result_to_json(result), out, as_json, result_text(result))
+    _emit(result_to_json(result), out, as_json, result_text(result), env=env)
 
 
 @cli.command()
@@ -316,28 +357,27 @@ def compare(
     from ci_autoresearch.report import comparison_text
 
     env = _environ()
-    base_file, cand_file = Path(base), Path(candidate)
-    if base_file.is_file() or cand_file.is_file():
+    repo_or_none: Path | None
+    try:
+        repo_or_none = _repo()
+    except AutoresearchError:
+        repo_or_none = None
+    if _offline_arguments(repo_or_none, base, candidate):
         from ci_autoresearch.offline import compare_results
 
-        if not (base_file.is_file() and cand_file.is_file()):
-            missing = candidate if base_file.is_file() else base
-            raise BadInputError(f"{missing}: expected a result file like the other argument (no such file)")
-        repo_or_none: Path | None
-        try:
-            repo_or_none = _repo()
-        except AutoresearchError:
-            repo_or_none = None
+        base_file, cand_file = Path(base), Path(candidate)
         from ci_autoresearch.config import load_config
 
         cfg_path = _config_path(repo_or_none, config_path)
         config = load_config(cfg_path) if cfg_path.exists() or config_path else None
         comparison = compare_results(base_file, cand_file, config=config)
     else:
+        from ci_autoresearch import recover
         from ci_autoresearch.recorded import compare_and_record
 
         repo = _repo()
         config = _load(repo, config_path)
+        recover.prune_stale(repo, say=lambda line: click.echo(line, err=True))
         evaluated = compare_and_record(
             repo,
             config,
@@ -351,7 +391,34 @@ def compare(
         comparison = evaluated.evaluation.comparison
         if evaluated.note:
             click.echo(evaluated.note, err=True)
-    _emit(comparison_to_json(comparison), out, as_json, comparison_text(comparison))
+    _emit(comparison_to_json(comparison), out, as_json, comparison_text(comparison), env=env)
+
+
+def _offline_arguments(repo: Path | None, base: str, candidate: str) -> bool:
+    """Whether BASE and CANDIDATE are two result files (offline) rather than git refs.
+
+    A name git resolves is a ref, even when a file of that name exists (a file called ``main`` does
+    not turn ``compare main feat`` into an offline comparison); two names that are not refs but are
+    files are result files; a ref with a file, or a file with nothing, is an error.
+    """
+    from ci_autoresearch import git
+
+    refs = [repo is not None and git.try_resolve(repo, a) is not None for a in (base, candidate)]
+    files = [Path(a).is_file() for a in (base, candidate)]
+    if any(refs):
+        if not all(refs) and any(files[i] and not refs[i] for i in (0, 1)):
+            other = candidate if refs[0] else base
+            raise BadInputError(
+                f"{other}: expected a git ref like {base if refs[0] else candidate}, got a file",
+                hint="compare two refs, or two result files from `bench --out`",
+            )
+        return False  # an unknown ref is named by compare_refs
+    if any(files):
+        if not all(files):
+            missing = candidate if files[0] else base
+            raise BadInputError(f"{missing}: expected a result file like the other argument (no such file)")
+        return True
+    return False
 
 
 def _print_json(doc: Any) -> None:
@@ -385,16 +452,20 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
     env = _environ()
     repo = _repo()
     config = _load(repo, config_path)
+
+    def say(line: str) -> None:
+        _echo(line, env=env)
+
     outcome = _run_loop(
         repo,
         config,
         env,
-        LocalForge(state_dir(repo), say=click.echo),
+        LocalForge(state_dir(repo), say=say),
         LoopOptions(
             branch=_loop_branch(repo, branch), advance=not no_advance, max_evaluations=max_evaluations
         ),
     )
-    click.echo(f"stopped: {outcome.reason}")
+    say(f"stopped: {outcome.reason}")
 
 
 def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, options: Any) -> Any:
@@ -414,7 +485,7 @@ def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, optio
         forge=forge,
         options=options,
         log_root=runs_dir(repo),
-        say=click.echo,
+        say=click.echo,  # the loop makes its lines inert itself
         progress=ProgressPrinter(sys.stderr, env=env),
     )
     return loop.run()
@@ -442,8 +513,9 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
     hist = hist_mod.load(repo)
     config = _maybe_config(repo, config_path)
     evaluations = hist.latest()
-    for problem in hist.problems:
-        click.echo(f"warning: {problem}", err=True)
+    env = _environ()
+    for problem in hist.problems:  # about notes that may come from a remote: untrusted text
+        _echo(f"warning: {problem}", env=env, err=True)
     if chart is not None:
         chart.write_text(status_mod.chart_markdown(evaluations, config))
         click.echo(f"chart written to {chart}", err=True)
@@ -451,9 +523,9 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
         status_mod.plot_png(evaluations, config, plot)
         click.echo(f"plot written to {plot}", err=True)
     if as_json:
-        click.echo(status_mod.history_json_text(evaluations), nl=False)
+        _echo(status_mod.history_json_text(evaluations), env=env, nl=False, is_json=True)
     else:
-        click.echo(history_text(evaluations), nl=False)
+        _echo(history_text(evaluations), env=env, nl=False)
 
 
 @cli.command()
@@ -467,10 +539,11 @@ def status(config_path: Path | None, as_json: bool) -> None:
     repo = _repo()
     config = _maybe_config(repo, config_path)
     doc = status_mod.status_json(hist_mod.load(repo).latest(), config)
+    env = _environ()
     if as_json:
-        click.echo(json.dumps(doc, indent=2))
+        _echo(json.dumps(doc, indent=2), env=env, is_json=True)
     else:
-        click.echo(status_mod.status_text(doc), nl=False)
+        _echo(status_mod.status_text(doc), env=env, nl=False)
 
 
 @cli.command()

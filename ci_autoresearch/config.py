@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ci_autoresearch import bounds
 from ci_autoresearch.config_model import (
     BUILTIN_UNITS,
     BenchmarkConfig,
@@ -220,6 +221,10 @@ def _check(path: Path, text: str | None = None) -> tuple[list[Problem], Any]:
     doc = _parse(text, found)
     if found.items:
         return found.sorted(), doc
+    for where, message in bounds.problems(doc):  # NUL bytes, 1.0e+400, 400-digit integers
+        found.add(where, message)
+    if found.items:
+        return found.sorted(), doc
     if doc is None:
         found.add(
             None,
@@ -239,18 +244,15 @@ def _check(path: Path, text: str | None = None) -> tuple[list[Problem], Any]:
 
 def _read(path: Path, found: _Found) -> str | None:
     try:
-        data = path.read_bytes()
+        data = bounds.read_limited(path, MAX_FILE_BYTES)  # a FIFO or /dev/zero is refused, not read
     except FileNotFoundError:
         found.add(None, "no configuration found", "run `ci-autoresearch init` to write a starter one")
         return None
-    except IsADirectoryError:
-        found.add(None, "is a directory, expected a YAML file")
+    except bounds.BoundsError as exc:
+        found.add(None, str(exc).replace("a regular file", "a YAML file"))
         return None
     except OSError as exc:
         found.add(None, f"cannot be read: {exc.strerror or exc}")
-        return None
-    if len(data) > MAX_FILE_BYTES:
-        found.add(None, f"too large ({len(data)} bytes), expected at most {MAX_FILE_BYTES} bytes")
         return None
     try:
         return data.decode("utf-8-sig")
@@ -261,7 +263,11 @@ def _read(path: Path, found: _Found) -> str | None:
 
 def _parse(text: str, found: _Found) -> Any:
     """``yaml.safe_load``, plus duplicate keys, non-finite numbers and recursive aliases as problems."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = bounds.DepthLimitedLoader(text)  # 5 000 nested lists fail cleanly, not with RecursionError
+    except yaml.YAMLError as exc:  # the reader refuses control characters before anything is parsed
+        found.add(None, f"invalid YAML: {' '.join(str(exc).split())}")
+        return None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -278,7 +284,7 @@ def _parse(text: str, found: _Found) -> Any:
         found.add(None, f"invalid YAML{where}: {what}", _yaml_hint(what))
         return None
     except yaml.YAMLError as exc:
-        found.add(None, f"invalid YAML: {exc}")
+        found.add(None, f"invalid YAML: {' '.join(str(exc).split())}")
         return None
     finally:
         loader.dispose()

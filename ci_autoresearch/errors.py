@@ -6,7 +6,8 @@ Exit codes (documented in README "Exit codes"):
   2  bad input: config, arguments, refs, artifacts, event payloads, missing tools
   3  the measurement failed: the benchmark command failed, timed out, or gave no metric
   4  the forge (GitHub API) failed after retries
-  130 interrupted (Ctrl-C); worktrees are removed and what was measured is kept
+  128 + signal: interrupted: 130 SIGINT (Ctrl-C), 143 SIGTERM, 129 SIGHUP (see interrupt.py); the process
+      tree is stopped, checkouts are removed and what was measured is written as a partial result
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ and LF; properties escape ``:`` and ``,`` as well.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ci_autoresearch import bounds
 from ci_autoresearch.errors import BadInputError
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
@@ -62,26 +65,112 @@ def load_event(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
         raise BadInputError("GITHUB_EVENT_PATH is not set: expected the path of the event payload (JSON)")
     path = Path(raw_path)
     try:
-        size = path.stat().st_size
-        if size > MAX_EVENT_BYTES:
-            raise BadInputError(
-                f"{path}: the event payload is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; "
-                "refusing to read it"
-            )
-        text = path.read_text(encoding="utf-8")
+        text = bounds.read_limited(path, MAX_EVENT_BYTES).decode("utf-8")  # /dev/zero is refused
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such file (GITHUB_EVENT_PATH)") from None
+    except bounds.BoundsError as err:
+        raise BadInputError(f"{path}: the event payload {err}; refusing to read it") from None
     except (OSError, UnicodeDecodeError) as err:
         raise BadInputError(f"{path}: the event payload cannot be read ({err})") from None
     try:
-        event = json.loads(text)
+        event = bounds.loads_json(text)
     except json.JSONDecodeError as err:
         raise BadInputError(
             f"{path}: the event payload is not JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
+    except bounds.BoundsError as err:
+        raise BadInputError(f"{path}: the event payload: {err}") from None
     if not isinstance(event, dict):
         raise BadInputError(f"{path}: (top level): expected a JSON object, got {type(event).__name__}")
+    check_event_shape(event, source=str(path))
     return name, event
+
+
+# The payload fields the tool reads, with their types (``*``: every item of a list). A field of another
+# type is bad input named in one line, before any code relies on it (``"repository": "x"``); numbers of
+# pull requests and runs must be positive. Absent fields are left to the code that needs them.
+_NULL = type(None)
+_EVENT_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "action": (str,),
+    "number": (int,),
+    "ref": (str,),
+    "before": (str,),
+    "after": (str,),
+    "deleted": (bool,),
+    "inputs": (dict, _NULL),
+    "label": (dict,),
+    "label.name": (str,),
+    "repository": (dict,),
+    "repository.full_name": (str,),
+    "repository.default_branch": (str,),
+    "pull_request": (dict,),
+    "pull_request.number": (int,),
+    "pull_request.labels": (list,),
+    "pull_request.labels.*": (dict,),
+    "pull_request.labels.*.name": (str,),
+    "pull_request.head": (dict,),
+    "pull_request.head.ref": (str,),
+    "pull_request.head.sha": (str,),
+    "pull_request.head.repo": (dict, _NULL),
+    "pull_request.head.repo.full_name": (str,),
+    "pull_request.base": (dict,),
+    "pull_request.base.ref": (str,),
+    "pull_request.base.sha": (str,),
+    "pull_request.base.repo": (dict,),
+    "pull_request.base.repo.full_name": (str,),
+    "workflow_run": (dict,),
+    "workflow_run.id": (int,),
+    "workflow_run.name": (str, _NULL),
+    "workflow_run.event": (str,),
+    "workflow_run.status": (str,),
+    "workflow_run.conclusion": (str, _NULL),
+    "workflow_run.head_branch": (str, _NULL),
+    "workflow_run.head_sha": (str,),
+    "workflow_run.head_repository": (dict, _NULL),
+    "workflow_run.head_repository.full_name": (str,),
+    "workflow_run.pull_requests": (list,),
+    "workflow_run.pull_requests.*": (dict,),
+    "workflow_run.pull_requests.*.number": (int,),
+}
+_POSITIVE = ("number", "pull_request.number", "workflow_run.id", "workflow_run.pull_requests.*.number")
+
+
+def check_event_shape(event: Mapping[str, Any], *, source: str) -> None:
+    """Refuse a payload whose fields the tool reads (:data:`_EVENT_FIELDS`) have the wrong type, or whose
+    pull request or run numbers are not positive; one line naming the file and the key."""
+    stack: list[tuple[str, str, Any]] = [("", "", event)]
+    while stack:
+        pattern, at, node = stack.pop()
+        items = list(node.items()) if isinstance(node, dict) else [(i, v) for i, v in enumerate(node)]
+        for key, value in items:
+            spec = f"{pattern}.{'*' if isinstance(node, list) else key}".lstrip(".")
+            kinds = _EVENT_FIELDS.get(spec)
+            if kinds is None:
+                continue
+            where = f"{at}.{key}" if at else str(key)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                names = " or ".join("null" if k is _NULL else _JSON_NAMES[k] for k in kinds)
+                raise BadInputError(f"{source}: {where}: expected {names}, got {_json_name(value)}")
+            if spec in _POSITIVE and isinstance(value, int) and not 1 <= value <= bounds.MAX_NUMBER:
+                raise BadInputError(f"{source}: {where}: expected a positive integer, got {value}")
+            if isinstance(value, dict | list):
+                stack.append((spec, where, value))
+
+
+_JSON_NAMES: Mapping[type, str] = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+}
+
+
+def _json_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 def _get(
@@ -142,8 +231,11 @@ def pull_request_info(event: Mapping[str, Any], *, source: str = "event payload"
     head_repo_name = None
     if head_repo is not None:
         head_repo_name = _get(head_repo, "full_name", str, source=source, at="pull_request.head.repo")
+    number = _get(pr, "number", int, source=source, at="pull_request")
+    if not 1 <= number <= bounds.MAX_NUMBER:
+        raise BadInputError(f"{source}: pull_request.number: expected a positive integer, got {number}")
     return PullInfo(
-        number=_get(pr, "number", int, source=source, at="pull_request"),
+        number=number,
         head_ref=_get(pr, "head.ref", str, source=source, at="pull_request"),
         head_sha=_get(pr, "head.sha", str, source=source, at="pull_request"),
         base_ref=_get(pr, "base.ref", str, source=source, at="pull_request"),
@@ -260,9 +352,37 @@ def write_outputs(
             warn(f"warning: GITHUB_OUTPUT is not set; outputs not written: {', '.join(outputs)}")
         return False
     text = "".join(format_output(name, value, delimiter=delimiter) for name, value in outputs.items())
-    with Path(target).open("a", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
+    _append_file(target, text, what="GITHUB_OUTPUT")
     return True
+
+
+def _append_file(target: str, text: str, *, what: str) -> None:
+    """Append ``text`` to the file Actions named in ``$what``; one clear line when that fails.
+
+    Opened without blocking and refused unless it is a regular file (a FIFO with no reader would block,
+    ``/dev/full`` would fail half-way). Called after the work is done and its results saved, so the
+    error says so.
+    """
+    flags = (
+        os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    )
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(target, flags, 0o644)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise BadInputError(f"{target} ({what}): not a regular file; nothing written there")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise BadInputError(
+            f"{target} ({what}): cannot be written ({reason}); the results are saved, only this file "
+            "was not written"
+        ) from None
 
 
 def append_summary(env: Mapping[str, str], markdown: str, *, warn: Say = _stderr) -> bool:
@@ -276,8 +396,7 @@ def append_summary(env: Mapping[str, str], markdown: str, *, warn: Say = _stderr
         note = "\n\n*(cut: the step summary is limited to 1 MiB)*\n"
         budget = MAX_SUMMARY_BYTES - len(note.encode("utf-8"))
         data = data.encode("utf-8")[:budget].decode("utf-8", errors="ignore") + note
-    with Path(target).open("a", encoding="utf-8", newline="\n") as fh:
-        fh.write(data)
+    _append_file(target, data, what="GITHUB_STEP_SUMMARY")
     return True
 
 
@@ -387,3 +506,41 @@ class CommandFiles:
             except OSError:
                 pass  # reported as changed; the caller makes the evaluation invalid
         return changed
+
+
+# --- untrusted text in the log ----------------------------------------------------------------------
+
+_COMMAND_LINE = re.compile(r"^\s*::|##\[", re.MULTILINE)
+
+
+def could_be_command(text: str) -> bool:
+    """Whether the runner could read a line of ``text`` as a workflow command (``::name::`` at the start
+    of a line, after blanks, or the legacy ``##[name]`` anywhere)."""
+    return bool(_COMMAND_LINE.search(text))
+
+
+def inert(text: str, *, env: Mapping[str, str], token: Callable[[], str] = lambda: uuid.uuid4().hex) -> str:
+    """``text`` (echoed commands, candidate output, reasons quoting them) made safe to print in a job log.
+
+    In Actions, when a line of it could be read as a workflow command (``::add-mask::``, ``::error``,
+    ``::stop-commands::``…), the whole text is put between ``::stop-commands::<token>`` and
+    ``::<token>::`` with a fresh random token the text does not hold, so the runner processes none of it.
+    Elsewhere, and for harmless text, it is returned unchanged.
+    """
+    if not is_actions(env) or not could_be_command(text):
+        return text
+    stop = token()
+    while stop in text:
+        stop = token()
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"::stop-commands::{stop}\n{body}::{stop}::" + ("\n" if text.endswith("\n") else "")
+
+
+def inert_json(text: str, *, env: Mapping[str, str]) -> str:
+    """JSON text made safe to print in a job log without changing what it means.
+
+    JSON printed with ``ensure_ascii`` has no raw line break inside a string, and none of its lines
+    starts with ``::``; the legacy ``##[command]`` form can only sit inside a string, where ``#`` is
+    written ``\\u0023`` instead. Unlike :func:`inert`, nothing is added around it: it still parses.
+    """
+    return text.replace("##[", "\\u0023#[") if is_actions(env) else text

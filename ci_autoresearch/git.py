@@ -62,8 +62,18 @@ def common_dir(repo: Path) -> Path:
     return Path(_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
 
 
+def check_name(name: str, what: str = "git ref") -> str:
+    """``name`` when it can safely be given to git as a ref or a remote; :class:`GitError` when it
+    starts with ``-`` (git would read it as an option: ``--upload-pack=…`` runs a command) or holds a
+    NUL byte or a line break."""
+    if not name or name.startswith("-") or any(c in name for c in "\0\n\r"):
+        raise GitError(f"{what} {name[:80]!r} refused: expected a name that does not start with '-'")
+    return name
+
+
 def resolve(repo: Path, ref: str) -> str:
     """The full sha of the commit ``ref`` names; :class:`GitError` for an unknown ref."""
+    check_name(ref)
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     if res.returncode != 0 or not res.stdout.strip():
         raise GitError(f"unknown git ref {ref!r}", hint="check the branch name; `git branch -a` lists them")
@@ -71,6 +81,8 @@ def resolve(repo: Path, ref: str) -> str:
 
 
 def try_resolve(repo: Path, ref: str) -> str | None:
+    if not ref or ref.startswith("-") or "\0" in ref:
+        return None
     res = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
 
@@ -132,11 +144,11 @@ def local_branches(repo: Path, patterns: Sequence[str]) -> list[str]:
 @contextlib.contextmanager
 def worktree(repo: Path, sha: str, path: Path) -> Iterator[Path]:
     """A detached worktree of ``sha`` at ``path``, removed afterwards even on error or Ctrl-C."""
-    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", str(path), sha)
+    _git(repo, "worktree", "add", "--detach", "--force", "--quiet", "--", str(path), sha)
     try:
         yield path
     finally:
-        _git(repo, "worktree", "remove", "--force", str(path), check=False)
+        _git(repo, "worktree", "remove", "--force", "--", str(path), check=False)
         _git(repo, "worktree", "prune", check=False)
 
 
@@ -215,6 +227,18 @@ def cat_blobs(repo: Path, blobs: Sequence[str]) -> list[str]:
     return texts
 
 
+def blob_sizes(repo: Path, blobs: Sequence[str]) -> list[int]:
+    """The size in bytes of each blob, with one git process (``cat-file --batch-check``); -1 when absent."""
+    if not blobs:
+        return []
+    res = _git(repo, "cat-file", "--batch-check", input="".join(b + "\n" for b in blobs))
+    sizes = []
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        sizes.append(int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1)
+    return sizes
+
+
 def list_refs(repo: Path, prefix: str) -> list[str]:
     out = _out(repo, "for-each-ref", "--format=%(refname)", prefix)
     return [line for line in out.splitlines() if line]
@@ -286,7 +310,7 @@ def fetch_commit(repo: Path, remote: str, sha: str) -> bool:
 
 
 def remote_url(repo: Path, remote: str) -> str | None:
-    res = _git(repo, "remote", "get-url", remote, check=False)
+    res = _git(repo, "remote", "get-url", "--", check_name(remote, "remote"), check=False)
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 

@@ -15,13 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci_autoresearch import git
+from ci_autoresearch import git, recover
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.errors import ArtifactError, GitError
 from ci_autoresearch.model import Evaluation
 from ci_autoresearch.state import state_dir
 
 REMOTE_TRACKING = "refs/notes/autoresearch-remote"
+MAX_NOTE_BYTES = 8 * 1024 * 1024
+"""Notes larger than this are not read (a note holds every decision about one commit, as JSON lines)."""
 
 
 def evaluation_key(
@@ -80,7 +82,22 @@ def record(repo: Path, ev: Evaluation) -> None:
     old = git.note_show(repo, sha) or ""
     line = json.dumps(evaluation_to_json(ev), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     text = (old.rstrip("\n") + "\n" if old.strip() else "") + line + "\n"
-    git.note_add(repo, sha, text)
+    try:
+        with recover.repo_lock(repo):  # never while another process's candidate runs (see repo_lock)
+            git.note_add(repo, sha, text)
+    except GitError as err:  # nothing measured is lost: kept on disk, recorded by the next run
+        saved = recover.save_unrecorded(repo, ev.key, line)
+        lock = Path(git.run(repo, "rev-parse", "--git-path", f"{git.NOTES_REF}.lock").stdout.strip())
+        lock = lock if lock.is_absolute() else repo / lock
+        why = (
+            f"{lock} exists (another git holds the notes, or one was killed)"
+            if lock.exists()
+            else err.message
+        )
+        raise GitError(
+            f"the evaluation of {sha[:8]} could not be written as a note: {why}; it is kept in {saved} "
+            "and recorded by the next run"
+        ) from err
 
 
 def _notes_commit(repo: Path) -> str | None:
@@ -110,11 +127,17 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
             )
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             pass  # a broken cache is ignored and rebuilt
-    pairs = git.notes_list(repo)
+    bad: list[str] = []
+    pairs = []
+    listed = git.notes_list(repo)
+    for (blob, commit_sha), size in zip(listed, git.blob_sizes(repo, [b for b, _ in listed]), strict=True):
+        if size > MAX_NOTE_BYTES:  # notes may come from a remote: sized before they are read
+            bad.append(f"note on {commit_sha[:8]}: {size} bytes, more than the limit of {MAX_NOTE_BYTES}")
+        else:
+            pairs.append((blob, commit_sha))
     texts = git.cat_blobs(repo, [blob for blob, _ in pairs])
     valid: list[str] = []
     evaluations: list[Evaluation] = []
-    bad: list[str] = []
     for (_, commit_sha), text in zip(pairs, texts, strict=True):
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -122,17 +145,38 @@ def load(repo: Path, *, use_cache: bool = True) -> History:
             source = f"note on {commit_sha[:8]} line {n}"
             try:
                 kind, doc = parse_document(line, source=source)
+                if kind != "evaluation":  # notes may come from a remote: untrusted like any artifact
+                    raise ArtifactError(
+                        f"{source}: schema: expected {SCHEMA_IDS['evaluation']}, got {SCHEMA_IDS[kind]}"
+                    )
+                _check_claims(doc, commit_sha, source=source)
             except ArtifactError as err:
                 bad.append(str(err))
-                continue
-            if kind != "evaluation":  # notes may come from a remote: untrusted like any artifact
-                bad.append(f"{source}: schema: expected {SCHEMA_IDS['evaluation']}, got {SCHEMA_IDS[kind]}")
                 continue
             valid.append(line)
             evaluations.append(evaluation_from_json(doc))
     if use_cache:
         _write_cache(cache, bad, valid)
     return History(evaluations=tuple(sorted(evaluations, key=_order)), problems=tuple(bad))
+
+
+def _check_claims(doc: dict[str, object], commit_sha: str, *, source: str) -> None:
+    """An evaluation is about the commit its note is attached to, and its key is what it measured:
+    a line that claims otherwise (copied or forged) is refused like any malformed input."""
+    candidate = doc.get("candidate")
+    baseline = doc.get("baseline")
+    claimed = candidate.get("sha") if isinstance(candidate, dict) else None
+    if claimed != commit_sha:
+        raise ArtifactError(
+            f"{source}: candidate.sha: describes {str(claimed)[:12]}, not the annotated commit"
+        )
+    base = baseline.get("sha") if isinstance(baseline, dict) else None
+    bench = doc.get("benchmark")
+    tree = bench.get("sha") if isinstance(bench, dict) else None
+    if doc.get("key") != evaluation_key(commit_sha, str(base), str(doc.get("config_hash")), tree):
+        raise ArtifactError(
+            f"{source}: key: expected candidate:baseline:config_hash[:benchmark tree] of this evaluation"
+        )
 
 
 def _write_cache(cache: Path, problems: Sequence[str], lines: Sequence[str]) -> None:
@@ -147,7 +191,8 @@ def _write_cache(cache: Path, problems: Sequence[str], lines: Sequence[str]) -> 
 
 def fetch_notes(repo: Path, remote: str) -> None:
     """Bring the remote's notes in and merge them with ours (line union)."""
-    res = git.run(repo, "fetch", "--quiet", remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}", check=False)
+    git.check_name(remote, "checkpoint.remote")  # '--upload-pack=…' would run a command
+    res = git.run(repo, "fetch", "--quiet", "--", remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}", check=False)
     if res.returncode != 0:
         if "couldn't find remote ref" in res.stderr:
             return  # nothing pushed yet
@@ -169,7 +214,8 @@ def fetch_notes(repo: Path, remote: str) -> None:
 def push_notes(repo: Path, remote: str, *, attempts: int = 5) -> None:
     """Push our notes; when another run pushed first, merge theirs and try again."""
     for _ in range(attempts):
-        res = git.run(repo, "push", "--quiet", remote, f"{git.NOTES_REF}:{git.NOTES_REF}", check=False)
+        git.check_name(remote, "checkpoint.remote")
+        res = git.run(repo, "push", "--quiet", "--", remote, f"{git.NOTES_REF}:{git.NOTES_REF}", check=False)
         if res.returncode == 0:
             return
         fetch_notes(repo, remote)

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import git, history, keep, propose
-from ci_autoresearch.artifacts import evaluation_to_json
+from ci_autoresearch import gha, git, history, keep, propose, recover
+from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.config_model import Config
 from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
 from ci_autoresearch.decide import pct
 from ci_autoresearch.environment import detect_environment, now_iso
+from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.forge import Forge, Publication
 from ci_autoresearch.measure import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Change, Evaluation, RefInfo
@@ -78,10 +79,14 @@ class Loop:
         self.forge = forge
         self.options = options
         self.log_root = log_root
-        self.say = say
+        self._say = say
         self.progress = progress
         self.remote = config.checkpoint.remote
         self.changes: list[Change] = []
+
+    def say(self, line: str) -> None:
+        """Reasons quote candidate output: in Actions a line never acts as a workflow command."""
+        self._say(gha.inert(line, env=self.env))
 
     # --- state -------------------------------------------------------------------------------------
 
@@ -104,6 +109,8 @@ class Loop:
         if self.best() == last.comparison.baseline.sha:
             self.say(f"resuming: moving {self.options.branch} to the kept {git.short(last.new_best)}")
             self._advance(last.new_best)
+            if self.remote:
+                git.run(self.repo, "push", "--quiet", "--", self.remote, f"refs/heads/{self.options.branch}")
 
     # --- candidates --------------------------------------------------------------------------------
 
@@ -262,12 +269,11 @@ class Loop:
         if ev.decision == "kept" and ev.new_best and self.options.advance:
             self._advance(ev.new_best)
         elif ev.decision == "discarded":
-            name = re.sub(r"[^A-Za-z0-9_./-]+", "_", cand.branch or cand.source.replace(":", "/"))
-            git.update_ref(self.repo, f"{git.DISCARDED_PREFIX}{name}", cand.sha)
+            git.update_ref(self.repo, archive_ref(ev), ev.candidate_head)
         if self.remote:
             history.push_notes(self.repo, self.remote)
             if ev.decision == "kept" and self.options.advance:
-                git.run(self.repo, "push", "--quiet", self.remote, f"refs/heads/{self.options.branch}")
+                git.run(self.repo, "push", "--quiet", "--", self.remote, f"refs/heads/{self.options.branch}")
         pub = Publication(evaluation=ev, markdown=evaluation_markdown(ev), branch=cand.branch)
         self.forge.publish(pub)
         c = ev.comparison
@@ -294,11 +300,55 @@ class Loop:
 
     # --- the loop ----------------------------------------------------------------------------------
 
+    def _recover(self) -> None:
+        """Before anything is measured: remove what a killed run left behind, and name (or clear) a
+        stale lock that would make the first note fail after a full measurement."""
+        recover.prune_stale(self.repo, say=self.say)
+        recover.prune_logs(self.log_root)
+        recover.check_ref_locks(self.repo, [git.NOTES_REF, f"refs/heads/{self.options.branch}"], say=self.say)
+
+    def _record_kept_line(self, line: str) -> bool:
+        """Record an evaluation an earlier run measured but could not write (False: already there)."""
+        try:
+            _, doc = parse_document(line, source=f"{recover.unrecorded_dir(self.repo)}")
+        except ArtifactError as err:
+            self.say(f"warning: {err}")
+            return False
+        ev = evaluation_from_json(doc)
+        known = self._history().find(ev.key)
+        if known is not None and known.decision == ev.decision:
+            return False
+        history.record(self.repo, ev)
+        return True
+
+    def _reconcile(self, hist: history.History) -> None:
+        """Bring the refs in line with the notes: a run killed between the note of a discard and its
+        archive ref left that ref missing (only the last decision can have been cut short)."""
+        decided = [ev for ev in hist.latest() if ev.decision != "pending"]
+        if not decided or decided[-1].decision != "discarded":
+            return
+        last = decided[-1]
+        ref = archive_ref(last)
+        if git.try_resolve(self.repo, ref) is None and git.try_resolve(self.repo, last.candidate_head):
+            self.say(f"resuming: archiving the discarded {last.comparison.candidate.ref} as {ref}")
+            git.update_ref(self.repo, ref, last.candidate_head)
+
     def run(self) -> LoopOutcome:
+        with recover.repo_lock(self.repo):  # one measuring process per repository (see repo_lock)
+            return self._run()
+
+    def _run(self) -> LoopOutcome:
+        self._recover()
         if self.remote:
             history.fetch_notes(self.repo, self.remote)
+        recover.replay_unrecorded(self.repo, self._record_kept_line, say=self.say)
         hist = self._history()
+        self._reconcile(hist)
         self._resume(hist)
+        if self.remote and git.try_resolve(self.repo, git.NOTES_REF) != git.try_resolve(
+            self.repo, history.REMOTE_TRACKING
+        ):
+            history.push_notes(self.repo, self.remote)  # notes recorded by a run killed before its push
         made: list[Evaluation] = []
         round_no = max((ev.round for ev in hist.evaluations), default=0)
         parallel = self.config.branching.strategy == "parallel"
@@ -360,6 +410,14 @@ class Loop:
             kept_now = before.decision == "pending" and ev.decision == "kept"
             out.append((self._merge_commit(ev, cand, best) if kept_now else ev, cand))
         return out
+
+
+def archive_ref(ev: Evaluation) -> str:
+    """``refs/autoresearch/discarded/<name>``: where a discarded candidate's head is kept, named after
+    its branch (or its source, for candidates without one), derived from the evaluation alone."""
+    label = ev.comparison.candidate.ref
+    name = label.replace(":", "/") if label == ev.source else label
+    return git.DISCARDED_PREFIX + re.sub(r"[^A-Za-z0-9_./-]+", "_", name)
 
 
 def _replace(ev: Evaluation, **changes: Any) -> Evaluation:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from ci_autoresearch import git, metrics, overlay
+from ci_autoresearch import git, metrics, overlay, recover, sandbox
+from ci_autoresearch.artifacts import comparison_to_json, result_to_json, write_json
 from ci_autoresearch.config_model import Config, MetricSpec
 from ci_autoresearch.decide import Decision, comparison_of, decide
 from ci_autoresearch.environment import detect_environment, now_iso
@@ -57,6 +57,23 @@ def _ignore(_: Progress) -> None:
     return None
 
 
+class Tampered(MeasurementError):
+    """Code of one side changed the repository's git directory (hooks, config, refs) while it ran.
+
+    The change was put back (:class:`sandbox.RepoGuard`); for the candidate the comparison ends as
+    ``invalid`` and none of its samples are used, for the baseline the measurement fails.
+    """
+
+    def __init__(self, side: str, phase: str, changed: list[str]) -> None:
+        self.side = side
+        more = f" (+{len(changed) - 1} more)" if len(changed) > 1 else ""
+        super().__init__(
+            f"the {side}'s {phase} changed the repository's {changed[0]}{more} while it ran; "
+            "put back, nothing it wrote is used"
+        )
+        self.changed = tuple(changed)
+
+
 class CandidateFailed(Exception):
     """The candidate side failed; the comparison ends as ``invalid`` with this reason."""
 
@@ -79,10 +96,13 @@ class _Side:
 class _Runner:
     """Runs the benchmark on one side and turns each run into metric values."""
 
-    def __init__(self, config: Config, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, config: Config, env: Mapping[str, str], log_dir: Path, guard: sandbox.RepoGuard | None = None
+    ) -> None:
         self.config = config
         self.env = {**scrub_env(env, config.benchmark.pass_env), **config.benchmark.env}
         self.log_dir = log_dir
+        self.guard = guard
         self.specs: tuple[MetricSpec, ...] = config.measured_metrics()
         self.instructions = [s for s in self.specs if s.source == "instructions"]
         self.valgrind = (
@@ -93,28 +113,31 @@ class _Runner:
             raise MeasurementError("benchmark.command is needed to run; add it to the configuration")
         self.command: str = command
 
+    def _run(self, side: _Side, command: str, *, timeout: float, name: str) -> RunResult:
+        """Run untrusted code of one side; then check it left the repository's git directory alone."""
+        run = run_measured(
+            command, cwd=side.workdir, env=self.env, timeout=timeout, log_dir=self.log_dir, name=name
+        )
+        changed = self.guard.check() if self.guard else []  # against the snapshot of the session's start
+        if changed:
+            raise Tampered(side.name, name.split(".", 1)[-1], changed)
+        return run
+
     def setup(self, side: _Side) -> RunResult | None:
         if not self.config.benchmark.setup:
             return None
-        return run_measured(
+        return self._run(
+            side,
             self.config.benchmark.setup,
-            cwd=side.workdir,
-            env=self.env,
             timeout=self.config.benchmark.timeout_seconds,
-            log_dir=self.log_dir,
             name=f"{side.name}.setup",
         )
 
     def gate(self, side: _Side) -> RunResult | None:
         if not self.config.gate.command:
             return None
-        return run_measured(
-            self.config.gate.command,
-            cwd=side.workdir,
-            env=self.env,
-            timeout=self.config.gate.timeout_seconds,
-            log_dir=self.log_dir,
-            name=f"{side.name}.gate",
+        return self._run(
+            side, self.config.gate.command, timeout=self.config.gate.timeout_seconds, name=f"{side.name}.gate"
         )
 
     def once(self, side: _Side, label: str) -> dict[str, float]:
@@ -127,14 +150,7 @@ class _Runner:
             command = metrics.wrap_for_instructions(
                 self.command, self.instructions[0], out_dir, self.valgrind
             )
-        run = run_measured(
-            command,
-            cwd=side.workdir,
-            env=self.env,
-            timeout=self.config.benchmark.timeout_seconds,
-            log_dir=self.log_dir,
-            name=name,
-        )
+        run = self._run(side, command, timeout=self.config.benchmark.timeout_seconds, name=name)
         if run.timed_out:
             err = MeasurementError(
                 f"{side.name} {side.ref.ref}: the benchmark timed out after "
@@ -192,12 +208,14 @@ def round_order(order: str, rounds: int, rng: random.Random) -> Iterator[tuple[S
 
 @contextmanager
 def _checkouts(repo: Path, shas: Mapping[SideName, str]) -> Iterator[dict[SideName, Path]]:
-    """One worktree per side under a temporary directory; all removed afterwards, even on Ctrl-C."""
+    """A private clone per side (:func:`sandbox.checkout`: no git directory shared with ``repo``) in a
+    temporary folder owned by this process; removed afterwards, even on a signal, or by the next run
+    after a ``kill -9`` (:func:`recover.prune_stale`)."""
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autoresearch-")))
+        tmp = stack.enter_context(recover.owned_tempdir())
         paths: dict[SideName, Path] = {}
         for name, sha in shas.items():
-            paths[name] = stack.enter_context(git.worktree(repo, sha, tmp / name))
+            paths[name] = stack.enter_context(sandbox.checkout(repo, sha, tmp / name))
         yield paths
 
 
@@ -278,7 +296,8 @@ def compare_refs(
     checkout: dict[SideName, str] = (
         {"candidate": cand.sha} if stored else {"baseline": base.sha, "candidate": cand.sha}
     )
-    with _checkouts(repo, checkout) as paths:
+    with recover.repo_lock(repo), _checkouts(repo, checkout) as paths:
+        runner.guard = sandbox.RepoGuard(repo, env)  # under the lock: nobody else writes meanwhile
         for name, path in paths.items():
             overlay.apply(repo, bench_files, path, checkout[name])
         sides = {
@@ -352,6 +371,22 @@ def compare_refs(
                         message=f"inconclusive after {rounds} rounds; adding {more}",
                     )
                 )
+        except Tampered as tampered:
+            if tampered.side != "candidate":
+                raise
+            progress(Progress(phase="done", round=rounds, total=rounds, message=tampered.message))
+            return finish(
+                Decision(verdict="invalid", reason=tampered.message, metrics={}), rounds, gate_result
+            )
+        except KeyboardInterrupt as stop:  # a signal: keep what was measured, then go on unwinding
+            _keep_partial(
+                stop,
+                log_dir / "partial.comparison.json",
+                lambda why: comparison_to_json(
+                    finish(_partial_decision(config, sides, stored is None, why, rounds), rounds, gate_result)
+                ),
+            )
+            raise
         except CandidateFailed as failed:
             partial = decide(
                 config, sides["baseline"].samples, sides["candidate"].samples, paired=stored is None
@@ -367,9 +402,42 @@ def compare_refs(
     return finish(decision, rounds, gate_result)
 
 
+def _partial_decision(
+    config: Config, sides: Mapping[str, _Side], paired: bool, stop: BaseException, rounds: int
+) -> Decision:
+    """The samples of the complete rounds, judged, but said to be partial: an interrupted comparison
+    never claims a verdict."""
+    base, cand = sides["baseline"].samples, sides["candidate"].samples
+    if paired:
+        base = {k: v[: min(len(v), len(cand.get(k, [])))] for k, v in base.items()}
+        cand = {k: v[: len(base.get(k, []))] for k, v in cand.items()}
+    judged = decide(config, base, cand, paired=paired)
+    what = getattr(stop, "name", "Ctrl-C")
+    return Decision(
+        verdict="inconclusive",
+        reason=f"interrupted by {what} after {rounds} rounds; partial: {judged.reason}",
+        metrics=judged.metrics,
+    )
+
+
+def _keep_partial(
+    stop: BaseException, path: Path, document: Callable[[BaseException], dict[str, Any]]
+) -> None:
+    """Write what was measured before a signal to ``path`` and name it on the exception; a failure to
+    do so must not hide the interruption."""
+    try:
+        write_json(path, document(stop))
+    except Exception:  # best effort while unwinding from a signal
+        return
+    if hasattr(stop, "partial"):
+        stop.partial = str(path)
+
+
 def _measure_side(runner: _Runner, side: _Side, label: str, *, record: bool) -> None:
     try:
         values = runner.once(side, label)
+    except Tampered:
+        raise
     except MeasurementError as err:
         if side.name == "candidate":
             raise CandidateFailed(err.message, output=err.output) from None
@@ -436,6 +504,9 @@ def measure_ref(
     n = runs if runs is not None else config.collection.measurement_runs
     bench_files: BenchmarkFiles | None = None
     with ExitStack() as stack:
+        if ref is not None:
+            stack.enter_context(recover.repo_lock(repo))
+            runner.guard = sandbox.RepoGuard(repo, env)
         if ref is None:  # the working tree runs its own benchmark: nothing is written into it
             info = RefInfo(ref="WORKTREE", sha=git.try_resolve(repo, "HEAD") or "")
             dirty = git.is_dirty(repo)
@@ -486,6 +557,10 @@ def measure_ref(
                 )
         except MeasurementError as err:
             err.partial = result(err.message)
+            raise
+        except KeyboardInterrupt as stop:  # a signal: keep the runs measured so far
+            what = f"interrupted by {getattr(stop, 'name', 'Ctrl-C')} after {side.runs} runs"
+            _keep_partial(stop, log_dir / "partial.result.json", lambda _: result_to_json(result(what)))
             raise
         progress(Progress(phase="done", round=n, total=n))
         return result(None)

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ci_autoresearch import bounds
 from ci_autoresearch.config_model import MetricSpec
 from ci_autoresearch.errors import MeasurementError, ToolMissingError
 from ci_autoresearch.runner import RunResult
@@ -123,11 +124,11 @@ def to_number(value: object, what: str) -> float:
 
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return bounds.loads_json(text, lenient_numbers=True)  # nesting capped before parsing
     except json.JSONDecodeError as exc:
         raise ParseError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    except RecursionError:
-        raise ParseError("not valid JSON (nested too deeply)") from None
+    except bounds.BoundsError as exc:
+        raise ParseError(f"not valid JSON ({exc})") from None
 
 
 def _select(entries: Sequence[tuple[Sequence[str], Any]], name: str | None, *, what: str) -> Any:
@@ -556,17 +557,14 @@ def _read_result_file(spec: MetricSpec, workdir: Path, where: str) -> str:
             inside = False
         if not inside:
             raise MeasurementError(f"{where}: {spec.file} resolves outside the checkout {workdir}")
-    if not path.is_file():
+    if not path.exists():
         raise MeasurementError(
             f"{where}: the benchmark did not write {spec.file} (expected a JSON file at {path})"
         )
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise MeasurementError(
-                f"{where}: {spec.file} is {size} bytes, more than {MAX_FILE_BYTES} allowed"
-            )
-        return path.read_bytes().decode("utf-8", errors="replace")
+        return bounds.read_limited(path, MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    except bounds.BoundsError as exc:  # a FIFO or /dev/zero the candidate put there is never read
+        raise MeasurementError(f"{where}: {spec.file} {exc}") from None
     except OSError as exc:
         raise MeasurementError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
 
@@ -594,7 +592,11 @@ def extract(
                 f"metric '{spec.name}' ({spec.source}): the value {value:g} is negative; "
                 "expected a time, size or count ≥ 0"
             )
-        values[spec.name] = _in_spec_unit(spec, value)
+        value = _in_spec_unit(spec, value)
+        problem = bounds.metric_value_problem(value)
+        if problem:  # 1e308 or 1e-300 would overflow the statistics: refused where it enters
+            raise MeasurementError(f"metric '{spec.name}' ({spec.source}): the value {problem}")
+        values[spec.name] = value
     return values
 
 

@@ -56,12 +56,11 @@ import json
 import random
 import re
 import shlex
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import git
+from ci_autoresearch import git, recover
 from ci_autoresearch.config_model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from ci_autoresearch.model import Candidate
@@ -401,8 +400,8 @@ def run_propose(
     # run_measured gives the command /dev/null as stdin; the shell reads the payload file instead.
     script = f"exec < {shlex.quote(str(payload_file))}\n{propose.command}"
     with (
-        tempfile.TemporaryDirectory(prefix="autoresearch-propose-") as tmp,
-        git.worktree(repo, best_sha, Path(tmp) / "worktree") as workdir,
+        recover.owned_tempdir("autoresearch-propose-") as tmp,  # removed by the next run if we are killed
+        git.worktree(repo, best_sha, tmp / "worktree") as workdir,
     ):
         result = run_measured(
             script,

@@ -136,9 +136,19 @@ def result_text(r: Result) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
 
 
+_NO_MENTION = (
+    "@\u200b"  # a zero-width space after "@": GitHub links no @user or @org/team, nobody is notified
+)
+
+
+_MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")  # what GitHub could read as @user or @org/team
+
+
 def escape_md(text: str) -> str:
-    """Make untrusted text (branch names, metric names, command output) inert in Markdown."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+    """Make untrusted text (branch names, metric names, command output) inert in Markdown: no markup,
+    no line breaks, and no ``@mention`` (which would notify a person or a team)."""
+    flat = text.replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", _MENTION.sub(_NO_MENTION, flat))
 
 
 # --- Markdown ----------------------------------------------------------------------------------------

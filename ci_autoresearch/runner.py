@@ -15,6 +15,7 @@ it is given as is.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_autoresearch import procs
 from ci_autoresearch.errors import BadInputError, MeasurementError, ToolMissingError
 
 if TYPE_CHECKING:
@@ -41,6 +43,10 @@ TERM_GRACE = 2.0
 """Seconds a timed-out process group gets between SIGTERM and SIGKILL."""
 LEFTOVER_GRACE = 0.5
 """Seconds processes left behind by a finished command get between SIGTERM and SIGKILL."""
+MAX_LOG_BYTES = 16 * 1024 * 1024
+"""The most a run's stdout or stderr log keeps (its beginning and its end); the rest is cut after the run."""
+STOP_GRACE = 5.0
+"""Seconds a launcher gets to kill its command's tree when asked, before the tool kills it all itself."""
 
 # What candidate code (benchmark, setup, gate, generator) gets of the caller's environment: an allow-list
 # of what toolchains and interpreters need, plus the names a configuration passes on purpose (`pass_env`).
@@ -239,7 +245,39 @@ def _terminate_group(pgid: int, grace: float) -> None:
     _signal_group(pgid, signal.SIGKILL)
 
 
+def _stop_tree(launcher: int, waiter: _Waiter) -> None:
+    """Have the launcher kill its command's whole tree (``setsid`` children included) and finish; kill
+    the tree from here if it does not within :data:`STOP_GRACE` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(launcher, procs.STOP_SIGNAL)
+    waiter.join(STOP_GRACE)
+    if waiter.is_alive():
+        procs.kill_tree(launcher)
+        waiter.join()
+
+
+def cap_log(path: Path, limit: int) -> bool:
+    """Cut a log longer than ``limit`` bytes to its first and last ``limit / 2`` bytes, with a line
+    saying how much was left out between them (the last ``METRIC`` lines stay). True when cut."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if size <= limit:
+        return False
+    half = limit // 2
+    tmp = path.with_name(path.name + ".cut")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        dst.write(src.read(half))
+        dst.write(f"\n[… {size - 2 * half} bytes left out: logs are kept to {limit} bytes …]\n".encode())
+        src.seek(size - half)
+        dst.write(src.read(half))
+    tmp.replace(path)
+    return True
+
+
 def _read_text(path: Path) -> str:
+    cap_log(path, MAX_LOG_BYTES)
     return path.read_bytes().decode("utf-8", errors="replace")
 
 
@@ -274,10 +312,11 @@ def run_measured(
     report_path.unlink(missing_ok=True)
     timed_out = False
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        launcher = [sys.executable, "-S", "-I", str(LAUNCHER), str(report_path), str(os.getpid())]
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-S", "-I", str(LAUNCHER), str(report_path), SHELL, "-c", command],
+                [*launcher, SHELL, "-c", command],
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
@@ -286,9 +325,10 @@ def run_measured(
                 start_new_session=True,
                 close_fds=True,
             )
-        except OSError as exc:
-            raise MeasurementError(f"cannot start `{command}` in {cwd}: {exc.strerror or exc}") from exc
-        pgid = proc.pid  # start_new_session: the shell leads its own group
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command or the environment
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise MeasurementError(f"cannot start `{command[:200]}` in {cwd}: {detail}") from exc
+        pgid = proc.pid  # start_new_session: the launcher leads its own group
         waiter = _Waiter(proc.pid)
         waiter.start()
         try:
@@ -298,11 +338,9 @@ def run_measured(
                 _signal_group(pgid, signal.SIGTERM)
                 waiter.join(TERM_GRACE)
                 if waiter.is_alive():
-                    _signal_group(pgid, signal.SIGKILL)
-                    waiter.join()
-        except BaseException:  # KeyboardInterrupt (or any other interruption): leave nothing behind
-            _signal_group(pgid, signal.SIGKILL)
-            waiter.join()
+                    _stop_tree(proc.pid, waiter)
+        except BaseException:  # an interruption (SIGINT, SIGTERM, SIGHUP): leave nothing behind
+            _stop_tree(proc.pid, waiter)
             proc.returncode = _returncode(waiter.reaped)
             raise
         finally:
@@ -418,6 +456,8 @@ def run_tool(
         raise ToolMissingError(f"{args[0]} is not installed or not on PATH") from exc
     except PermissionError as exc:
         raise ToolMissingError(f"{args[0]} is not executable ({exc.strerror})") from exc
+    except ValueError as exc:  # a NUL byte in an argument or the environment: no process can get it
+        raise BadInputError(f"cannot run `{shown[:200]}`: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
         error = BadInputError(f"`{shown}` timed out after {timeout:g} s")
         _annotate(error, args, None, _as_text(exc.stderr))
@@ -451,9 +491,11 @@ def _annotate(error: BadInputError, argv: list[str], returncode: int | None, std
 
 __all__ = [
     "LEFTOVER_GRACE",
+    "MAX_LOG_BYTES",
     "TERM_GRACE",
     "RunResult",
     "ToolResult",
+    "cap_log",
     "run_measured",
     "run_tool",
     "scrub_env",

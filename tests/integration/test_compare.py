@@ -6,16 +6,11 @@ The benchmark prints ``METRIC score=<value.txt>`` so each verdict is decided by 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import base_env, cli, commit_branch, git, make_repo
+from tests.helpers import cli, commit_branch, git, make_repo
 
 BENCH = """\
 import pathlib, sys
@@ -297,33 +292,6 @@ def test_not_a_git_repository(tmp_path: Path) -> None:
     res = cli(["bench"], cwd=tmp_path)
     assert res.returncode == 2
     assert "not inside a git repository" in res.stderr
-
-
-def test_ctrl_c_removes_worktrees(tmp_path: Path) -> None:
-    repo = make_simple(
-        tmp_path, "import time; time.sleep(0.5); print('METRIC score=1')", "decision: {max_rounds: 30}\n"
-    )
-    (repo / ".autoresearch.yml").write_text(
-        (repo / ".autoresearch.yml").read_text().replace("timeout_seconds: 2", "timeout_seconds: 30")
-    )
-    git(repo, "commit", "-qam", "cfg")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ci_autoresearch", "compare", "main", "main"],
-        cwd=repo,
-        env=base_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 20
-    while git(repo, "worktree", "list").count("\n") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.7)
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err
-    assert git(repo, "worktree", "list").count("\n") == 0
 
 
 def test_dirty_tree_is_said_when_it_matters(tmp_path: Path) -> None:

@@ -211,6 +211,65 @@ def test_keyboard_interrupt_kills_the_group_and_propagates(tmp_path: Path) -> No
     assert gone_soon(read_pid(pidfile))
 
 
+DAEMON = """\
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        open(sys.argv[1], "w").write(str(os.getpid()))
+        time.sleep(1000)
+    os._exit(0)
+time.sleep(0.2)
+"""
+
+
+def test_a_setsid_child_does_not_outlive_the_run(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    result = run(f"setsid sleep 1000 & echo $! > {pidfile}; sleep 0.2", tmp_path)
+    assert result.ok
+    assert gone_soon(read_pid(pidfile))
+
+
+def test_a_double_forked_daemon_does_not_outlive_the_run(tmp_path: Path) -> None:
+    (tmp_path / "daemon.py").write_text(DAEMON)
+    pidfile = tmp_path / "daemon.pid"
+    result = run(f"{sys.executable} daemon.py {pidfile}", tmp_path)
+    assert result.ok
+    assert gone_soon(read_pid(pidfile))
+
+
+def test_timeout_kills_a_setsid_child_that_ignores_sigterm(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    result = run(
+        f"setsid sh -c 'trap \"\" TERM; sleep 1000' & echo $! > {pidfile}; trap '' TERM; sleep 1000",
+        tmp_path,
+        timeout=0.5,
+    )
+    assert result.timed_out and result.returncode == -signal.SIGKILL
+    assert gone_soon(read_pid(pidfile))
+
+
+def test_keyboard_interrupt_kills_a_setsid_child_too(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(f"setsid sleep 1000 & echo $! > {pidfile}; wait", tmp_path, timeout=20)
+    finally:
+        timer.cancel()
+    assert gone_soon(read_pid(pidfile))
+
+
+def test_logs_are_capped_keeping_both_ends(tmp_path: Path) -> None:
+    big = runner.MAX_LOG_BYTES + 3 * 1024 * 1024
+    result = run(f"head -c {big} /dev/zero | tr '\\0' x; echo; echo METRIC score=1", tmp_path)
+    assert result.ok
+    assert result.stdout_path.stat().st_size < runner.MAX_LOG_BYTES + 200
+    assert result.stdout.startswith("xxxx") and result.stdout.rstrip().endswith("METRIC score=1")
+    assert f"bytes left out: logs are kept to {runner.MAX_LOG_BYTES} bytes" in result.stdout
+
+
 # ---------------------------------------------------------------------------------------------- environment
 
 

@@ -589,20 +589,29 @@ def test_top_level_must_be_a_mapping() -> None:
             "decision.confidence: expected a number between 0.5 and 1 (exclusive), got 95",
         ),
         ("decision:\n  min_effect: 1\n", "decision.min_effect: expected a number >= 0 and < 1, got 1"),
-        ("decision:\n  max_rounds: 1\n", "decision.max_rounds: expected an integer >= 2, got 1"),
-        ("decision:\n  seed: -1\n", "decision.seed: expected an integer >= 0, got -1"),
-        ("benchmark:\n  timeout_seconds: 0\n", "benchmark.timeout_seconds: expected a number > 0, got 0"),
+        (
+            "decision:\n  max_rounds: 1\n",
+            "decision.max_rounds: expected an integer between 2 and 1000, got 1",
+        ),
+        (
+            "decision:\n  seed: -1\n",
+            "decision.seed: expected an integer between 0 and 9007199254740991, got -1",
+        ),
+        (
+            "benchmark:\n  timeout_seconds: 0\n",
+            "benchmark.timeout_seconds: expected a number > 0 and <= 604800, got 0",
+        ),
         (
             "benchmark:\n  timeout_seconds: '10'\n",
-            "benchmark.timeout_seconds: expected a number > 0, got '10'",
+            "benchmark.timeout_seconds: expected a number > 0 and <= 604800, got '10'",
         ),
         (
             "metrics:\n  collection:\n    measurement_runs: 2.5\n",
-            "metrics.collection.measurement_runs: expected an integer >= 2, got 2.5",
+            "metrics.collection.measurement_runs: expected an integer between 2 and 1000, got 2.5",
         ),
         (
             "metrics:\n  collection:\n    warmup_runs: true\n",
-            "metrics.collection.warmup_runs: expected an integer >= 0, got true",
+            "metrics.collection.warmup_runs: expected an integer between 0 and 1000, got true",
         ),
         (
             "objective:\n  direction: minimise\n",

@@ -362,19 +362,49 @@ def test_json_file_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(metrics, "MAX_FILE_BYTES", 10)
     write_json(tmp_path, "out.json", {"a": 1234567890})
     assert error_of(spec("t", "json", file="out.json", path="a"), make_run(tmp_path), tmp_path) == (
-        "metric 't' (json, out.json): out.json is 17 bytes, more than 10 allowed"
+        "metric 't' (json, out.json): out.json is 17 bytes, more than the limit of 10"
     )
 
 
 def test_json_file_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "out.json").mkdir()
-    assert "the benchmark did not write out.json" in error_of(
-        spec("t", "json", file="out.json", path="a"), make_run(tmp_path), tmp_path
+    assert error_of(spec("t", "json", file="out.json", path="a"), make_run(tmp_path), tmp_path) == (
+        "metric 't' (json, out.json): out.json is a directory, expected a regular file"
     )
 
 
+def test_json_file_that_is_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "out.json")  # a candidate's trap: reading it would wait for a writer forever
+    assert error_of(spec("t", "json", file="out.json", path="a"), make_run(tmp_path), tmp_path) == (
+        "metric 't' (json, out.json): out.json is a FIFO (named pipe), expected a regular file"
+    )
+    assert error_of(spec("t", "json", file="/dev/zero", path="a"), make_run(tmp_path), tmp_path) == (
+        "metric 't' (json, /dev/zero): /dev/zero is a character device, expected a regular file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("METRIC t=1e308", "the value 1e+308 is larger in magnitude than the supported 1e+150"),
+        ("METRIC t=1e-300", "the value 1e-300 is closer to zero than the supported 1e-150 (and not 0)"),
+        ("METRIC t=1e400", "the value is 1e400, not a finite number"),
+    ],
+)
+def test_metric_values_outside_the_supported_range_are_refused(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    run = make_run(tmp_path, stdout=line + "\n")
+    assert message in error_of(spec("t", "stdout"), run, tmp_path)
+
+
+def test_zero_is_a_supported_metric_value(tmp_path: Path) -> None:
+    run = make_run(tmp_path, stdout="METRIC t=0\n")
+    assert metrics.extract([spec("t", "stdout")], run, workdir=tmp_path) == {"t": 0.0}
+
+
 def test_parse_json_path_deeply_nested_is_an_error() -> None:
-    with pytest.raises(ParseError, match="nested too deeply"):
+    with pytest.raises(ParseError, match="nested 100000 levels deep, more than the limit of 64"):
         parse_json_path("[" * 100_000 + "]" * 100_000, "0")
 
 
