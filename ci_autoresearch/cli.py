@@ -599,6 +599,7 @@ out_dir_option = click.option(
 
 
 def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
+    from ci_autoresearch import gha
     from ci_autoresearch.ci import Stage
     from ci_autoresearch.plan import config_path_in_repo
     from ci_autoresearch.state import state_dir
@@ -611,7 +612,7 @@ def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
         config_file=config_path_in_repo(repo, config_path),
         env=env,
         out_dir=out_dir or default_out,
-        say=click.echo,
+        say=gha.safe_say(click.echo, env=env),
         progress=ProgressPrinter(sys.stderr, env=env),
     )
 
@@ -627,7 +628,8 @@ def _forge(env: Mapping[str, str], *, dry_run: bool, required: bool) -> Any:
         return None
     if token:
         gha.mask(token, env=env, say=click.echo)
-    return GithubForge.from_env(env, config=GithubConfig(), token=token, dry_run=dry_run, say=click.echo)
+    say = gha.safe_say(click.echo, env=env)
+    return GithubForge.from_env(env, config=GithubConfig(), token=token, dry_run=dry_run, say=say)
 
 
 @cli.command()

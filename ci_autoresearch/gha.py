@@ -411,6 +411,21 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+class WorkflowCommand(str):
+    """A workflow command this tool made itself (its data escaped): printed as it is. Every other line
+    goes through :func:`safe_say`, which makes it inert."""
+
+
+def safe_say(echo: Say, *, env: Mapping[str, str]) -> Say:
+    """``echo`` for lines that may quote untrusted text: the tool's own workflow commands pass, anything
+    else that could act as one is made inert (:func:`inert`)."""
+
+    def say(line: str) -> None:
+        echo(line if isinstance(line, WorkflowCommand) else inert(line, env=env))
+
+    return say
+
+
 def annotation(
     level: Level, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None
 ) -> str:
@@ -421,7 +436,7 @@ def annotation(
     head = f"::{level}"
     if props:
         head += " " + ",".join(f"{k}={escape_property(str(v))}" for k, v in props)
-    return f"{head}::{escape_data(message)}"
+    return WorkflowCommand(f"{head}::{escape_data(message)}")
 
 
 @contextmanager
@@ -431,11 +446,11 @@ def group(title: str, *, env: Mapping[str, str], say: Say = print) -> Iterator[N
         say(f"== {title}")
         yield
         return
-    say(f"::group::{escape_data(title)}")
+    say(WorkflowCommand(f"::group::{escape_data(title)}"))
     try:
         yield
     finally:
-        say("::endgroup::")
+        say(WorkflowCommand("::endgroup::"))
 
 
 def mask(value: str, *, env: Mapping[str, str], say: Say = print) -> None:
@@ -447,7 +462,7 @@ def mask(value: str, *, env: Mapping[str, str], say: Say = print) -> None:
         return
     for part in value.splitlines():
         if part.strip():
-            say(f"::add-mask::{escape_data(part)}")
+            say(WorkflowCommand(f"::add-mask::{escape_data(part)}"))
 
 
 # --- the runner's command files, guarded while candidate code runs ----------------------------------

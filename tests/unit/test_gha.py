@@ -257,3 +257,18 @@ def test_mask_only_in_actions_and_line_by_line() -> None:
     gha.mask("", env=ACTIONS, say=lines.append)
     gha.mask("visible?", env={}, say=lines.append)
     assert lines == ["::add-mask::s3cr%25t", "::add-mask::line one", "::add-mask::line two"]
+
+
+def test_safe_say_passes_the_tools_own_commands_and_neutralises_quoted_ones() -> None:
+    lines: list[str] = []
+    env = {"GITHUB_ACTIONS": "true"}
+    say = gha.safe_say(lines.append, env=env)
+    say(gha.annotation("notice", "planned 2 candidates"))
+    say("skipped autoresearch/x: ::add-mask::nothing\n::error::forged by a candidate")
+    say("a plain line")
+    assert lines[0] == "::notice::planned 2 candidates"
+    assert lines[1].startswith("::stop-commands::") and "::error::forged by a candidate" in lines[1]
+    assert lines[2] == "a plain line"
+    outside = gha.safe_say(lines.append, env={})
+    outside("::error::printed as it is outside Actions")
+    assert lines[3] == "::error::printed as it is outside Actions"
