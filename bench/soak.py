@@ -84,10 +84,24 @@ def files(iterations: int) -> dict[str, str]:
     }
 
 
+def _diff(a: Any, b: Any) -> Any:
+    """What only the uninterrupted run has, and what only the other one has (a few of each)."""
+    if isinstance(a, list) and isinstance(b, list):
+        only_a = [x for x in a if x not in b][:5]
+        only_b = [x for x in b if x not in a][:5]
+        return {"only_uninterrupted": only_a, "only_interrupted": only_b}
+    return {"uninterrupted": a, "interrupted": b}
+
+
 # --- the local loop -----------------------------------------------------------------------------------
 
 
+def tree(repo: Path, sha: str) -> str:
+    return git(repo, "rev-parse", f"{sha}^{{tree}}")
+
+
 def loop_state(repo: Path) -> dict[str, Any]:
+    """The end state, by content: commits made at another moment have other shas, the same trees."""
     lines = []
     for line in git(repo, "notes", "--ref=autoresearch", "list").splitlines():
         _, commit = line.split()
@@ -100,11 +114,14 @@ def loop_state(repo: Path) -> dict[str, Any]:
     archive = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/autoresearch/")
     return {
         "evaluations": sorted(
-            (d["iteration"], d["key"], d["decision"], d["verdict"]) for d in latest.values()
+            (d["iteration"], d["source"], d["decision"], d["verdict"], tree(repo, d["candidate"]["sha"]))
+            for d in latest.values()
         ),
         "duplicate_lines": len(lines) - len({(d["key"], d["decision"]) for d in lines}),
-        "main": git(repo, "rev-parse", "main"),
-        "archive": sorted(archive.splitlines()),
+        "main": [tree(repo, "main"), git(repo, "rev-list", "--count", "main")],
+        "archive": sorted(
+            f"{ref} {tree(repo, sha)}" for ref, sha in (x.split() for x in archive.splitlines())
+        ),
     }
 
 
@@ -151,12 +168,14 @@ def soak_loop(tmp: Path, *, iterations: int, kills: int, seed: int) -> dict[str,
         results[name] = {**run, "state": loop_state(repo)}
     a, b = results["uninterrupted"]["state"], results["killed"]["state"]
     differences = [k for k in a if a[k] != b[k]]
+    detail = {k: _diff(a[k], b[k]) for k in differences}
     return {
         "iterations": len(a["evaluations"]),
         "kept": sum(1 for e in a["evaluations"] if e[2] == "kept"),
         "kills_survived": results["killed"]["kills"],
         "duplicates": a["duplicate_lines"] + b["duplicate_lines"],
         "differences": differences,
+        "detail": detail,
         "stopped": results["uninterrupted"]["stopped"],
         "seconds": {k: round(v["seconds"], 1) for k, v in results.items()},
     }
@@ -183,11 +202,12 @@ def github_state(p: Pipeline) -> dict[str, Any]:
                 "labels": p.server.labels(pr.number),
             }
         )
+    heads = git(p.origin, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/")
     return {
-        "notes": sorted((d["key"], d["decision"], d["verdict"]) for d in notes.values()),
+        "notes": sorted((d["source"], d["decision"], d["verdict"]) for d in notes.values()),
         "duplicate_lines": len(lines) - len({(d["key"], d["decision"]) for d in lines}),
         "branches": sorted(
-            git(p.origin, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/").splitlines()
+            f"{ref} {tree(p.origin, sha)}" for ref, sha in (x.split() for x in heads.splitlines())
         ),
         "pulls": pulls,
     }
@@ -278,7 +298,9 @@ def soak_schedule(tmp: Path, *, nights: int, kills: int, seed: int) -> dict[str,
             }
             server.violations.clear()
     a, b = results["uninterrupted"]["state"], results["disturbed"]["state"]
+    detail = {k: _diff(a[k], b[k]) for k in a if a[k] != b[k]}
     return {
+        "detail": detail,
         "nights": nights,
         "evaluations": len(a["notes"]),
         "pull_requests": len(a["pulls"]),

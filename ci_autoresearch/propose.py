@@ -67,6 +67,8 @@ from ci_autoresearch.model import Candidate
 from ci_autoresearch.runner import run_measured, scrub_env
 from ci_autoresearch.state import state_dir
 
+PROPOSED_PREFIX = "refs/autoresearch/proposed/"
+"""Where the heads a generator proposed are remembered (a restarted loop keeps calling them proposals)."""
 BOT_NAME = "ci-autoresearch"
 BOT_EMAIL = "ci-autoresearch@users.noreply.github.com"
 TRIAL_IDENTITY = {
@@ -127,11 +129,13 @@ def branch_candidates(
     names = [n for n in git.local_branches(repo, patterns) if n not in excluded]
     out = []
     for name, hyp in rank(names, hypotheses):
+        sha = git.resolve(repo, f"refs/heads/{name}")
+        proposed = git.try_resolve(repo, f"{PROPOSED_PREFIX}{name}") == sha  # a generator's, not yet measured
         out.append(
             Candidate(
-                source=f"branch:{name}",
+                source=f"{'propose' if proposed else 'branch'}:{name}",
                 branch=name,
-                sha=git.resolve(repo, f"refs/heads/{name}"),
+                sha=sha,
                 expected_gain=hyp.expected_gain if hyp else 0.0,
                 description=hyp.description if hyp else "",
             )
@@ -437,6 +441,8 @@ def run_propose(
                 f"the best {git.short(best_sha)} (log: {result.stdout_path})"
             )
         out.append(Candidate(source=f"propose:{name}", branch=name, sha=sha, description=description))
+    for cand in out:  # a run killed before measuring them finds them as a generator's, not as branches
+        git.update_ref(repo, f"{PROPOSED_PREFIX}{cand.branch}", cand.sha)
     return out
 
 
