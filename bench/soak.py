@@ -220,7 +220,7 @@ def night(
     plan = p.run("plan", ["plan"], "workflow_dispatch", event)
     entries = json.loads(plan.outputs["matrix"])["include"]
     if not entries:
-        return {"planned": 0, "publish_attempts": 0}
+        return {"planned": 0, "publish_attempts": 0, "killed": 0}
     downloads = p.tmp / f"downloads{p.jobs}"
     for entry in entries:
         job = p.run("evaluate", evaluate_args(entry), "workflow_dispatch", event)
@@ -228,7 +228,7 @@ def night(
         for bundle in Path(job.outputs["bundles"]).glob("*.json"):
             (downloads / f"autoresearch-bundle-{entry['slot']}" / bundle.name).write_text(bundle.read_text())
     args = ["publish", "--plan", plan.outputs["plan"], "--bundles", str(downloads)]
-    attempts = 0
+    attempts = killed = 0
     while True:
         attempts += 1
         job_dir = p.checkout("publish")
@@ -248,10 +248,11 @@ def night(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+                killed += 1
                 continue
         out, _ = proc.communicate(timeout=600)
         if proc.returncode == 0:
-            return {"planned": len(entries), "publish_attempts": attempts}
+            return {"planned": len(entries), "publish_attempts": attempts, "killed": killed}
         if proc.returncode != 4 or attempts > 5:  # 4: GitHub failed after retries; re-run the job
             raise RuntimeError(f"publish exited {proc.returncode}: {out[-2000:]}")
 
@@ -272,7 +273,7 @@ def soak_schedule(tmp: Path, *, nights: int, kills: int, seed: int) -> dict[str,
             (tmp / name).mkdir(parents=True)
             p = Pipeline.create(tmp / name, server, config=config(nights))
             p.commit_main({"gen.py": GENERATOR}, "the generator")
-            attempts = planned = 0
+            attempts = planned = kills_done = 0
             outages = []
             for i in range(nights):
                 if i in outage_nights:
@@ -282,17 +283,17 @@ def soak_schedule(tmp: Path, *, nights: int, kills: int, seed: int) -> dict[str,
                     else:  # a secondary rate limit with Retry-After: retried in place
                         server.inject("*", r"/repos/", 403, times=3, headers={"Retry-After": "1"})
                     outages.append(i)
-                done = night(
-                    p, event, kill_publish=rng.uniform(0.5, 2.5) if i in kill_nights else None, rng=rng
-                )
+                delay = rng.uniform(0.2, 1.2) if i in kill_nights else None  # publish takes 1.5-3 s here
+                done = night(p, event, kill_publish=delay, rng=rng)
                 attempts += done["publish_attempts"]
+                kills_done += done["killed"]
                 planned += done["planned"]
             results[name] = {
                 "state": github_state(p),
                 "seconds": round(time.perf_counter() - started, 1),
                 "publish_attempts": attempts,
                 "planned": planned,
-                "kills": len(kill_nights),
+                "kills": kills_done,
                 "outages": outages,
                 "violations": len(server.violations),
             }
