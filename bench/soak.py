@@ -213,9 +213,20 @@ def github_state(p: Pipeline) -> dict[str, Any]:
     }
 
 
-def night(
-    p: Pipeline, event: dict[str, Any], *, kill_publish: float | None, rng: random.Random
-) -> dict[str, int]:
+def _kill_after_calls(proc: subprocess.Popen[str], server: FakeGitHub, calls: int) -> bool:
+    """SIGKILL ``proc`` once it has made ``calls`` more API calls (a crash between two of its effects);
+    False when it ended first."""
+    start = len(server.calls)
+    while proc.poll() is None:
+        if len(server.calls) - start >= calls:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def night(p: Pipeline, event: dict[str, Any], *, kill_at: int | None, rng: random.Random) -> dict[str, int]:
     """One night; publish is re-run until it succeeds (after a kill or an outage), as a person would."""
     plan = p.run("plan", ["plan"], "workflow_dispatch", event)
     entries = json.loads(plan.outputs["matrix"])["include"]
@@ -242,14 +253,9 @@ def night(
             text=True,
             start_new_session=True,
         )
-        if kill_publish is not None and attempts == 1:
-            try:
-                proc.wait(timeout=kill_publish)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                killed += 1
-                continue
+        if kill_at is not None and attempts == 1 and _kill_after_calls(proc, p.server, kill_at):
+            killed += 1
+            continue
         out, _ = proc.communicate(timeout=600)
         if proc.returncode == 0:
             return {"planned": len(entries), "publish_attempts": attempts, "killed": killed}
@@ -283,8 +289,8 @@ def soak_schedule(tmp: Path, *, nights: int, kills: int, seed: int) -> dict[str,
                     else:  # a secondary rate limit with Retry-After: retried in place
                         server.inject("*", r"/repos/", 403, times=3, headers={"Retry-After": "1"})
                     outages.append(i)
-                delay = rng.uniform(0.2, 1.2) if i in kill_nights else None  # publish takes 1.5-3 s here
-                done = night(p, event, kill_publish=delay, rng=rng)
+                kill_at = rng.randint(1, 6) if i in kill_nights else None  # after its k-th API call
+                done = night(p, event, kill_at=kill_at, rng=rng)
                 attempts += done["publish_attempts"]
                 kills_done += done["killed"]
                 planned += done["planned"]
