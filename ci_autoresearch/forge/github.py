@@ -39,7 +39,7 @@ from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, parse_document, result_f
 from ci_autoresearch.config_model import GithubConfig
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, BadInputError, ForgeError
-from ci_autoresearch.forge import Publication, PullState
+from ci_autoresearch.forge import Publication, PullState, RemoteForge
 from ci_autoresearch.model import Comparison, Result, Verdict
 from ci_autoresearch.report import escape_md
 
@@ -235,7 +235,7 @@ class _Failure:
     wait: float | None  # seconds before the next attempt; None: do not retry
 
 
-class GithubForge:
+class GithubForge(RemoteForge):
     """:class:`~ci_autoresearch.forge.Forge` on GitHub. Build it with :meth:`from_env` in Actions."""
 
     def __init__(
