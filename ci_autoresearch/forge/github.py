@@ -16,6 +16,7 @@ to be worse: it must not block a merge on noise) and ``neutral`` for a check run
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import time
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -39,11 +40,12 @@ from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, parse_document, result_f
 from ci_autoresearch.config_model import GithubConfig
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, BadInputError, ForgeError
-from ci_autoresearch.forge import Publication, PullState, RemoteForge
+from ci_autoresearch.forge import FoundBundle, Publication, PullState, RemoteForge
 from ci_autoresearch.model import Comparison, Result, Verdict
 from ci_autoresearch.report import escape_md
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 DEFAULT_API_URL = "https://api.github.com"
 MARKER = "<!-- ci-autoresearch:report -->"
@@ -227,6 +229,42 @@ def token_of(env: Mapping[str, str]) -> str | None:
 
 
 @dataclass(frozen=True)
+class Would:
+    """A request a step would make, as a dry run says it: ``would METHOD /repos/o/r{suffix} (what)``."""
+
+    method: str
+    suffix: str
+    what: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One idempotent find-then-write step: ``what`` names it in errors, ``would`` in a dry run."""
+
+    what: str
+    run: Callable[[], object]
+    would: tuple[Would, ...] = ()
+
+
+DRY_PULL = 0  # the number a dry run gives a pull request it did not look up (said as {pull})
+
+
+def pull_ref(number: int) -> str:
+    """``number`` in a path, ``{pull}`` for the pull request a dry run did not look up."""
+    return "{pull}" if number == DRY_PULL else str(number)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Opened:
+    """The open pull request of a branch, found or just created."""
+
+    number: int
+    url: str
+    created: bool
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Failure:
     """What went wrong with one request, for the retry decision and the one-line error."""
 
@@ -333,8 +371,10 @@ class GithubForge(RemoteForge):
         """Name the request about to be made (for the error line, should it fail)."""
         self._current = (method, self._path(suffix))
 
-    def _would(self, method: str, suffix: str, what: str) -> None:
-        self.say(f"would {method} {self._path(suffix)} ({what})")
+    def _done(self, line: str) -> None:
+        """Say what was done on GitHub; a dry run did nothing, so it says nothing."""
+        if not self.dry_run:
+            self.say(line)
 
     def _classify(self, err: Exception, attempt: int) -> _Failure:
         backoff = min(2.0 ** (attempt - 1), MAX_BACKOFF)
@@ -365,8 +405,22 @@ class GithubForge(RemoteForge):
         # connection refused or reset, timeouts (requests' and urllib's errors are OSErrors)
         return _Failure(None, _one_line(f"{type(err).__name__}: {err}"), backoff)
 
-    def _step(self, what: str, fn: Callable[[], T]) -> T:
-        """Run one idempotent find-then-write step, retrying it as a whole on transient failures."""
+    def _step(
+        self, what: str, fn: Callable[[], T], *, dry: D, would: Sequence[Would] = (), note: str = ""
+    ) -> T | D:
+        """Run one idempotent find-then-write step, retrying it as a whole on transient failures.
+
+        The one place a dry run differs: nothing is called; the step says the requests it ``would`` make
+        (and ``note``) and gives ``dry``, the answer the rest of the operation goes on with."""
+        if self.dry_run:
+            for request in would:
+                self.say(f"would {request.method} {self._path(request.suffix)} ({request.what})")
+            if note:
+                self.say(f"(dry run: {note})")
+            return dry
+        return self._retrying(what, fn)
+
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
         for attempt in range(1, self.max_attempts + 1):
             self._current = ("", "")
             try:
@@ -391,19 +445,17 @@ class GithubForge(RemoteForge):
             self.sleep(failure.wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run_steps(
-        self, steps: list[tuple[str, Callable[[], object]]], errors: list[ForgeError] | None = None
-    ) -> None:
+    def _run_steps(self, steps: Sequence[Step], errors: Sequence[ForgeError] = ()) -> None:
         """Run every step even when one fails (a GitHub failure loses nothing), then raise the first."""
-        errors = list(errors or [])
-        for what, fn in steps:
+        failed = list(errors)
+        for step in steps:
             try:
-                self._step(what, fn)
+                self._step(step.what, step.run, dry=None, would=step.would)
             except ForgeError as err:
-                errors.append(err)
-        if errors:
-            more = f" (and {len(errors) - 1} more failed step(s))" if len(errors) > 1 else ""
-            raise ForgeError(errors[0].message + more)
+                failed.append(err)
+        if failed:
+            more = f" (and {len(failed) - 1} more failed step(s))" if len(failed) > 1 else ""
+            raise ForgeError(failed[0].message + more)
 
     # --- labels -----------------------------------------------------------------------------------
 
@@ -510,9 +562,7 @@ class GithubForge(RemoteForge):
         first.edit(body)
         return "updated"
 
-    def _comment_step(
-        self, number: int, body: str, *, key: str = "", fresh: bool = False
-    ) -> tuple[str, Callable[[], object]]:
+    def _comment_step(self, number: int, body: str, *, key: str = "", fresh: bool = False) -> Step:
         attempts = 0
 
         def run() -> str:
@@ -520,7 +570,23 @@ class GithubForge(RemoteForge):
             attempts += 1  # after a failed attempt the comment may exist: look for it then
             return self._upsert_comment(number, body, key=key, fresh=fresh and attempts == 1)
 
-        return (f"sticky comment on #{number}", run)
+        path = f"/issues/{pull_ref(number)}/comments"
+        would = (
+            (Would("POST", path, f"sticky comment, {len(body)} chars"),)
+            if fresh
+            else (
+                Would("GET", path, f"find the sticky comment {MARKER}"),
+                Would("POST", path, f"sticky comment, {len(body)} chars; PATCH it instead when found"),
+            )
+        )
+        return Step(f"sticky comment on #{number}", run, would)
+
+    def _label_step(self, number: int, verdict: Verdict, *, what: str, would: str) -> Step:
+        return Step(
+            what,
+            lambda: self._sync_labels(number, verdict),
+            (Would("POST", f"/issues/{pull_ref(number)}/labels", would),),
+        )
 
     # --- commit status / check run ----------------------------------------------------------------
 
@@ -580,6 +646,37 @@ class GithubForge(RemoteForge):
             **extra,
         )
 
+    def _status_step(self, pub: Publication) -> Step | None:
+        """The commit status or check run the configuration asks for, if any."""
+        c = pub.evaluation.comparison
+        sha = c.candidate.sha
+        if self.config.status == "status":
+            return Step(
+                f"commit status on {sha[:8]}",
+                lambda: self._set_status(pub),
+                (
+                    Would(
+                        "POST",
+                        f"/statuses/{sha}",
+                        f"commit status {CONTEXT}: {STATUS_STATE[c.verdict]}, {status_description(c)!r}",
+                    ),
+                ),
+            )
+        if self.config.status == "check-run":
+            return Step(
+                f"check run on {sha[:8]}",
+                lambda: self._set_check_run(pub),
+                (
+                    Would(
+                        "POST",
+                        "/check-runs",
+                        f"check run {CONTEXT} on {sha[:8]}: {CHECK_CONCLUSION[c.verdict]}, "
+                        "PATCH it when found",
+                    ),
+                ),
+            )
+        return None
+
     # --- pull requests ----------------------------------------------------------------------------
 
     def _find_open_pull(self, branch: str) -> PullRequest | None:
@@ -592,15 +689,28 @@ class GithubForge(RemoteForge):
             return pull
         return None
 
+    def _open_number(self, branch: str) -> int | None:
+        pull = self._find_open_pull(branch)
+        return None if pull is None else pull.number
+
+    def _find_step(self, branch: str, *, dry: int | None, note: str = "") -> int | None:
+        """The number of the open pull request of ``branch``, found in a step of its own."""
+        return self._step(
+            f"find the pull request of {branch}",
+            lambda: self._open_number(branch),
+            dry=dry,
+            would=(self._would_find(branch),),
+            note=note,
+        )
+
+    def _would_find(self, branch: str) -> Would:
+        return Would(
+            "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
+        )
+
     def pull_for_branch(self, branch: str) -> int | None:
         """The number of the open pull request whose head is ``branch`` of this repository."""
-        if self.dry_run:
-            self._would(
-                "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
-            )
-            return None
-        pull = self._step(f"find the pull request of {branch}", lambda: self._find_open_pull(branch))
-        return None if pull is None else pull.number
+        return self._find_step(branch, dry=None)
 
     # --- Forge ------------------------------------------------------------------------------------
 
@@ -608,89 +718,67 @@ class GithubForge(RemoteForge):
         """The sticky comment and the verdict label on the PR (``pub.pull``, else the open PR of
         ``pub.branch``, if any), and the commit status or check run on the candidate commit."""
         c = pub.evaluation.comparison
-        body = comment_body(pub.markdown)
-        if self.dry_run:
-            self._dry_publish(pub, body)
-            return
         number = pub.pull
         errors: list[ForgeError] = []
         if number is None and pub.branch:
             try:
-                pull = self._step(
-                    f"find the pull request of {pub.branch}", lambda: self._find_open_pull(pub.branch or "")
+                number = self._find_step(
+                    pub.branch,
+                    dry=DRY_PULL,
+                    note=f"the pull request of {pub.branch}, if one is open, gets the comment and label",
                 )
             except ForgeError as err:
                 errors.append(err)
-            else:
-                if pull is not None:
-                    number = pull.number
-        steps: list[tuple[str, Callable[[], object]]] = []
+        steps: list[Step] = []
         if number is not None:
-            n = number
-            steps.append(self._comment_step(n, body, key=pub.evaluation.key))
-            steps.append((f"verdict label on #{n}", lambda: self._sync_labels(n, c.verdict)))
-        if self.config.status == "status":
-            steps.append((f"commit status on {c.candidate.sha[:8]}", lambda: self._set_status(pub)))
-        elif self.config.status == "check-run":
-            steps.append((f"check run on {c.candidate.sha[:8]}", lambda: self._set_check_run(pub)))
-        self._run_steps(steps, errors)
-
-    def _dry_publish(self, pub: Publication, body: str) -> None:
-        c = pub.evaluation.comparison
-        where = f"#{pub.pull}" if pub.pull is not None else None
-        if where is None and pub.branch:
-            self.pull_for_branch(pub.branch)
-            where = "{pull}"
-            self.say(
-                f"(dry run: the pull request of {pub.branch}, if one is open, gets the comment and label)"
-            )
-        if where is not None:
-            n = where.lstrip("#")
-            self._would("GET", f"/issues/{n}/comments", f"find the sticky comment {MARKER}")
-            self._would(
-                "POST",
-                f"/issues/{n}/comments",
-                f"sticky comment, {len(body)} chars; PATCH it instead when found",
-            )
             label = self.label_for(c.verdict)
-            self._would("POST", f"/issues/{n}/labels", f"label {label}, replacing other verdict labels")
-        sha = c.candidate.sha
-        if self.config.status == "status":
-            self._would(
-                "POST",
-                f"/statuses/{sha}",
-                f"commit status {CONTEXT}: {STATUS_STATE[c.verdict]}, {status_description(c)!r}",
+            steps.append(self._comment_step(number, comment_body(pub.markdown), key=pub.evaluation.key))
+            steps.append(
+                self._label_step(
+                    number,
+                    c.verdict,
+                    what=f"verdict label on #{number}",
+                    would=f"label {label}, replacing other verdict labels",
+                )
             )
-        elif self.config.status == "check-run":
-            self._would(
-                "POST",
-                "/check-runs",
-                f"check run {CONTEXT} on {sha[:8]}: {CHECK_CONCLUSION[c.verdict]}, PATCH it when found",
-            )
+        status = self._status_step(pub)
+        if status is not None:
+            steps.append(status)
+        self._run_steps(steps, errors)
 
     def open_change(self, *, branch: str, base: str, title: str, body: str, report: str = "") -> str:
         """The open PR of ``branch`` (its URL), else a new one: ``body`` as its description, ``report`` (else
         the body) as its sticky comment, and the improvement label."""
         label = self.label_for("improved")
-        if self.dry_run:
-            self._would(
-                "GET", f"/pulls?state=open&head={self.owner}:{branch}", f"find the pull request of {branch}"
+        opened = self._step(
+            f"open a pull request for {branch}",
+            lambda: self._find_or_create(branch=branch, base=base, title=title, body=body),
+            dry=Opened(number=DRY_PULL, url=f"(dry run) {branch}", created=True, labels=()),
+            would=(
+                self._would_find(branch),
+                Would("POST", "/pulls", f"open {branch} → {base}: {_cut(title, MAX_TITLE_CHARS)!r}"),
+            ),
+        )
+        number = opened.number
+        steps: list[Step] = []
+        if opened.created:
+            steps.append(self._comment_step(number, comment_body(report or body), fresh=True))
+        present = self._pr_labels.get(number) or opened.labels
+        if label.lower() not in {name.lower() for name in present}:
+            steps.append(
+                self._label_step(
+                    number, "improved", what=f"label {label} on #{number}", would=f"label {label}"
+                )
             )
-            self._would("POST", "/pulls", f"open {branch} → {base}: {_cut(title, MAX_TITLE_CHARS)!r}")
-            self._would(
-                "POST",
-                "/issues/{pull}/comments",
-                f"sticky comment, {len(comment_body(report or body))} chars",
-            )
-            self._would("POST", "/issues/{pull}/labels", f"label {label}")
-            return f"(dry run) {branch}"
+        self._run_steps(steps)
+        if opened.created:
+            self._done(f"opened pull request #{number}: {opened.url}")
+        return opened.url
 
-        created: list[bool] = []
-
-        def find_or_create() -> PullRequest:
-            pull = self._find_open_pull(branch)
-            if pull is not None:
-                return pull
+    def _find_or_create(self, *, branch: str, base: str, title: str, body: str) -> Opened:
+        pull = self._find_open_pull(branch)
+        created = pull is None
+        if pull is None:
             self._at("POST", "/pulls")
             pull = self._repo.create_pull(
                 base=base,
@@ -700,21 +788,8 @@ class GithubForge(RemoteForge):
             )
             self._pulls[branch] = pull
             self._pr_labels[pull.number] = [lb.name for lb in pull.labels]
-            created.append(True)
-            return pull
-
-        pull = self._step(f"open a pull request for {branch}", find_or_create)
-        number = pull.number
-        steps: list[tuple[str, Callable[[], object]]] = []
-        if created:
-            steps.append(self._comment_step(number, comment_body(report or body), fresh=True))
-        present = self._pr_labels.get(number) or [lb.name for lb in pull.labels]
-        if label.lower() not in {name.lower() for name in present}:
-            steps.append((f"label {label} on #{number}", lambda: self._sync_labels(number, "improved")))
-        self._run_steps(steps)
-        if created:
-            self.say(f"opened pull request #{number}: {pull.html_url}")
-        return str(pull.html_url)
+        labels = tuple(lb.name for lb in pull.labels)
+        return Opened(number=pull.number, url=str(pull.html_url), created=created, labels=labels)
 
     def close_change(self, *, branch: str = "", reason: str, key: str = "", pull: int | None = None) -> bool:
         """Close the open PR ``pull`` (else the open PR of ``branch``) after saying why below the headline
@@ -722,68 +797,73 @@ class GithubForge(RemoteForge):
         closed for this same evaluation (``key``): that PR stays open."""
         note = closed_note(key, reason)
         what = f"#{pull}" if pull is not None else f"the pull request of {branch}"
-        if self.dry_run:
-            if pull is None:
-                self._would(
-                    "GET",
-                    f"/pulls?state=open&head={self.owner}:{branch}",
-                    f"find the pull request of {branch}",
-                )
-            self._would(
-                "PATCH", "/issues/comments/{id}", f"sticky comment: closed because {_one_line(reason, 120)}"
-            )
-            self._would("PATCH", f"/pulls/{pull if pull is not None else '{pull}'}", "state=closed")
-            return True
         if pull is not None:
-            state = self._step(f"get #{pull}", lambda: self._pull_state(pull))
-            if state is None or state.state != "open":
+            if not self._step(f"get #{pull}", lambda: self._is_open(pull), dry=True):
                 return False
             number = pull
         else:
-            found = self._step(f"find the pull request of {branch}", lambda: self._find_open_pull(branch))
+            found = self._find_step(branch, dry=DRY_PULL)
             if found is None:
                 return False
-            number = found.number
-
-        def comment() -> str:
-            sticky = self._sticky_comments(number)
-            old = sticky_parts(sticky[0].body or "") if sticky else sticky_parts("")
-            if key and key in old.closed_for:
-                return "reopened"
-            closed_for = (*old.closed_for, key) if key else old.closed_for
-            new = compose_sticky(old.report if sticky else "", note=note, closed_for=closed_for)
-            if not sticky:
-                self._at("POST", f"/issues/{number}/comments")
-                self._repo.get_issue(number).create_comment(new)
-                return "created"
-            if new == sticky[0].body:
-                return "unchanged"
-            self._at("PATCH", f"/issues/comments/{sticky[0].id}")
-            sticky[0].edit(new)
-            return "updated"
-
-        if self._step(f"sticky comment on #{number}", comment) == "reopened":
+            number = found
+        outcome = self._step(
+            f"sticky comment on #{number}",
+            lambda: self._note_closed(number, note, key),
+            dry="updated",
+            would=(
+                Would(
+                    "PATCH",
+                    "/issues/comments/{id}",
+                    f"sticky comment: closed because {_one_line(reason, 120)}",
+                ),
+            ),
+        )
+        if outcome == "reopened":
             self.say(
                 f"#{number} was reopened after it was closed for this same evaluation: left open "
                 f"({_one_line(reason, 200)})"
             )
             return False
-
-        def close() -> None:
-            self._at("PATCH", f"/pulls/{number}")
-            self._repo.get_pull(number).edit(state="closed")
-
-        self._step(f"close #{number}", close)
+        self._step(
+            f"close #{number}",
+            lambda: self._close(number),
+            dry=None,
+            would=(Would("PATCH", f"/pulls/{pull_ref(number)}", "state=closed"),),
+        )
         self._pulls.pop(branch, None)
-        self.say(f"closed pull request #{number} ({what}): {_one_line(reason, 200)}")
+        self._done(f"closed pull request #{number} ({what}): {_one_line(reason, 200)}")
         return True
+
+    def _is_open(self, number: int) -> bool:
+        state = self._pull_state(number)
+        return state is not None and state.state == "open"
+
+    def _note_closed(self, number: int, note: str, key: str) -> str:
+        """The closed note (and the closed-for marker) in the sticky comment; "reopened" when the PR was
+        already closed for this evaluation (``key``) and a person reopened it."""
+        sticky = self._sticky_comments(number)
+        old = sticky_parts(sticky[0].body or "") if sticky else sticky_parts("")
+        if key and key in old.closed_for:
+            return "reopened"
+        closed_for = (*old.closed_for, key) if key else old.closed_for
+        new = compose_sticky(old.report if sticky else "", note=note, closed_for=closed_for)
+        if not sticky:
+            self._at("POST", f"/issues/{number}/comments")
+            self._repo.get_issue(number).create_comment(new)
+            return "created"
+        if new == sticky[0].body:
+            return "unchanged"
+        self._at("PATCH", f"/issues/comments/{sticky[0].id}")
+        sticky[0].edit(new)
+        return "updated"
+
+    def _close(self, number: int) -> None:
+        self._at("PATCH", f"/pulls/{number}")
+        self._repo.get_pull(number).edit(state="closed")
 
     def merge(self, number: int, *, title: str) -> bool:
         """Merge the open PR ``number`` (``github.auto_merge``); False when GitHub refuses (conflict,
         checks, protection): said, and left to a person."""
-        if self.dry_run:
-            self._would("PUT", f"/pulls/{number}/merge", f"merge: {_cut(title, 120)!r}")
-            return True
 
         def merge() -> bool:
             self._at("PUT", f"/pulls/{number}/merge")
@@ -796,7 +876,12 @@ class GithubForge(RemoteForge):
                 raise
             return bool(status.merged)
 
-        return self._step(f"merge #{number}", merge)
+        return self._step(
+            f"merge #{number}",
+            merge,
+            dry=True,
+            would=(Would("PUT", f"/pulls/{number}/merge", f"merge: {_cut(title, 120)!r}"),),
+        )
 
     # --- reading pull requests (trusted routing for publish) -------------------------------------
 
@@ -815,28 +900,26 @@ class GithubForge(RemoteForge):
 
     def pull_state(self, number: int) -> PullState | None:
         """PR ``number`` as GitHub reports it now; None when there is no such PR."""
-        if self.dry_run:
-            self._would("GET", f"/pulls/{number}", "read the pull request")
-            return None
-        return self._step(f"get #{number}", lambda: self._pull_state(number))
+        return self._step(
+            f"get #{number}",
+            lambda: self._pull_state(number),
+            dry=None,
+            would=(Would("GET", f"/pulls/{number}", "read the pull request"),),
+        )
 
     def pull_for_run(self, run: gha.WorkflowRunInfo) -> PullState | None:
         """The open PR a ``pull_request`` workflow run was for: one the run lists, else the open PR of the
         run's head branch in its head repository (GitHub lists no PR for a fork's run) -- and only if its
         head is the run's commit."""
-        if self.dry_run:
-            self._would("GET", f"/pulls?state=open&head=…:{run.head_branch}", f"find the PR of run {run.id}")
-            return None
         for number in run.pull_numbers[:10]:
-            state = self.pull_state(number)
+            state = self._step(f"get #{number}", functools.partial(self._pull_state, number), dry=None)
             if state is not None and state.state == "open" and state.head_sha == run.head_sha:
                 return state
-        if not run.head_branch or not run.head_repo_full_name:
-            return None
-        owner = run.head_repo_full_name.split("/", 1)[0]
-        head = f"{owner}:{run.head_branch}"
 
         def find() -> list[PullState]:
+            if not run.head_branch or not run.head_repo_full_name:
+                return []
+            head = f"{run.head_repo_full_name.split('/', 1)[0]}:{run.head_branch}"
             self._at("GET", f"/pulls?state=open&head={head}")
             return [
                 _pull_state(p, self.repository)
@@ -844,14 +927,18 @@ class GithubForge(RemoteForge):
                 if p.head.sha == run.head_sha
             ]
 
-        found = self._step(f"find the pull request of run {run.id}", find)
+        found = self._step(
+            f"find the pull request of run {run.id}",
+            find,
+            dry=[],
+            would=(
+                Would("GET", f"/pulls?state=open&head=…:{run.head_branch}", f"find the PR of run {run.id}"),
+            ),
+        )
         return found[0] if len(found) == 1 else None
 
     def pulls_of_branch(self, branch: str) -> list[PullState]:
         """Every PR (open or closed) whose head is ``branch`` of this repository."""
-        if self.dry_run:
-            self._would("GET", f"/pulls?state=all&head={self.owner}:{branch}", f"pull requests of {branch}")
-            return []
 
         def find() -> list[PullState]:
             self._at("GET", f"/pulls?state=all&head={self.owner}:{branch}")
@@ -860,13 +947,17 @@ class GithubForge(RemoteForge):
                 for p in self._repo.get_pulls(state="all", head=f"{self.owner}:{branch}")
             ]
 
-        return self._step(f"pull requests of {branch}", find)
+        return self._step(
+            f"pull requests of {branch}",
+            find,
+            dry=[],
+            would=(
+                Would("GET", f"/pulls?state=all&head={self.owner}:{branch}", f"pull requests of {branch}"),
+            ),
+        )
 
     def remove_verdict_labels(self, number: int) -> list[str]:
         """Remove our verdict labels from PR ``number`` (it is no longer a candidate); the names removed."""
-        if self.dry_run:
-            self._would("DELETE", f"/issues/{number}/labels/{{name}}", "remove the verdict labels")
-            return []
         ours = self._verdict_labels()
 
         def remove() -> list[str]:
@@ -884,7 +975,12 @@ class GithubForge(RemoteForge):
                     removed.append(label.name)
             return removed
 
-        return self._step(f"verdict labels of #{number}", remove)
+        return self._step(
+            f"verdict labels of #{number}",
+            remove,
+            dry=[],
+            would=(Would("DELETE", f"/issues/{number}/labels/{{name}}", "remove the verdict labels"),),
+        )
 
     # --- the baseline artifact --------------------------------------------------------------------
 
@@ -892,9 +988,6 @@ class GithubForge(RemoteForge):
         """The newest unexpired artifact ``name`` of a run on ``branch`` (at ``sha`` when given), as a
         validated result@1. Missing, expired or invalid: ``(None, why)``; API failure: ForgeError."""
         query = urllib.parse.urlencode({"name": name})
-        if self.dry_run:
-            self._would("GET", f"/actions/artifacts?{query}", "find the baseline artifact")
-            return None, "dry run: the baseline artifact was not fetched"
         where = f"for branch {branch}" + (f" at {sha[:8]}" if sha else "")
 
         def find() -> tuple[Artifact | None, str]:
@@ -937,13 +1030,20 @@ class GithubForge(RemoteForge):
                 return None, f"no baseline artifact {name} {where} (found {', '.join(f for f in found if f)})"
             return None, f"no baseline artifact {name} {where} in {self.repository}"
 
-        artifact, why = self._step(f"find the baseline artifact {name}", find)
+        artifact, why = self._step(
+            f"find the baseline artifact {name}",
+            find,
+            dry=(None, "dry run: the baseline artifact was not fetched"),
+            would=(Would("GET", f"/actions/artifacts?{query}", "find the baseline artifact"),),
+        )
         if artifact is None:
             return None, why
         label = f"baseline artifact {name} #{artifact.id}"
         if artifact.size_in_bytes is not None and artifact.size_in_bytes > MAX_ARTIFACT_BYTES:
             return None, f"{label} is {artifact.size_in_bytes} bytes, more than the 32 MiB limit"
-        data = self._step(f"download {label}", lambda: self._download(artifact))
+        data: bytes | str = self._step(
+            f"download {label}", lambda: self._download(artifact), dry="not downloaded"
+        )
         if isinstance(data, str):
             return None, f"{label}: {data}"
         result, problem = _result_from_zip(data, label)
@@ -955,21 +1055,16 @@ class GithubForge(RemoteForge):
             return None, f"{label} holds a result of {result.ref.sha[:8]}, not of {sha[:8]}"
         return result, f"{label} from {head_sha[:8]}, {_iso(artifact.created_at)}"
 
-    def fetch_run_bundles(
-        self, run_id: int
-    ) -> tuple[list[tuple[str, str | None, dict[str, Any]]], list[str]] | None:
+    def fetch_run_bundles(self, run_id: int) -> tuple[list[FoundBundle], list[str]] | None:
         """The evaluation bundles (``autoresearch-bundle-*`` artifacts) an unprivileged run uploaded, each a
         validated bundle@1 document -- still untrusted: publish checks every claim in it -- with the
         problems of those that could not be read. None when the run does not exist (deleted)."""
-        if self.dry_run:
-            self._would("GET", f"/actions/runs/{run_id}/artifacts", "find the evaluation bundles")
-            return [], ["dry run: the bundles were not fetched"]
 
-        def find() -> list[Artifact] | None:
+        def find() -> tuple[list[Artifact], list[str]] | None:
             self._at("GET", f"/actions/runs/{run_id}/artifacts")
             try:
                 run = self._repo.get_workflow_run(run_id)
-                return [
+                bundles = [
                     a
                     for a in run.get_artifacts()
                     if a.name.startswith(BUNDLE_ARTIFACT_PREFIX) and not a.expired
@@ -978,18 +1073,26 @@ class GithubForge(RemoteForge):
                 if err.status == 404:
                     return None
                 raise
+            return bundles, []
 
-        artifacts = self._step(f"find the evaluation bundles of run {run_id}", find)
-        if artifacts is None:
+        found = self._step(
+            f"find the evaluation bundles of run {run_id}",
+            find,
+            dry=([], ["dry run: the bundles were not fetched"]),
+            would=(Would("GET", f"/actions/runs/{run_id}/artifacts", "find the evaluation bundles"),),
+        )
+        if found is None:
             return None
-        docs: list[tuple[str, str | None, dict[str, Any]]] = []
-        problems: list[str] = []
+        artifacts, problems = found
+        docs: list[FoundBundle] = []
         for artifact in artifacts:
             label = f"artifact {artifact.name} #{artifact.id}"
             if artifact.size_in_bytes is not None and artifact.size_in_bytes > MAX_ARTIFACT_BYTES:
                 problems.append(f"{label} is larger than the 32 MiB limit")
                 continue
-            data = self._step(f"download {label}", lambda a=artifact: self._download(a))  # type: ignore[misc]
+            data: bytes | str = self._step(
+                f"download {label}", functools.partial(self._download, artifact), dry="not downloaded"
+            )
             if isinstance(data, str):
                 problems.append(f"{label}: {data}")
                 continue
