@@ -37,7 +37,7 @@ from github.Repository import Repository
 
 from ci_autoresearch import __version__, gha
 from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, parse_document, result_from_json
-from ci_autoresearch.config_model import GithubConfig
+from ci_autoresearch.config_model import GithubConfig, GithubLabels
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, BadInputError, ForgeError
 from ci_autoresearch.forge import FoundBundle, Publication, PullState, RemoteForge
@@ -92,6 +92,19 @@ LABEL_STYLE: Mapping[Verdict, tuple[str, str]] = {
 }
 
 Say = Callable[[str], None]
+
+
+def verdict_label(labels: GithubLabels, verdict: Verdict) -> str:
+    """The name of the label for ``verdict`` (two verdicts may share one)."""
+    names: Mapping[Verdict, str] = {
+        "improved": labels.improved,
+        "regressed": labels.regressed,
+        "unchanged": labels.unchanged,
+        "inconclusive": labels.inconclusive,
+        "invalid": labels.invalid,
+        "rejected": labels.rejected,
+    }
+    return names[verdict]
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -460,7 +473,7 @@ class GithubForge(RemoteForge):
     # --- labels -----------------------------------------------------------------------------------
 
     def label_for(self, verdict: Verdict) -> str:
-        return str(getattr(self.config.labels, verdict))
+        return verdict_label(self.config.labels, verdict)
 
     def _verdict_labels(self) -> dict[str, list[Verdict]]:
         """Our verdict label names (lower-cased) and the verdicts that use each."""
