@@ -28,6 +28,7 @@ from ci_autoresearch.config_model import Config
 from ci_autoresearch.environment import detect_environment
 from ci_autoresearch.errors import AutoresearchError, BadInputError
 from ci_autoresearch.evaluate import Evaluated, Request, evaluate, refuse_privileges
+from ci_autoresearch.forge import RemoteForge
 from ci_autoresearch.measure import ProgressFn, measure_ref
 from ci_autoresearch.model import Result
 from ci_autoresearch.plan import (
@@ -44,7 +45,6 @@ from ci_autoresearch.plan import (
 )
 from ci_autoresearch.publish import (
     Context,
-    RemoteForge,
     plan_from_argument,
     publish_plan,
     publish_run,

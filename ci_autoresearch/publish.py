@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ci_autoresearch import gha, git, history, keep, overlay, propose
 from ci_autoresearch.artifacts import (
@@ -34,11 +34,11 @@ from ci_autoresearch.artifacts import (
     parse_document,
     write_json,
 )
-from ci_autoresearch.config_model import Config, GithubConfig
+from ci_autoresearch.config_model import Config
 from ci_autoresearch.decide import pct
 from ci_autoresearch.errors import ArtifactError, AutoresearchError, BadInputError, GitError
-from ci_autoresearch.forge import Forge, Publication, PullState
-from ci_autoresearch.model import Comparison, Evaluation, Result
+from ci_autoresearch.forge import Publication, PullState, RemoteForge
+from ci_autoresearch.model import Comparison, Evaluation
 from ci_autoresearch.plan import Plan, Slot, config_at, loop_evaluations, pull_slot
 from ci_autoresearch.report import (
     comparison_markdown,
@@ -51,24 +51,6 @@ from ci_autoresearch.report import (
 MAX_BUNDLE_FILES = 64
 BUNDLE_PREFIX = "autoresearch-bundle-"  # the artifact each evaluate job uploads: + its slot
 PUBLISH_FILE = "publish.json"
-
-
-class RemoteForge(Forge, Protocol):
-    """What publish needs of a forge beyond :class:`Forge`: trusted routing and the uploaded bundles."""
-
-    def use_config(self, config: GithubConfig) -> None: ...
-    def pull_state(self, number: int) -> PullState | None: ...
-    def pull_for_run(self, run: gha.WorkflowRunInfo) -> PullState | None: ...
-    def pulls_of_branch(self, branch: str) -> list[PullState]: ...
-    def fetch_run_bundles(self, run_id: int) -> tuple[list[Found], list[str]] | None: ...
-    def fetch_baseline(
-        self, name: str, *, branch: str, sha: str | None = None
-    ) -> tuple[Result | None, str]: ...
-    def remove_verdict_labels(self, number: int) -> list[str]: ...
-    def close_change(
-        self, *, branch: str = "", reason: str, key: str = "", pull: int | None = None
-    ) -> bool: ...
-    def merge(self, number: int, *, title: str) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ci_autoresearch.environment import now_iso
-from ci_autoresearch.forge import Publication
+from ci_autoresearch.forge import Forge, Publication
 
 
-class LocalForge:
+class LocalForge(Forge):
     def __init__(self, root: Path, *, say: Callable[[str], None] = print) -> None:
         self.root = root
         self.say = say
