@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ci_autoresearch import __version__  # noqa: E402
-from ci_autoresearch.environment import detect_environment  # noqa: E402
+from ci_autoresearch.measure.environment import detect_environment  # noqa: E402
 
 
 def machine_info() -> dict[str, Any]:

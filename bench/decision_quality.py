@@ -66,19 +66,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-from ci_autoresearch import metrics, stats
-from ci_autoresearch.config_model import (
+from ci_autoresearch.config.model import (
     CollectionConfig,
     Config,
     DecisionConfig,
     MetricSpec,
     ObjectiveConfig,
 )
-from ci_autoresearch.decide import decide
+from ci_autoresearch.decide import stats
+from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import AutoresearchError
-from ci_autoresearch.measure import round_order
+from ci_autoresearch.measure import metrics
+from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.model import Estimate
-from ci_autoresearch.runner import run_measured, scrub_env
 
 EFFECTS: tuple[float, ...] = (0.0, -0.02, -0.05, -0.10, 0.05)
 GAINS: tuple[float, ...] = (-0.02, -0.05, -0.10)

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 from ci_autoresearch.artifacts import evaluation_to_json, parse_document
-from ci_autoresearch.environment import detect_environment
+from ci_autoresearch.measure.environment import detect_environment
 from ci_autoresearch.model import Comparison, Estimate, Evaluation, MetricComparison, RefInfo
 
 RESULT_SCHEMA = "ci-autoresearch-bench/overhead@1"
@@ -410,10 +410,10 @@ def measure_api_calls() -> dict[str, Any]:
         }
     try:
         from ci_autoresearch.artifacts import evaluation_from_json
-        from ci_autoresearch.config_model import GithubConfig
+        from ci_autoresearch.config.model import GithubConfig
         from ci_autoresearch.forge import Publication
         from ci_autoresearch.forge.github import GithubForge
-        from ci_autoresearch.report import evaluation_markdown
+        from ci_autoresearch.report.render import evaluation_markdown
         from tests.fakegithub import FakeGitHub
     except Exception as err:  # the forge or the fake server (needs the test extra) cannot be imported
         return {"available": False, "reason": f"cannot import the forge or the fake server: {err}"}

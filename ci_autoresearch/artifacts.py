@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ci_autoresearch import __version__, bounds
+from ci_autoresearch.decide.stats import summary
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.model import (
     BenchmarkFiles,
@@ -31,7 +32,6 @@ from ci_autoresearch.model import (
     Result,
 )
 from ci_autoresearch.schemacheck import Check, compile_schema
-from ci_autoresearch.stats import summary
 
 Kind = Literal["result", "comparison", "evaluation", "bundle", "plan"]
 SCHEMA_IDS: Mapping[Kind, str] = {

@@ -41,7 +41,7 @@ def _echo(
 ) -> None:
     """Print text that may hold untrusted parts (candidate output, reasons, branch names, notes read
     from a remote): in Actions none of it can act as a workflow command (see :func:`gha.inert`)."""
-    from ci_autoresearch import gha
+    from ci_autoresearch.actions import runtime as gha
 
     safe = gha.inert_json(text, env=env) if is_json else gha.inert(text, env=env)
     click.echo(safe, err=err, nl=nl)
@@ -152,7 +152,7 @@ def _load(repo: Path, given: Path | None) -> Any:
 def _log_dir(repo: Path, out: Path | None, what: str) -> Path:
     if out is not None:
         return out.parent / f"{out.name}.logs"
-    from ci_autoresearch.state import runs_dir
+    from ci_autoresearch.history.state import runs_dir
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return runs_dir(repo) / f"{stamp}-{what}"
@@ -170,7 +170,7 @@ class ProgressPrinter:
     def __call__(self, p: Any) -> None:
         if self.quiet:
             return
-        from ci_autoresearch.decide import describe
+        from ci_autoresearch.decide.verdict import describe
 
         if p.phase == "round":
             est = f"  {describe(p.estimate)}" if p.estimate is not None else ""
@@ -187,7 +187,7 @@ class ProgressPrinter:
         if self.tty:
             self.stream.write("\r\033[K" + " ".join(text.split())[:200])
         else:  # echoed setup and gate commands are untrusted: never workflow commands in Actions
-            from ci_autoresearch.gha import inert
+            from ci_autoresearch.actions.runtime import inert
 
             self.stream.write(inert(text + "\n", env=self.env))
         self.stream.flush()
@@ -208,7 +208,8 @@ def init(config_path: Path | None, force: bool, github: bool) -> None:
     the test command the gate, the benchmark's files protected paths. With nothing found, a
     commented starter. --github also writes the workflow files.
     """
-    from ci_autoresearch import adopt, git
+    from ci_autoresearch import git
+    from ci_autoresearch.app import adopt
 
     env = _environ()
     try:
@@ -258,7 +259,7 @@ def validate(config_path: Path | None) -> None:
     if problems:
         raise click.exceptions.Exit(2)
     config = load_config(path)
-    from ci_autoresearch.feasibility import warnings
+    from ci_autoresearch.config.feasibility import warnings
 
     for warning in warnings(config):
         click.echo(f"{path}: warning: {warning}", err=True)
@@ -274,7 +275,7 @@ def _readiness(config: Any, root: Path) -> list[str]:
     """Settings without effect and programs missing from the repository and ``PATH``."""
     import shutil
 
-    from ci_autoresearch.readiness import ineffective_settings, missing_programs
+    from ci_autoresearch.config.readiness import ineffective_settings, missing_programs
 
     path = os.environ.get("PATH", os.defpath)
     return ineffective_settings(config) + missing_programs(
@@ -312,16 +313,16 @@ def bench(
     """Measure one ref (default: the working tree as it is) and write a result."""
     from ci_autoresearch.artifacts import result_to_json, write_json
     from ci_autoresearch.errors import MeasurementError
-    from ci_autoresearch.measure import measure_ref
+    from ci_autoresearch.measure.session import measure_ref
     from ci_autoresearch.model import Result
-    from ci_autoresearch.report import result_text
+    from ci_autoresearch.report.render import result_text
 
     env = _environ()
     repo = _repo()
     config = _load(repo, config_path)
     progress = ProgressPrinter(sys.stderr, env=env)
     if ref is not None:
-        from ci_autoresearch import recover
+        from ci_autoresearch.history import recover
 
         recover.prune_stale(repo, say=lambda line: click.echo(line, err=True))
     try:
@@ -354,7 +355,7 @@ def compare(
     again).
     """
     from ci_autoresearch.artifacts import comparison_to_json
-    from ci_autoresearch.report import comparison_text
+    from ci_autoresearch.report.render import comparison_text
 
     env = _environ()
     repo_or_none: Path | None
@@ -363,7 +364,7 @@ def compare(
     except AutoresearchError:
         repo_or_none = None
     if _offline_arguments(repo_or_none, base, candidate):
-        from ci_autoresearch.offline import compare_results
+        from ci_autoresearch.decide.offline import compare_results
 
         base_file, cand_file = Path(base), Path(candidate)
         from ci_autoresearch.config import load_config
@@ -372,8 +373,8 @@ def compare(
         config = load_config(cfg_path) if cfg_path.exists() or config_path else None
         comparison = compare_results(base_file, cand_file, config=config)
     else:
-        from ci_autoresearch import recover
-        from ci_autoresearch.recorded import compare_and_record
+        from ci_autoresearch.history import recover
+        from ci_autoresearch.history.recorded import compare_and_record
 
         repo = _repo()
         config = _load(repo, config_path)
@@ -445,9 +446,9 @@ def _loop_branch(repo: Path, given: str | None) -> str:
 @click.option("--no-advance", is_flag=True, help="Record decisions but do not move the working branch.")
 def run(config_path: Path | None, branch: str | None, max_evaluations: int | None, no_advance: bool) -> None:
     """Run the autoresearch loop until it converges (resumes from git notes)."""
+    from ci_autoresearch.app.loop import LoopOptions
     from ci_autoresearch.forge.local import LocalForge
-    from ci_autoresearch.loop import LoopOptions
-    from ci_autoresearch.state import state_dir
+    from ci_autoresearch.history.state import state_dir
 
     env = _environ()
     repo = _repo()
@@ -470,8 +471,8 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
 
 def _run_loop(repo: Path, config: Any, env: Mapping[str, str], forge: Any, options: Any) -> Any:
     from ci_autoresearch import git
-    from ci_autoresearch.loop import Loop
-    from ci_autoresearch.state import runs_dir
+    from ci_autoresearch.app.loop import Loop
+    from ci_autoresearch.history.state import runs_dir
 
     if options.advance and git.current_branch(repo) == options.branch and git.is_dirty(repo):
         raise BadInputError(
@@ -505,9 +506,9 @@ def _maybe_config(repo: Path, given: Path | None) -> Any:
 @click.option("--plot", type=click.Path(path_type=Path), help="Write a PNG plot (needs the [plot] extra).")
 def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: Path | None) -> None:
     """List the recorded evaluations, oldest first."""
-    from ci_autoresearch import history as hist_mod
-    from ci_autoresearch import status as status_mod
-    from ci_autoresearch.report import history_text
+    from ci_autoresearch.history import notes as hist_mod
+    from ci_autoresearch.report import views as status_mod
+    from ci_autoresearch.report.render import history_text
 
     repo = _repo()
     hist = hist_mod.load(repo)
@@ -533,8 +534,8 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
 @click.option("--json", "as_json", is_flag=True, help="Print ci-autoresearch/status@1 JSON.")
 def status(config_path: Path | None, as_json: bool) -> None:
     """Where the loop stands: iterations, best so far, streak, time, convergence."""
-    from ci_autoresearch import history as hist_mod
-    from ci_autoresearch import status as status_mod
+    from ci_autoresearch.history import notes as hist_mod
+    from ci_autoresearch.report import views as status_mod
 
     repo = _repo()
     config = _maybe_config(repo, config_path)
@@ -552,14 +553,14 @@ def demo(keep: Path | None) -> None:
     """Create a throwaway repository with a real hotspot and candidates, and run the loop on it."""
     import tempfile
 
-    from ci_autoresearch import demo as demo_mod
-    from ci_autoresearch import history as hist_mod
-    from ci_autoresearch import status as status_mod
+    from ci_autoresearch.app import demo as demo_mod
+    from ci_autoresearch.app.loop import LoopOptions
     from ci_autoresearch.config import load_config
     from ci_autoresearch.forge.local import LocalForge
-    from ci_autoresearch.loop import LoopOptions
-    from ci_autoresearch.report import history_text
-    from ci_autoresearch.state import state_dir
+    from ci_autoresearch.history import notes as hist_mod
+    from ci_autoresearch.history.state import state_dir
+    from ci_autoresearch.report import views as status_mod
+    from ci_autoresearch.report.render import history_text
 
     env = _environ()
     with tempfile.TemporaryDirectory(prefix="autoresearch-demo-") as tmp:
@@ -599,10 +600,10 @@ out_dir_option = click.option(
 
 
 def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
-    from ci_autoresearch import gha
-    from ci_autoresearch.ci import Stage
-    from ci_autoresearch.plan import config_path_in_repo
-    from ci_autoresearch.state import state_dir
+    from ci_autoresearch.actions import runtime as gha
+    from ci_autoresearch.actions.plan import config_path_in_repo
+    from ci_autoresearch.actions.stages import Stage
+    from ci_autoresearch.history.state import state_dir
 
     env = _environ()
     repo = _repo()
@@ -619,8 +620,8 @@ def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
 
 def _forge(env: Mapping[str, str], *, dry_run: bool, required: bool) -> Any:
     """The GitHub forge with the job's token (masked in the log); None when no token and not required."""
-    from ci_autoresearch import gha
-    from ci_autoresearch.config_model import GithubConfig
+    from ci_autoresearch.actions import runtime as gha
+    from ci_autoresearch.config.model import GithubConfig
     from ci_autoresearch.forge.github import GithubForge, token_of
 
     token = token_of(env)
@@ -644,7 +645,7 @@ def plan(config_path: Path | None, out_dir: Path | None, max_parallel: int | Non
 
     Writes the `matrix`, `count` and `plan` step outputs. Runs no repository code.
     """
-    from ci_autoresearch.ci import plan_stage
+    from ci_autoresearch.actions.stages import plan_stage
 
     stage = _stage(config_path, out_dir)
     plan_stage(stage, max_parallel=max_parallel, forge=_forge(stage.env, dry_run=dry_run, required=False))
@@ -689,8 +690,8 @@ def evaluate(
     No API call, no note, no push. The configuration is read from the base commit. Refuses to start
     with a token, secret or persisted git credential in reach (exit 2) unless --allow-secrets.
     """
-    from ci_autoresearch.ci import evaluate_stage
-    from ci_autoresearch.evaluate import Request
+    from ci_autoresearch.actions.evaluate import Request
+    from ci_autoresearch.actions.stages import evaluate_stage
 
     stage = _stage(config_path, out_dir)
     request = Request(base=base, candidate=candidate, head=head, source=source, slot=slot, name=name)
@@ -715,7 +716,7 @@ def publish(
     Needs the token; runs no repository code; every bundle is untrusted and checked against the plan
     (or, on workflow_run, against the pull request GitHub reports).
     """
-    from ci_autoresearch.ci import publish_stage
+    from ci_autoresearch.actions.stages import publish_stage
 
     stage = _stage(config_path, out_dir)
     publish_stage(stage, _forge(stage.env, dry_run=dry_run, required=True), plan=plan_arg, bundles=bundles)
@@ -736,7 +737,7 @@ def ci(config_path: Path | None, out_dir: Path | None, dry_run: bool, allow_secr
     workflow_run           publish what a pull_request run evaluated (token)
     pull_request_target    refused: use pull_request + workflow_run
     """
-    from ci_autoresearch.ci import ci_stage, publish_stage
+    from ci_autoresearch.actions.stages import ci_stage, publish_stage
 
     stage = _stage(config_path, out_dir)
 

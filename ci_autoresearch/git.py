@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ci_autoresearch.errors import BadInputError, GitError
-from ci_autoresearch.runner import ToolResult, run_tool
+from ci_autoresearch.measure.runner import ToolResult, run_tool
 
 NOTES_REF = "refs/notes/autoresearch"
 DISCARDED_PREFIX = "refs/autoresearch/discarded/"

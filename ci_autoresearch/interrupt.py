@@ -3,9 +3,9 @@
 What sends them: Ctrl-C (SIGINT), a cancelled Actions job (SIGINT, then SIGTERM), ``timeout`` and
 ``docker stop`` (SIGTERM), a closed terminal or SSH session (SIGHUP). Each becomes an
 :class:`Interrupted` exception in the main thread, which unwinds through the same ``finally`` blocks as
-Ctrl-C: the running command's whole process tree is killed (:mod:`ci_autoresearch.procs`), checkouts and
-temporary folders are removed, what was measured is written as a partial result, and the CLI prints one
-line and exits with ``128 + signal number`` (130, 143, 129; README "Exit codes").
+Ctrl-C: the running command's whole process tree is killed (:mod:`ci_autoresearch.measure.procs`),
+checkouts and temporary folders are removed, what was measured is written as a partial result, and the
+CLI prints one line and exits with ``128 + signal number`` (130, 143, 129; README "Exit codes").
 
 Only the first signal raises; later ones while the tool cleans up are noted and ignored, so that a
 second Ctrl-C or the SIGTERM that follows a job cancellation cannot cut the cleanup short.

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ci_autoresearch.config_model import GithubConfig
-from ci_autoresearch.gha import WorkflowRunInfo
+from ci_autoresearch.actions.runtime import WorkflowRunInfo
+from ci_autoresearch.config.model import GithubConfig
 from ci_autoresearch.model import Evaluation, Result
 
 

@@ -1,6 +1,6 @@
 """The offline forge: records what it would do on GitHub under the state directory and says it.
 
-``root`` is the state directory (:func:`ci_autoresearch.state.state_dir`, ``.git/autoresearch/``):
+``root`` is the state directory (:func:`ci_autoresearch.history.state.state_dir`, ``.git/autoresearch/``):
 ``forge.jsonl`` gets one line per action (publish / open / close); each evaluation's report is written
 to ``reports/<sha>-<iteration>.md``, the body of each pull request it would open to ``pulls/<branch>.md``.
 Nothing leaves the machine.
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch.environment import now_iso
 from ci_autoresearch.forge import Forge, Publication
+from ci_autoresearch.measure.environment import now_iso
 
 
 class LocalForge(Forge):

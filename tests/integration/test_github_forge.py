@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ci_autoresearch.artifacts import comparison_to_json, result_to_json
-from ci_autoresearch.config_model import GithubConfig, GithubLabels
+from ci_autoresearch.config.model import GithubConfig, GithubLabels
 from ci_autoresearch.errors import BadInputError, ForgeError
 from ci_autoresearch.forge import Publication
 from ci_autoresearch.forge.github import MARKER, GithubForge, comment_body
@@ -27,7 +27,7 @@ from ci_autoresearch.model import (
     Result,
     Verdict,
 )
-from ci_autoresearch.report import evaluation_markdown
+from ci_autoresearch.report.render import evaluation_markdown
 from tests.factories import stub_comparison
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import DEFAULT_REPO

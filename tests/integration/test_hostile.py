@@ -259,7 +259,7 @@ def test_the_tools_own_git_commands_run_no_planted_hook(tmp_path: Path) -> None:
     """What a candidate plants in a shared git directory (hooks, core.hooksPath, core.fsmonitor) is run by
     plain git -- the control below -- and never by the tool's own git commands."""
     from ci_autoresearch import git as tool_git
-    from ci_autoresearch import history
+    from ci_autoresearch.history import notes as history
 
     repo = make_repo(tmp_path / "repo", {"a.txt": "1\n"})
     origin = tmp_path / "origin.git"

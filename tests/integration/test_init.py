@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from ci_autoresearch import metrics
 from ci_autoresearch.config import load_config
-from ci_autoresearch.runner import RunResult
+from ci_autoresearch.measure import metrics
+from ci_autoresearch.measure.runner import RunResult
 from tests.helpers import FIXTURES, cli, git, make_repo
 
 # `python` in a proposed command is the one on PATH: make it this interpreter (it has pytest and

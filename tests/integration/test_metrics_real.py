@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch.config_model import MetricSpec
+from ci_autoresearch.config.model import MetricSpec
 from ci_autoresearch.errors import ToolMissingError
-from ci_autoresearch.metrics import (
+from ci_autoresearch.measure.metrics import (
     extract,
     instructions_out_file,
     read_instruction_count,
     require_valgrind,
     wrap_for_instructions,
 )
-from ci_autoresearch.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured, scrub_env
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 

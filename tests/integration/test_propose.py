@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from ci_autoresearch import git as gitmod
-from ci_autoresearch.config_model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
-from ci_autoresearch.errors import BadInputError, MeasurementError
-from ci_autoresearch.propose import (
+from ci_autoresearch.candidates.propose import (
     BOT_EMAIL,
     BOT_NAME,
     branch_candidates,
@@ -21,6 +19,8 @@ from ci_autoresearch.propose import (
     run_propose,
     search_candidates,
 )
+from ci_autoresearch.config.model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
+from ci_autoresearch.errors import BadInputError, MeasurementError
 from tests.helpers import base_env, commit_branch, git, make_repo
 
 CONFIG_PY = "CHUNK = 16\nLEVEL = 1\n# CHUNK = 99 (a comment, not the first match)\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch.protect import protected_changes
+from ci_autoresearch.measure.protect import protected_changes
 from tests.helpers import commit_branch, git, make_repo
 
 

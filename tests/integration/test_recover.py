@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch import history
 from ci_autoresearch.artifacts import comparison_from_json
 from ci_autoresearch.errors import GitError
+from ci_autoresearch.history import notes as history
 from ci_autoresearch.model import Evaluation
 from tests.helpers import cli, git
 from tests.integration.test_loop import decisions, make_loop_repo, score_of

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch import runner
 from ci_autoresearch.errors import BadInputError, MeasurementError, ToolMissingError
-from ci_autoresearch.runner import RunResult, run_measured, run_tool, scrub_env, secrets_in
+from ci_autoresearch.measure import runner
+from ci_autoresearch.measure.runner import RunResult, run_measured, run_tool, scrub_env, secrets_in
 
 PY = shlex.quote(sys.executable)
 MB = 1024 * 1024

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ci_autoresearch.config_model import BenchmarkConfig, Config, GuardConfig, MetricSpec, ObjectiveConfig
-from ci_autoresearch.decide import decide
+from ci_autoresearch.config.model import BenchmarkConfig, Config, GuardConfig, MetricSpec, ObjectiveConfig
+from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.model import Comparison, Evaluation, GateResult
 from tests.factories import stub_comparison
 

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch import artifacts, bounds, gha, git, history
+from ci_autoresearch import artifacts, bounds, git
+from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.config import load_config, validate_config
-from ci_autoresearch.decide import decide
+from ci_autoresearch.config.feasibility import fewest_rounds, warnings
+from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import ArtifactError, BadInputError, GitError
-from ci_autoresearch.feasibility import fewest_rounds, warnings
-from ci_autoresearch.report import escape_md, evaluation_markdown
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.report.render import escape_md, evaluation_markdown
 from tests.unit.factories import comparison, config, evaluation
 
 DEEP = 5000
@@ -345,7 +347,7 @@ def test_untrusted_text_never_becomes_a_workflow_command() -> None:
 
 
 def test_validate_warns_when_max_rounds_can_never_be_significant() -> None:
-    from ci_autoresearch.config_model import DecisionConfig
+    from ci_autoresearch.config.model import DecisionConfig
 
     assert warnings(config()) == []  # 30 rounds at 0.95
     few = config(decision=DecisionConfig(max_rounds=5, confidence=0.95))

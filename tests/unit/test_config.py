@@ -14,7 +14,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from ci_autoresearch import config_model
 from ci_autoresearch.config import (
     HARNESS_FIELDS,
     Problem,
@@ -25,7 +24,8 @@ from ci_autoresearch.config import (
     starter_config,
     validate_config,
 )
-from ci_autoresearch.config_model import (
+from ci_autoresearch.config import model as config_model
+from ci_autoresearch.config.model import (
     BenchmarkConfig,
     CollectionConfig,
     Config,
@@ -327,7 +327,7 @@ def test_schema_is_draft_2020_12_and_closed_everywhere() -> None:
 
 
 def test_harness_fields_match_the_parsers() -> None:
-    from ci_autoresearch import metrics
+    from ci_autoresearch.measure import metrics
 
     assert HARNESS_FIELDS["pytest-benchmark"] == metrics.PYTEST_BENCHMARK_FIELDS
     assert HARNESS_FIELDS["hyperfine"] == metrics.HYPERFINE_FIELDS

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_autoresearch.config_model import ConstraintsConfig, ObjectiveConfig, PlateauConfig
-from ci_autoresearch.convergence import LoopState, gain, state_from, stop_reason
+from ci_autoresearch.config.model import ConstraintsConfig, ObjectiveConfig, PlateauConfig
+from ci_autoresearch.history.convergence import LoopState, gain, state_from, stop_reason
 from ci_autoresearch.model import (
     Decision,
     Direction,

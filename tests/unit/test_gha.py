@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch import gha
+from ci_autoresearch.actions import runtime as gha
+from ci_autoresearch.actions.runtime import DispatchInfo, PullInfo, PushInfo, WorkflowRunInfo
 from ci_autoresearch.errors import BadInputError
-from ci_autoresearch.gha import DispatchInfo, PullInfo, PushInfo, WorkflowRunInfo
 
 EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "github-events"
 ACTIONS = {"GITHUB_ACTIONS": "true"}

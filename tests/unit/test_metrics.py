@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from ci_autoresearch import metrics
-from ci_autoresearch.config_model import MetricSpec
+from ci_autoresearch.config.model import MetricSpec
 from ci_autoresearch.errors import MeasurementError, ToolMissingError
-from ci_autoresearch.metrics import (
+from ci_autoresearch.measure import metrics
+from ci_autoresearch.measure.metrics import (
     ParseError,
     extract,
     parse_github_action_benchmark,
@@ -28,7 +28,7 @@ from ci_autoresearch.metrics import (
     to_number,
     wrap_for_instructions,
 )
-from ci_autoresearch.runner import RunResult
+from ci_autoresearch.measure.runner import RunResult
 
 HARNESS = Path(__file__).resolve().parent.parent / "fixtures" / "harness"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci_autoresearch.protect import violations
+from ci_autoresearch.measure.protect import violations
 
 
 def test_modifying_or_deleting_a_protected_file_is_a_violation() -> None:

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from ci_autoresearch.config_model import BenchmarkConfig, CheckpointConfig, Config, GateConfig
-from ci_autoresearch.readiness import ineffective_settings, missing_programs
+from ci_autoresearch.config.model import BenchmarkConfig, CheckpointConfig, Config, GateConfig
+from ci_autoresearch.config.readiness import ineffective_settings, missing_programs
 
 
 def cfg(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ci_autoresearch.model import BenchmarkFiles, GateResult, MetricSamples, RefInfo, Result
-from ci_autoresearch.report import (
+from ci_autoresearch.report.render import (
     ChartPoint,
     comparison_markdown,
     comparison_text,

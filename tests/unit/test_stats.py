@@ -1,4 +1,4 @@
-"""Tests of ci_autoresearch.stats: cross-checks against scipy, properties, and the decision procedure.
+"""Tests of ci_autoresearch.decide.stats: cross-checks against scipy, properties, and the decision procedure.
 
 scipy, numpy and hypothesis are test-only dependencies; the module under test uses the standard
 library alone.
@@ -22,7 +22,7 @@ import scipy.stats
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_autoresearch import stats
+from ci_autoresearch.decide import stats
 from ci_autoresearch.model import Estimate
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

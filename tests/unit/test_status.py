@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ci_autoresearch.model import Change, Evaluation, GateResult
-from ci_autoresearch.status import chart_markdown, report_markdown, status_json, status_text
+from ci_autoresearch.report.views import chart_markdown, report_markdown, status_json, status_text
 from tests.factories import stub_comparison
 from tests.unit.factories import comparison, evaluation
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ci_autoresearch.decide import pct
+from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.forge import Publication
 from ci_autoresearch.forge.github.client import Session, Step, Would
 from ci_autoresearch.forge.github.text import cut, fit_markdown, one_line

@@ -10,8 +10,8 @@ from github import Github
 from github.Artifact import Artifact
 from github.Repository import Repository
 
-from ci_autoresearch import gha
-from ci_autoresearch.config_model import GithubConfig
+from ci_autoresearch.actions import runtime as gha
+from ci_autoresearch.config.model import GithubConfig
 from ci_autoresearch.errors import ForgeError
 from ci_autoresearch.forge import FoundBundle, Publication, PullState, RemoteForge
 from ci_autoresearch.forge.github.artifacts import Artifacts

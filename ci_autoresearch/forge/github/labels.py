@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from github import GithubException
 from github.Issue import Issue
 
-from ci_autoresearch.config_model import GithubLabels
+from ci_autoresearch.config.model import GithubLabels
 from ci_autoresearch.forge.github.client import Session, Step, Would, pull_ref
 from ci_autoresearch.model import Verdict
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ci_autoresearch.decide import pct
+from ci_autoresearch.decide.stats import summary
+from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.model import Comparison, Evaluation, MetricComparison, Result
-from ci_autoresearch.stats import summary
 
 _SI_TIME = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 _BYTES = (("GiB", 1024.0**3), ("MiB", 1024.0**2), ("KiB", 1024.0), ("B", 1.0))

@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ci_autoresearch import git, metrics, overlay, recover, sandbox
+from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, result_to_json, write_json
-from ci_autoresearch.config_model import Config, MetricSpec
-from ci_autoresearch.decide import Decision, comparison_of, decide
-from ci_autoresearch.environment import detect_environment, now_iso
+from ci_autoresearch.config.model import Config, MetricSpec
+from ci_autoresearch.decide.stats import paired_estimate, rounds_to_add
+from ci_autoresearch.decide.verdict import Decision, comparison_of, decide
 from ci_autoresearch.errors import MeasurementError
+from ci_autoresearch.history import recover
+from ci_autoresearch.measure import metrics, overlay, sandbox
+from ci_autoresearch.measure.environment import detect_environment, now_iso
+from ci_autoresearch.measure.protect import protected_changes
+from ci_autoresearch.measure.runner import RunResult, run_measured, scrub_env
 from ci_autoresearch.model import (
     BenchmarkFiles,
     Comparison,
@@ -32,9 +37,6 @@ from ci_autoresearch.model import (
     RefInfo,
     Result,
 )
-from ci_autoresearch.protect import protected_changes
-from ci_autoresearch.runner import RunResult, run_measured, scrub_env
-from ci_autoresearch.stats import paired_estimate, rounds_to_add
 
 SideName = Literal["baseline", "candidate"]
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_autoresearch import procs
 from ci_autoresearch.errors import BadInputError, MeasurementError, ToolMissingError
+from ci_autoresearch.measure import procs
 
 if TYPE_CHECKING:
     from resource import struct_rusage

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ci_autoresearch import bounds
-from ci_autoresearch.config_model import (
+from ci_autoresearch.config.model import (
     BUILTIN_UNITS,
     BenchmarkConfig,
     BranchingConfig,
@@ -47,7 +47,7 @@ from ci_autoresearch.config_model import (
     SearchSpaceConfig,
 )
 from ci_autoresearch.errors import ConfigError
-from ci_autoresearch.runner import never_passed
+from ci_autoresearch.measure.runner import never_passed
 from ci_autoresearch.schemacheck import Check, compile_schema
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ MAX_RANGE_VALUES = 10_000
 RESERVED_METRICS = ("wall_time", "cpu_time", "max_rss", "instructions")
 HARNESS_SOURCES = ("pytest-benchmark", "hyperfine", "google-benchmark", "github-action-benchmark")
 FILE_SOURCES = ("json", *HARNESS_SOURCES)
-# The statistics ``field`` may name, per harness format (as :mod:`ci_autoresearch.metrics` reads them;
+# The statistics ``field`` may name, per harness format (as :mod:`ci_autoresearch.measure.metrics` reads them;
 # Google Benchmark also takes any counter, so it is not checked here).
 HARNESS_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {

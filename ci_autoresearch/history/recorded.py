@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci_autoresearch import git, history, overlay
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.measure import ProgressFn, compare_refs
+from ci_autoresearch import git
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide.stats import summary
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.measure import overlay
+from ci_autoresearch.measure.session import ProgressFn, compare_refs
 from ci_autoresearch.model import BenchmarkFiles, Evaluation
-from ci_autoresearch.stats import summary
 
 COMPARE_SOURCE = "compare:"
 

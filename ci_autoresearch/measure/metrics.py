@@ -2,7 +2,7 @@
 
 Sources (``MetricSpec.source``):
 
-* ``wall_time`` / ``cpu_time`` / ``max_rss``: from the :class:`~ci_autoresearch.runner.RunResult`.
+* ``wall_time`` / ``cpu_time`` / ``max_rss``: from the :class:`~ci_autoresearch.measure.runner.RunResult`.
 * ``stdout``: the *last* line ``METRIC <name>=<number>`` of the benchmark's stdout, or the last match
   of ``spec.pattern`` (a regex with exactly one group, applied with ``re.MULTILINE``).
 * ``json``: the number at the dotted ``spec.path`` (``results.0.time``; list indices may be negative)
@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ci_autoresearch import bounds
-from ci_autoresearch.config_model import MetricSpec
+from ci_autoresearch.config.model import MetricSpec
 from ci_autoresearch.errors import MeasurementError, ToolMissingError
-from ci_autoresearch.runner import RunResult
+from ci_autoresearch.measure.runner import RunResult
 
 NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 """A plain decimal number (exponent allowed; no units, no thousands separators)."""

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.convergence import gain, state_from, stop_reason
-from ci_autoresearch.decide import pct
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.errors import ToolMissingError
+from ci_autoresearch.history.convergence import gain, state_from, stop_reason
 from ci_autoresearch.model import Change, Direction, Evaluation
-from ci_autoresearch.report import VERDICT_ICONS, ChartPoint, escape_md, format_value, xychart
+from ci_autoresearch.report.render import VERDICT_ICONS, ChartPoint, escape_md, format_value, xychart
 
 
 def _objective(evaluations: Sequence[Evaluation], config: Config | None) -> tuple[str, Direction, str]:

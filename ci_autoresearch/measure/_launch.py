@@ -5,7 +5,7 @@ process (the CLI with everything imported, or pytest) would report the parent's 
 ``max_rss``. Forked from this launcher (``python -S -I``, a few MB), the command's peak is its own.
 The launcher also times the command itself, so its own start-up is not counted as the benchmark's.
 
-It also owns the command's whole process tree (see :mod:`ci_autoresearch.procs`): it is a child
+It also owns the command's whole process tree (see :mod:`ci_autoresearch.measure.procs`): it is a child
 subreaper, so processes the command detached (``setsid``, double forks) stay below it; it removes them
 when the command ends, when the tool sends :data:`procs.STOP_SIGNAL`, and when the tool dies.
 
@@ -18,8 +18,8 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ci_autoresearch import procs  # after the path of the package is known
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from ci_autoresearch.measure import procs
 
 LEFTOVER_GRACE = 0.5
 """Seconds processes left behind by the command get between SIGTERM and SIGKILL."""

@@ -4,7 +4,7 @@ A note is attached to the measured candidate commit and holds one ``evaluation@1
 (JSON Lines), so a later decision about the same key is appended, never rewritten, and two runs that
 push at once are merged with git's own ``cat_sort_uniq`` strategy without losing either's lines.
 Reading parses every note once; a cache under the state directory (``.git/autoresearch/cache``, see
-:mod:`ci_autoresearch.state`) keyed by the notes commit makes
+:mod:`ci_autoresearch.history.state`) keyed by the notes commit makes
 repeated reads of large histories cheap (the cache is only a cache: git is the source of truth).
 """
 
@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci_autoresearch import git, recover
+from ci_autoresearch import git
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_from_json, evaluation_to_json, parse_document
 from ci_autoresearch.errors import ArtifactError, GitError
+from ci_autoresearch.history import recover
+from ci_autoresearch.history.state import state_dir
 from ci_autoresearch.model import Evaluation
-from ci_autoresearch.state import state_dir
 
 REMOTE_TRACKING = "refs/notes/autoresearch-remote"
 MAX_NOTE_BYTES = 8 * 1024 * 1024
@@ -30,7 +31,7 @@ def evaluation_key(
     candidate_sha: str, baseline_sha: str, config_hash: str, benchmark: str | None = None
 ) -> str:
     """``candidate:baseline:config hash``, plus ``:benchmark tree`` when the benchmark's files come from
-    one source (``benchmark.from``, :func:`ci_autoresearch.overlay.key_part`)."""
+    one source (``benchmark.from``, :func:`ci_autoresearch.measure.overlay.key_part`)."""
     key = f"{candidate_sha}:{baseline_sha}:{config_hash}"
     return f"{key}:{benchmark}" if benchmark else key
 

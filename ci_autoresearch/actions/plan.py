@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ci_autoresearch import __version__, git, history, propose
+from ci_autoresearch import __version__, git
+from ci_autoresearch.actions.runtime import PullInfo
 from ci_autoresearch.artifacts import SCHEMA_IDS, parse_document
+from ci_autoresearch.candidates import propose
 from ci_autoresearch.config import load_config_text
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.convergence import state_from, stop_reason
+from ci_autoresearch.config.model import Config
 from ci_autoresearch.errors import BadInputError
-from ci_autoresearch.gha import PullInfo
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.history.convergence import state_from, stop_reason
 from ci_autoresearch.model import Candidate, Evaluation
 
 SlotKind = Literal["pr", "branch", "search", "propose"]

@@ -22,16 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci_autoresearch import gha, git, history
-from ci_autoresearch.artifacts import load_result, result_to_json, write_json
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.environment import detect_environment
-from ci_autoresearch.errors import AutoresearchError, BadInputError
-from ci_autoresearch.evaluate import Evaluated, Request, evaluate, refuse_privileges
-from ci_autoresearch.forge import RemoteForge
-from ci_autoresearch.measure import ProgressFn, measure_ref
-from ci_autoresearch.model import Result
-from ci_autoresearch.plan import (
+from ci_autoresearch import git
+from ci_autoresearch.actions import runtime as gha
+from ci_autoresearch.actions.evaluate import Evaluated, Request, evaluate, refuse_privileges
+from ci_autoresearch.actions.plan import (
     MAX_SLOTS,
     Plan,
     Slot,
@@ -43,15 +37,23 @@ from ci_autoresearch.plan import (
     plan_to_json,
     track_remote_branches,
 )
-from ci_autoresearch.publish import (
+from ci_autoresearch.actions.publish import (
     Context,
     plan_from_argument,
     publish_plan,
     publish_run,
     read_bundle_dir,
 )
-from ci_autoresearch.recorded import key_for
-from ci_autoresearch.report import comparison_markdown, comparison_text, escape_md, result_text
+from ci_autoresearch.artifacts import load_result, result_to_json, write_json
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.errors import AutoresearchError, BadInputError
+from ci_autoresearch.forge import RemoteForge
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.history.recorded import key_for
+from ci_autoresearch.measure.environment import detect_environment
+from ci_autoresearch.measure.session import ProgressFn, measure_ref
+from ci_autoresearch.model import Result
+from ci_autoresearch.report.render import comparison_markdown, comparison_text, escape_md, result_text
 
 BASELINE_FILE = "baseline.json"
 PLAN_FILE = "plan.json"

@@ -11,7 +11,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 
-from ci_autoresearch.config_model import Config
+from ci_autoresearch.config.model import Config
 
 Exists = Callable[[str], bool]  # a path relative to the repository root exists there
 Which = Callable[[str], "str | None"]  # a program name → its path on PATH, or None

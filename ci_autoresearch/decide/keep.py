@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.decide import Decision, comparison_of
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide.stats import summary
+from ci_autoresearch.decide.verdict import Decision, comparison_of
 from ci_autoresearch.model import (
     Candidate,
     Comparison,
@@ -28,7 +29,6 @@ from ci_autoresearch.model import (
     RefInfo,
     Verdict,
 )
-from ci_autoresearch.stats import summary
 
 CLOSING_VERDICTS: frozenset[Verdict] = frozenset({"regressed", "invalid", "rejected"})
 """Definitive verdicts against a candidate: only these close its pull request (never inconclusive)."""

@@ -3,7 +3,7 @@
 Comparing two commits needs the same benchmark on both sides: upstream history may not have the
 benchmark yet, and a pull request that improves the benchmark itself cannot be judged with two
 different benchmarks. With ``benchmark.from`` the files matching ``benchmark.files`` (git pathspec
-globs, as in :mod:`ci_autoresearch.protect`) are taken from one source —
+globs, as in :mod:`ci_autoresearch.measure.protect`) are taken from one source —
 
 * ``candidate``: the candidate commit (a PR that changes its benchmark is measured with the new one on
   both sides),
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ci_autoresearch import git
-from ci_autoresearch.config_model import BenchmarkConfig
+from ci_autoresearch.config.model import BenchmarkConfig
 from ci_autoresearch.errors import BadInputError, GitError
 from ci_autoresearch.model import BenchmarkFiles
 

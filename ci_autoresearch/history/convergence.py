@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ci_autoresearch.config_model import ConstraintsConfig, ObjectiveConfig
+from ci_autoresearch.config.model import ConstraintsConfig, ObjectiveConfig
 from ci_autoresearch.model import Direction, Evaluation
 
 StopCode = Literal["target", "no_improvement_limit", "plateau", "max_iterations", "max_time_hours"]

@@ -9,8 +9,8 @@ candidate that is better by far more than ``min_effect`` in every round.
 
 from __future__ import annotations
 
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.decide import decide, pct
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide.verdict import decide, pct
 
 MAX_SEARCH = 1000
 """The most rounds tried when looking for the smallest count that can be significant."""

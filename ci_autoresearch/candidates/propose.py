@@ -60,12 +60,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import git, recover
-from ci_autoresearch.config_model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
+from ci_autoresearch import git
+from ci_autoresearch.config.model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
 from ci_autoresearch.errors import BadInputError, MeasurementError
+from ci_autoresearch.history import recover
+from ci_autoresearch.history.state import state_dir
+from ci_autoresearch.measure.runner import run_measured, scrub_env
 from ci_autoresearch.model import Candidate
-from ci_autoresearch.runner import run_measured, scrub_env
-from ci_autoresearch.state import state_dir
 
 PROPOSED_PREFIX = "refs/autoresearch/proposed/"
 """Where the heads a generator proposed are remembered (a restarted loop keeps calling them proposals)."""

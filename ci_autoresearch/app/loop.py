@@ -18,18 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import gha, git, history, keep, propose, recover
+from ci_autoresearch import git
+from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.convergence import LoopState, StopReason, state_from, stop_reason
-from ci_autoresearch.decide import pct
-from ci_autoresearch.environment import detect_environment, now_iso
+from ci_autoresearch.candidates import propose
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide import keep
+from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.errors import ArtifactError
 from ci_autoresearch.forge import Forge, Publication
-from ci_autoresearch.measure import ProgressFn, compare_refs
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.history import recover
+from ci_autoresearch.history.convergence import LoopState, StopReason, state_from, stop_reason
+from ci_autoresearch.history.recorded import is_standalone, key_for, provenance
+from ci_autoresearch.measure.environment import detect_environment, now_iso
+from ci_autoresearch.measure.session import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Change, Evaluation, RefInfo
-from ci_autoresearch.recorded import is_standalone, key_for, provenance
-from ci_autoresearch.report import evaluation_markdown, pull_request_body
+from ci_autoresearch.report.render import evaluation_markdown, pull_request_body
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,6 @@
 """What ``init`` writes into a repository: the proposed configuration, the workflow files, and the
 exclude lines for files the benchmark writes. The effects of ``init``; the looking is in
-:mod:`ci_autoresearch.detect`.
+:mod:`ci_autoresearch.app.detect`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from ci_autoresearch import git
+from ci_autoresearch.app.detect import Proposal, RepoView, propose_config
 from ci_autoresearch.config import starter_config
-from ci_autoresearch.detect import Proposal, RepoView, propose_config
 from ci_autoresearch.errors import AutoresearchError, BadInputError, ToolMissingError
 
 MAX_READ_BYTES = 256 * 1024  # larger files are not looked into
@@ -37,7 +37,7 @@ def _listed(root: Path) -> tuple[str, ...]:
 
 
 def repo_view(root: Path, env: Mapping[str, str]) -> RepoView:
-    """The repository at ``root`` as :func:`~ci_autoresearch.detect.propose_config` sees it."""
+    """The repository at ``root`` as :func:`~ci_autoresearch.app.detect.propose_config` sees it."""
 
     def read(path: str) -> str | None:
         try:
@@ -90,7 +90,7 @@ def shipped_workflows() -> dict[str, str]:
         found = {f.name: f.read_text(encoding="utf-8") for f in packaged.iterdir() if f.name.endswith(".yml")}
         if found:
             return dict(sorted(found.items()))
-    source = Path(__file__).resolve().parent.parent / "examples" / "workflows"
+    source = Path(__file__).resolve().parents[2] / "examples" / "workflows"  # the checkout above the package
     found = {p.name: p.read_text(encoding="utf-8") for p in source.glob("*.yml")} if source.is_dir() else {}
     if not found:
         raise ToolMissingError(

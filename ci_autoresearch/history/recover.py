@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ci_autoresearch import git
 from ci_autoresearch.errors import GitError
-from ci_autoresearch.state import state_dir
+from ci_autoresearch.history.state import state_dir
 
 OWNER_FILE = ".autoresearch-owner"
 TEMP_PREFIX = "autoresearch-"

@@ -1,6 +1,6 @@
 """From samples to a verdict: objective, guards, informational metrics. Pure.
 
-The statistics themselves are in :mod:`ci_autoresearch.stats`; this module applies them to every metric
+The statistics themselves are in :mod:`ci_autoresearch.decide.stats`; this module applies them to every metric
 of a configuration and words the reason a person reads.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ci_autoresearch import stats
-from ci_autoresearch.config_model import Config
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide import stats
 from ci_autoresearch.model import (
     Comparison,
     Environment,

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import gha, git, history, keep, overlay, propose
+from ci_autoresearch import git
+from ci_autoresearch.actions import runtime as gha
+from ci_autoresearch.actions.plan import Plan, Slot, config_at, loop_evaluations, pull_slot
 from ci_autoresearch.artifacts import (
     MAX_BYTES,
     evaluation_from_json,
@@ -34,13 +36,16 @@ from ci_autoresearch.artifacts import (
     parse_document,
     write_json,
 )
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.decide import pct
+from ci_autoresearch.candidates import propose
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide import keep
+from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.errors import ArtifactError, AutoresearchError, BadInputError, GitError
 from ci_autoresearch.forge import Publication, PullState, RemoteForge
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.measure import overlay
 from ci_autoresearch.model import Comparison, Evaluation
-from ci_autoresearch.plan import Plan, Slot, config_at, loop_evaluations, pull_slot
-from ci_autoresearch.report import (
+from ci_autoresearch.report.render import (
     comparison_markdown,
     escape_md,
     pr_history_markdown,
@@ -630,7 +635,7 @@ def _annotate(ctx: Context, ev: Evaluation) -> None:
 
 def plan_from_argument(value: str) -> Plan:
     """``--plan``: the plan job's ``plan`` output (JSON text) or a file holding it."""
-    from ci_autoresearch.plan import plan_from_text  # noqa: PLC0415
+    from ci_autoresearch.actions.plan import plan_from_text  # noqa: PLC0415
 
     text = value
     if not value.lstrip().startswith("{"):

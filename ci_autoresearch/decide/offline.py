@@ -6,10 +6,10 @@ import dataclasses
 from pathlib import Path
 
 from ci_autoresearch.artifacts import load_result
-from ci_autoresearch.config_model import BenchmarkConfig, Config, MetricSpec, ObjectiveConfig
-from ci_autoresearch.decide import comparison_of, decide
-from ci_autoresearch.environment import now_iso
+from ci_autoresearch.config.model import BenchmarkConfig, Config, MetricSpec, ObjectiveConfig
+from ci_autoresearch.decide.verdict import comparison_of, decide
 from ci_autoresearch.errors import BadInputError
+from ci_autoresearch.measure.environment import now_iso
 from ci_autoresearch.model import Comparison, RefInfo, Result
 
 WEAKER = (

@@ -24,15 +24,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ci_autoresearch import __version__, gha, git, history, keep, overlay, propose
+from ci_autoresearch import __version__, git
+from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_to_json, write_json
-from ci_autoresearch.config_model import Config
-from ci_autoresearch.decide import Decision, comparison_of
-from ci_autoresearch.environment import detect_environment, now_iso
+from ci_autoresearch.candidates import propose
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide import keep
+from ci_autoresearch.decide.verdict import Decision, comparison_of
 from ci_autoresearch.errors import AutoresearchError, BadInputError
-from ci_autoresearch.measure import ProgressFn, compare_refs
+from ci_autoresearch.history import notes as history
+from ci_autoresearch.measure import overlay
+from ci_autoresearch.measure.environment import detect_environment, now_iso
+from ci_autoresearch.measure.runner import secrets_in
+from ci_autoresearch.measure.session import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Comparison, Evaluation, RefInfo, Result
-from ci_autoresearch.runner import secrets_in
 
 MAX_LOG_TAIL = 4000
 MAX_LOGS = 24

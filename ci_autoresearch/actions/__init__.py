@@ -1,0 +1,1 @@
+"""GitHub Actions: the runtime files, and the plan, evaluate and publish stages."""

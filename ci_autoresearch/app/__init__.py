@@ -1,0 +1,1 @@
+"""Orchestration: the loop, the demo, init."""

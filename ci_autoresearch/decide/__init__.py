@@ -1,0 +1,1 @@
+"""Deciding, pure: statistics, verdicts, keep or discard."""

@@ -1,0 +1,1 @@
+"""Git as the checkpoint: notes, resume state, convergence, recovery after a kill."""

@@ -1,0 +1,1 @@
+"""Measuring: checkouts, processes, metrics, the interleaved session."""
