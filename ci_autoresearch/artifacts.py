@@ -24,9 +24,11 @@ from ci_autoresearch.model import (
     Estimate,
     Evaluation,
     GateResult,
+    Measurement,
     MetricComparison,
     MetricSamples,
     RefInfo,
+    Resolution,
     Result,
 )
 from ci_autoresearch.schemacheck import Check, compile_schema
@@ -165,9 +167,10 @@ def _metric_json(m: MetricComparison) -> dict[str, Any]:
         "baseline": _median(m.baseline),
         "candidate": _median(m.candidate),
         "delta": _finite(est.delta) if est else None,
-        "ci": [est.ci_delta[0], est.ci_delta[1]] if est else None,
+        "ci": [_finite(est.ci_delta[0]), _finite(est.ci_delta[1])] if est else None,
         "p_value": _finite(est.p_value) if est else None,
         "verdict": m.verdict,
+        "lean": m.lean,
         "max_regression": m.max_regression,
         "samples": {"baseline": list(m.baseline), "candidate": list(m.candidate)},
     }
@@ -221,6 +224,9 @@ def comparison_body(c: Comparison) -> dict[str, Any]:
         "started_at": c.started_at,
         "finished_at": c.finished_at,
         "notes": list(c.notes),
+        "lean": c.lean,
+        "resolution": None if c.resolution is None else dict(c.resolution.__dict__),
+        "measurement": None if c.measurement is None else dict(c.measurement.__dict__),
     }
 
 
@@ -234,10 +240,11 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
     for name, m in d["metrics"].items():
         est = None
         if m["delta"] is not None and m["ci"] is not None:
+            low, high = m["ci"]
             est = Estimate(
                 ratio=1.0 + m["delta"],
-                ci_low=1.0 + m["ci"][0],
-                ci_high=1.0 + m["ci"][1],
+                ci_low=0.0 if low is None else 1.0 + low,
+                ci_high=math.inf if high is None else 1.0 + high,
                 p_value=m["p_value"] if m["p_value"] is not None else 1.0,
                 n=min(len(m["samples"]["baseline"]), len(m["samples"]["candidate"])),
                 confidence=d["confidence"],
@@ -253,6 +260,7 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
             estimate=est,
             verdict=m["verdict"],
             max_regression=m.get("max_regression"),
+            lean=m.get("lean"),
         )
     g = d["gate"]
     gate = (
@@ -289,6 +297,9 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
         finished_at=d["finished_at"],
         offline=d["offline"],
         notes=tuple(d["notes"]),
+        lean=d.get("lean"),
+        resolution=None if d.get("resolution") is None else Resolution(**d["resolution"]),
+        measurement=None if d.get("measurement") is None else Measurement(**d["measurement"]),
     )
 
 
