@@ -75,7 +75,7 @@ class WorkerConfig:
     command: str | None = None
     block_seconds: float = 0.05
     warmup_blocks: int = 1
-    blocks: int = 5
+    blocks: int = 3
     sides: Literal["separate", "together"] = "separate"
 
 

@@ -208,6 +208,7 @@ class WorkerRounds:
         self.checkouts = dict(checkouts)
         self.calls: int | None = None
         self.processes = 0
+        self.last_blocks: dict[SideName, list[Block]] = {}  # the measured blocks of the last round
 
     # --- one conversation step ---------------------------------------------------------------------
 
@@ -348,6 +349,7 @@ class WorkerRounds:
                     exits[side] = exit_
             self.processes += len({id(w) for w in workers.values()})
             shared = len(workers) > len({id(w) for w in workers.values()})
+        self.last_blocks = measured
         return {side: self._values(measured[side], exits[side], shared=shared) for side in order}
 
     def _values(self, blocks: Sequence[Block], exit_: WorkerExit, *, shared: bool) -> dict[str, float]:
