@@ -6,8 +6,8 @@ import math
 import re
 from collections.abc import Sequence
 
-from ci_autoresearch.decide import pct
-from ci_autoresearch.model import Comparison, Evaluation, MetricComparison, Result
+from ci_autoresearch.decide import ci_text, lean_word, pct
+from ci_autoresearch.model import Comparison, Evaluation, Measurement, MetricComparison, Result
 from ci_autoresearch.stats import summary
 
 _SI_TIME = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
@@ -42,8 +42,14 @@ def _median(xs: Sequence[float]) -> float | None:
 def _ci(m: MetricComparison) -> str:
     if m.estimate is None:
         return "–"
-    lo, hi = m.estimate.ci_delta
-    return f"{pct(lo)} … {pct(hi)}"
+    return ci_text(m.estimate)
+
+
+def _leaning(m: MetricComparison) -> str:
+    """``inconclusive, likely slower`` for an inconclusive metric whose interval excludes no change."""
+    if m.lean is None:
+        return m.verdict
+    return f"{m.verdict}, likely {lean_word(m.lean, unit=m.unit, direction=m.direction)}"
 
 
 def _verdict_cell(m: MetricComparison) -> str:
@@ -51,8 +57,20 @@ def _verdict_cell(m: MetricComparison) -> str:
         tol = pct(m.max_regression or 0.0, signed=False)
         return f"{m.verdict} (guard, ≤{tol})"
     if m.role == "info":
-        return f"({m.verdict})"
-    return m.verdict
+        return f"({_leaning(m)})"
+    return _leaning(m)
+
+
+def measurement_text(m: Measurement) -> str:
+    """Which mode measured, and how many processes the verdict stands on."""
+    if m.mode == "process":
+        return f"a process per run, {m.processes} processes"
+    who = "each running both sides" if m.sides_per_process == 2 else "one per side and round"
+    calls = f" of {m.calls_per_block} calls" if m.calls_per_block else ""
+    return (
+        f"worker mode, {m.processes} worker processes ({who}); per side, {m.blocks} measured "
+        f"blocks{calls} after {m.warmup_blocks} warm-up"
+    )
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -83,7 +101,10 @@ def comparison_text(c: Comparison) -> str:
                 _verdict_cell(m),
             ]
         )
-    parts = [head, ""]
+    parts = [head]
+    if c.measurement is not None:
+        parts.append(f"measured: {measurement_text(c.measurement)}")
+    parts.append("")
     if len(rows) > 1:
         parts += [_table(rows), ""]
     if c.gate is not None and c.gate.command:
@@ -146,9 +167,11 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
     obj = c.objective_metric
     level = round(c.confidence * 100)
     headline = f"### {VERDICT_ICONS.get(c.verdict, '')} autoresearch: **{c.verdict}**"
+    if obj is not None and c.lean is not None:
+        headline += f", likely {lean_word(c.lean, unit=obj.unit, direction=obj.direction)}"
     if obj is not None and obj.estimate is not None:
-        lo, hi = obj.estimate.ci_delta
-        headline += f" — {escape_md(obj.name)} {pct(obj.estimate.delta)} ({level}% CI {pct(lo)} … {pct(hi)})"
+        ci = ci_text(obj.estimate)
+        headline += f" — {escape_md(obj.name)} {pct(obj.estimate.delta)} ({level}% CI {ci})"
     lines = [headline, "", escape_md(c.reason), ""]
     if c.metrics:
         lines += [
@@ -178,7 +201,7 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
                         format_value(_median(m.candidate), escape_md(m.unit)),
                         pct(m.estimate.delta) if m.estimate else "–",
                         _ci(m),
-                        m.verdict,
+                        _leaning(m) if m.role != "guard" else m.verdict,
                     ]
                 )
             )
@@ -206,6 +229,7 @@ def _details(c: Comparison) -> str:
     rows = [
         f"- {c.rounds} rounds, order {c.order}, {'paired' if c.paired else 'unpaired'}, seed {c.seed}, "
         f"min effect {pct(c.min_effect, signed=False)}, confidence {round(c.confidence * 100)}%",
+        *([f"- measured: {measurement_text(c.measurement)}"] if c.measurement is not None else []),
         f"- runner: {escape_md(e.runner_name)}, {escape_md(e.cpu_model)}, {e.cores} cores, "
         f"{escape_md(e.os)}, "
         f"Python {escape_md(e.python)}",

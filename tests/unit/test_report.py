@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ci_autoresearch.model import GateResult
+import dataclasses
+import random
+
+from ci_autoresearch.model import GateResult, Measurement
 from ci_autoresearch.report import (
     comparison_markdown,
     comparison_text,
@@ -13,6 +16,12 @@ from ci_autoresearch.report import (
 from tests.unit.factories import comparison
 
 IMPROVED = comparison([100.0] * 6, [75.0] * 6)
+
+
+def _leaning_slower() -> list[list[float]]:
+    rng = random.Random(1)
+    base = [100 * rng.lognormvariate(0, 0.01) for _ in range(30)]
+    return [base, [b * 1.02 * rng.lognormvariate(0, 0.02) for b in base]]
 
 
 def test_format_value_scales_units() -> None:
@@ -92,4 +101,57 @@ def test_mermaid_chart_exact() -> None:
         "    bar [80, 80, 72]\n"
         "    line [80, 80, 72]\n"
         "```"
+    )
+
+
+def test_inconclusive_with_its_lean_and_the_processes_behind_it() -> None:
+    """The terminal and the comment say which side an inconclusive verdict leans to, which mode measured
+    and how many processes stood behind it."""
+    base, cand = _leaning_slower()
+    c = dataclasses.replace(
+        comparison(base, cand),
+        measurement=Measurement(
+            mode="worker", processes=60, sides_per_process=1, blocks=3, warmup_blocks=1, calls_per_block=2
+        ),
+    )
+    assert (c.verdict, c.lean) == ("inconclusive", "worse")
+    assert comparison_text(c) == (
+        "main (aaaaaaaa) → fast (bbbbbbbb)   30 rounds, ABBA, paired, interleaved\n"
+        "measured: worker mode, 60 worker processes (one per side and round); per side, 3 measured "
+        "blocks of 2 calls after 1 warm-up\n"
+        "\n"
+        "metric     baseline  candidate  Δ       95% CI           verdict\n"
+        "─────────  ────────  ─────────  ──────  ───────────────  ──────────────────────────\n"
+        "score *    100.1     101.7      +1.4%   +0.53% … +2.3%   inconclusive, likely worse\n"
+        "memory     100 MB    100 MB     +0.00%  +0.00% … +0.00%  ok (guard, ≤5.0%)\n"
+        "wall_time  500 ms    400 ms     −20.0%  −20.0% … −20.0%  (improved)\n"
+        "\n"
+        "gate: `pytest -q` passed\n"
+        "verdict: INCONCLUSIVE — score likely worse: +1.4% (95% CI +0.53% … +2.3%, p=0.002, n=30), "
+        "not beyond the 1.0% band\n"
+    )
+    lines = comparison_markdown(c).splitlines()
+    assert lines[0] == (
+        "### 🟡 autoresearch: **inconclusive**, likely worse — score +1.4% (95% CI +0.53% … +2.3%)"
+    )
+    row = "| **score** (objective) | 100.1 | 101.7 | +1.4% | +0.53% … +2.3% | inconclusive, likely worse |"
+    assert row in lines
+    assert (
+        "- measured: worker mode, 60 worker processes (one per side and round); per side, 3 measured "
+        "blocks of 2 calls after 1 warm-up"
+    ) in lines
+
+
+def test_process_mode_and_shared_workers_are_said_too() -> None:
+    one = dataclasses.replace(IMPROVED, measurement=Measurement(mode="process", processes=12))
+    assert comparison_text(one).splitlines()[1] == "measured: a process per run, 12 processes"
+    both = dataclasses.replace(
+        IMPROVED,
+        measurement=Measurement(
+            mode="worker", processes=6, sides_per_process=2, blocks=3, warmup_blocks=1, calls_per_block=None
+        ),
+    )
+    assert comparison_text(both).splitlines()[1] == (
+        "measured: worker mode, 6 worker processes (each running both sides); per side, 3 measured "
+        "blocks after 1 warm-up"
     )
