@@ -199,12 +199,20 @@ class WorkerRounds:
     ``checkouts``: the sides' working directories. :meth:`round` runs one round and returns each
     side's values (``wall_time`` and ``cpu_time`` per call, ``max_rss`` of its process when a process
     served one side); ``calls`` is the calibrated block size once known, ``processes`` how many
-    workers measured a round so far.
+    workers measured a round so far. ``clock`` times each exchange, to check what a worker reports.
     """
 
-    def __init__(self, plan: WorkerPlan, launch: Launch, checkouts: Mapping[SideName, Path]) -> None:
+    def __init__(
+        self,
+        plan: WorkerPlan,
+        launch: Launch,
+        checkouts: Mapping[SideName, Path],
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.plan = plan
         self.launch = launch
+        self.clock = clock
         self.checkouts = dict(checkouts)
         self.calls: int | None = None
         self.processes = 0
@@ -262,10 +270,10 @@ class WorkerRounds:
 
     def _block(self, worker: _Worker, side: SideName, calls: int) -> Block:
         request = f"run {calls}" + (f" {side}" if worker.targets else "")
-        started = time.perf_counter()
+        started = self.clock()
         worker.channel.send(request)
         line = self._read(worker, side)
-        seen = time.perf_counter() - started
+        seen = self.clock() - started
         block = parse_done(line, calls)
         if block is None:
             raise self._fail(
