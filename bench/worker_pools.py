@@ -119,7 +119,7 @@ def pool_specs(*, quick: bool) -> list[PoolSpec]:
             "separate",
             False,
             12,
-            {"+0": 60, "-2": 30, "-1": 30},
+            {"+0": 40, "-2": 20, "-1": 20},
             "the CPU loop twelve times longer (about 0.35 s a call), one worker process per side",
         ),
         PoolSpec(
