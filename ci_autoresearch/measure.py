@@ -427,16 +427,19 @@ def _worker_round(
         if failed.side == "candidate":
             raise CandidateFailed(failed.message) from None
         raise MeasurementError(failed.message) from None
+    wanted = {spec.name for spec in workers.plan.metrics}
     for name in names:
-        _record(sides[name], values[name])
+        _record(sides[name], {k: v for k, v in values[name].items() if k in wanted})
 
 
 def _worker_run(workers: WorkerRounds, i: int) -> dict[str, float]:
     """One run of ``measure_ref`` in worker mode: a fresh worker process, its blocks' values."""
     try:
-        return workers.round(["baseline"], f"run{i + 1}")["baseline"]
+        values = workers.round(["baseline"], f"run{i + 1}")["baseline"]
     except WorkerFailed as failed:
         raise MeasurementError(failed.message) from None
+    wanted = {spec.name for spec in workers.plan.metrics}
+    return {k: v for k, v in values.items() if k in wanted}
 
 
 def _measurement(config: Config, rounds: int, sides: int, workers: WorkerRounds | None) -> Measurement:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ci_autoresearch.config_model import Config
+from ci_autoresearch.config_model import Config, MetricSpec
 from ci_autoresearch.runner import WorkerExit, WorkerGone, WorkerSilent
 
 PROTOCOL = "ci-autoresearch-worker/1"
@@ -141,6 +141,7 @@ class WorkerPlan:
     blocks: int
     timeout: float
     aggregate: Literal["median", "mean"]
+    metrics: tuple[MetricSpec, ...] = ()  # the metrics the configuration measures (of WORKER_METRICS)
 
     @classmethod
     def from_config(cls, config: Config) -> WorkerPlan:
@@ -159,6 +160,7 @@ class WorkerPlan:
             blocks=w.blocks,
             timeout=b.timeout_seconds,
             aggregate=config.collection.aggregate,
+            metrics=config.measured_metrics(),
         )
 
     def command_for(self, checkouts: Mapping[SideName, Path], order: Sequence[SideName]) -> str:
