@@ -993,25 +993,27 @@ def render(doc: Mapping[str, Any], rule_list: Sequence[Rule], variant_list: Sequ
 WORKER_RULES = (
     ("ci-autoresearch", "defaults (min_effect 1 %)", {}),
     ("min-effect-0.005", "min_effect 0.5 %", {"min_effect": 0.005}),
-    ("previous", "before (bootstrap median, 95 % each look)", None),
 )
+#: The rules each cell of a worker pool is judged by (and recorded until they have decided).
+WORKER_CELL_RULES = {"-1": ("ci-autoresearch", "min-effect-0.005")}
 WORKER_DEADLINE_S = 60.0
 
 
-def _worker_rule(params: Mapping[str, Any] | None, metric: str) -> DecideFn:
-    if params is None:
-        return tool_rule(tool_config(metric=metric), previous=True)
+def _worker_rule(params: Mapping[str, Any], metric: str) -> DecideFn:
     return tool_rule(tool_config(metric=metric, **params))
 
 
-def worker_enough(rounds: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether every worker rule, on wall and on CPU time, has decided on the rounds recorded so far."""
+def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every worker rule judged on this cell, on wall and on CPU time, has decided."""
+    keys = WORKER_CELL_RULES.get(effect, ("ci-autoresearch",))
     for index, metric in ((0, "wall_time"), (1, "cpu_time")):
         base = [r["b"][index] / 1e9 for r in rounds]
         cand = [r["c"][index] / 1e9 for r in rounds]
         if min(base + cand) <= 0:
             continue
-        for _, _, params in WORKER_RULES:
+        for key, _, params in WORKER_RULES:
+            if key not in keys:
+                continue
             try:
                 _worker_rule(params, metric)(base, cand)
             except ValueError:  # the rule needs more rounds than recorded
@@ -1036,6 +1038,8 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
         decide_fn = _worker_rule(params, metric)
         per: dict[str, Any] = {}
         for effect, trials in cells.items():
+            if key not in WORKER_CELL_RULES.get(effect_key(effect), ("ci-autoresearch",)):
+                continue
             outcomes, seconds = [], []
             for (b, c), (calibration, rounds_s) in zip(trials, times[effect], strict=True):
                 o = decide_fn(b, c)

@@ -10,8 +10,9 @@ A trial is one comparison as ``compare`` makes it in worker mode, through the to
 (``worker.WorkerRounds`` with ``runner.start_worker`` and the Python adapter): the block size is
 calibrated once, then every round starts fresh workers -- a fresh hash seed and memory layout each --
 that run one warm-up block and three measured blocks per side (the defaults), ABBA. A trial records
-rounds until every rule compared (today's, the previous one, ``min_effect`` 0.5 %; on wall time and
-on CPU time) has decided -- at most ``max_rounds`` -- so that they all decide the same samples; it also
+rounds until every rule judged on it (the defaults; for the 1 % gain also ``min_effect`` 0.5 %; on
+wall time and on CPU time) has decided -- at most ``max_rounds`` -- so that they decide the same
+samples (the first trials recorded went on until the previous rule had decided too); it also
 records how long each round took, so that each rule's time to its decision is known. The
 candidate is a copy of the baseline's module that does ``1 + effect`` times the
 work (``UNITS`` differs); an A/A pair is two identical copies in two directories.
@@ -70,8 +71,8 @@ def run():
 '''
 
 
-Enough = Callable[[Sequence[Mapping[str, Any]]], bool]
-"""Given the rounds recorded so far, whether every rule has decided (no need for more rounds)."""
+Enough = Callable[[str, Sequence[Mapping[str, Any]]], bool]
+"""Given the effect key of a trial and its rounds so far, whether every rule judged on it has decided."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class WorkerRecorder:
         rounds: int,
         *,
         quick: bool,
+        effect: str = "+0",
         enough: Enough | None = None,
     ) -> dict[str, Any]:
         config = worker_config(quick=quick, sides=spec.sides)
@@ -220,7 +222,7 @@ class WorkerRecorder:
                         "ms": round(seconds * 1000, 1),
                     }
                 )
-                if enough is not None and enough(out):
+                if enough is not None and enough(effect, out):
                     break
             self.runs += session.processes
             return {"calls": calls, "calibration_ms": round(calibration_s * 1000, 1), "rounds": out}
@@ -318,6 +320,7 @@ def record_worker_pools(
                     cell["candidate_units"],
                     rounds,
                     quick=quick,
+                    effect=cell_key,
                     enough=enough,
                 )
             )
