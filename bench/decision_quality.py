@@ -204,13 +204,15 @@ class Rule:
     variant: bool = False  # a method change under study, not a tool's rule
 
 
-def tool_rule(config: Config, *, previous: bool = False) -> DecideFn:
+def tool_rule(config: Config, *, previous: bool = False, shape: float | None = None) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
     its statistics): ``measurement_runs`` rounds, then ``stats.rounds_to_add`` more while inconclusive
     and a verdict is still reachable, ``decide.decide`` at every look with the session's schedule.
 
     ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
     median with Wilcoxon's p at 95 % at every look, and its futility rule), on the same loop.
+    ``shape``: the same method with other critical values (0.5: Pocock's constant ones), a design
+    alternative under study.
     """
     name = config.objective.metric
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
@@ -225,7 +227,15 @@ def tool_rule(config: Config, *, previous: bool = False) -> DecideFn:
                 raise ValueError(f"the rule needs {target} rounds, the trial has {len(base)}")
             rounds = target
             est: Estimate | None
-            if not previous:
+            if shape is not None:
+                est = stats.paired_estimate(
+                    base[:rounds], cand[:rounds], confidence=confidence, looks=looks, shape=shape
+                )
+                verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
+                more = stats.rounds_to_add(
+                    est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
+                )
+            elif not previous:
                 decision = decide(
                     config, {name: base[:rounds]}, {name: cand[:rounds]}, paired=True, looks=looks
                 )
@@ -385,14 +395,24 @@ def rules(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
 
 SHORT = {
     "ci-autoresearch": "defaults",
+    "pocock": "Pocock",
     "previous": "before",
     "previous-c98": "before, 0.98",
 }
 
 
 def variants(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
-    """The previous rule, decided on the same samples (reported apart from the tools' rules)."""
+    """Design alternatives and the previous rule, decided on the same samples (apart from the tools')."""
     return [
+        Rule(
+            "pocock",
+            "ci-autoresearch with Pocock boundaries",
+            "the same method with Pocock's constant critical values over the looks (2.34 at each of "
+            "10, 15, 23, 30 rounds) instead of O'Brien-Fleming's (3.51, 2.87, 2.32, 2.03)",
+            tool_rule(tool_config(metric=metric), shape=0.5),
+            max_rounds,
+            variant=True,
+        ),
         Rule(
             "previous",
             "ci-autoresearch before (bootstrap median, 95 % at each look)",

@@ -286,8 +286,8 @@ def _simpson(lo: float, hi: float, step: float) -> tuple[list[float], list[float
     return nodes, weights
 
 
-def crossing_probability(c: float, fractions: Sequence[float]) -> float:
-    """P(|Z_k| >= c * t_k ** (SHAPE - 1/2) at some look k) for a standard Brownian motion observed at
+def crossing_probability(c: float, fractions: Sequence[float], *, shape: float = SHAPE) -> float:
+    """P(|Z_k| >= c * t_k ** (shape - 1/2) at some look k) for a standard Brownian motion observed at
     the information fractions ``t_k`` (increasing, the last 1), ``Z_k = W(t_k) / sqrt(t_k)``.
 
     Armitage, McPherson & Rowe's recursion on the score scale ``W(t_k)``: the density of the paths
@@ -301,7 +301,7 @@ def crossing_probability(c: float, fractions: Sequence[float]) -> float:
         raise ValueError(f"information fractions must increase from above 0, not {fractions!r}")
     if c <= 0.0:
         return 1.0
-    bounds = [c * t**SHAPE for t in ts]  # on the score scale: c_k * sqrt(t_k)
+    bounds = [c * t**shape for t in ts]  # on the score scale: c_k * sqrt(t_k)
     if len(ts) == 1:
         return min(1.0, 2.0 * _NORMAL.cdf(-bounds[0] / math.sqrt(ts[0])))
     increments = [ts[0]] + [b - a for a, b in itertools.pairwise(ts)]
@@ -332,18 +332,18 @@ def crossing_probability(c: float, fractions: Sequence[float]) -> float:
 
 
 @lru_cache(maxsize=256)
-def boundary_constant(alpha: float, fractions: tuple[float, ...]) -> float:
+def boundary_constant(alpha: float, fractions: tuple[float, ...], *, shape: float = SHAPE) -> float:
     """``C`` such that :func:`crossing_probability` ``(C, fractions) == alpha`` (bisection to 1e-12)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
     if len(fractions) == 1:
         return -_NORMAL.inv_cdf(alpha / 2.0)
     lo, hi = 0.0, 1.0
-    while crossing_probability(hi, fractions) > alpha:
+    while crossing_probability(hi, fractions, shape=shape) > alpha:
         lo, hi = hi, 2.0 * hi
     while hi - lo > 1e-12:
         mid = (lo + hi) / 2.0
-        if crossing_probability(mid, fractions) > alpha:
+        if crossing_probability(mid, fractions, shape=shape) > alpha:
             lo = mid
         else:
             hi = mid
@@ -440,15 +440,16 @@ def _rank_estimate(
     n: int,
     paired: bool,
     final_n: int,
+    shape: float,
 ) -> Estimate:
     """Estimate, interval and p-value from the sorted Walsh averages (or pairwise differences)."""
     values.sort()
     total = len(values)
     alpha = round(1.0 - confidence, 12)
-    big_c = boundary_constant(alpha, fractions)
+    big_c = boundary_constant(alpha, fractions, shape=shape)
     t = fractions[look]
-    boundary = big_c * t ** (SHAPE - 0.5)
-    final_boundary = big_c * fractions[-1] ** (SHAPE - 0.5)
+    boundary = big_c * t ** (shape - 0.5)
+    final_boundary = big_c * fractions[-1] ** (shape - 0.5)
     nominal = alpha if len(fractions) == 1 else 2.0 * _NORMAL.cdf(-boundary)
     half = total // 2
     cut = _smallest_count(cdf, half, nominal)
@@ -465,7 +466,7 @@ def _rank_estimate(
         p = p_exact
     else:
         z = -_NORMAL.inv_cdf(p_exact / 2.0) if p_exact < 1.0 else 0.0
-        p = crossing_probability(z * t ** (0.5 - SHAPE), fractions)
+        p = crossing_probability(z * t ** (0.5 - shape), fractions, shape=shape)
     # the repeated p-value is computed by numerical integration; where it lands within that error of
     # alpha, the interval (exact counts) has the last word, so that the two never disagree
     p = min(p, math.nextafter(alpha, 0.0)) if excluded else max(p, alpha)
@@ -487,13 +488,15 @@ def paired_estimate(
     *,
     confidence: float,
     looks: Sequence[int] | None = None,
+    shape: float = SHAPE,
 ) -> Estimate:
     """The effect of the candidate from paired rounds (``baseline[i]`` and ``candidate[i]`` together).
 
     ratio = ``exp`` of the Hodges-Lehmann estimate of the round log-ratios; the interval inverts the
     signed-rank test at this look's nominal level; p = that test's repeated p-value (module docstring).
     ``looks``: the rounds at which the session looks (:func:`look_schedule`); None for a single look
-    (a fixed-sample interval at ``confidence``).
+    (a fixed-sample interval at ``confidence``). ``shape``: of the critical values (:data:`SHAPE`, the
+    tool's; 0.5 gives Pocock's, for comparisons in ``bench/``).
     """
     d = log_ratios(baseline, candidate)
     n = len(d)
@@ -512,6 +515,7 @@ def paired_estimate(
         n=n,
         paired=True,
         final_n=final_n,
+        shape=shape,
     )
 
 
@@ -547,6 +551,7 @@ def unpaired_estimate(
         n=min(m, k),
         paired=False,
         final_n=max(*(looks or (k,)), k),
+        shape=SHAPE,
     )
 
 
