@@ -237,7 +237,12 @@ class WorkerRounds:
             try:
                 line = worker.channel.read_line(self.plan.timeout)
             except WorkerGone as gone:
-                status = "was killed" if (gone.returncode or 0) < 0 else f"exited ({gone.returncode})"
+                code = gone.returncode
+                status = (
+                    "was killed"
+                    if (code or 0) < 0
+                    else f"exited ({code}{': command not found' if code == 127 else ''})"
+                )
                 raise self._fail(worker, side, status) from None
             except WorkerSilent:
                 raise self._fail(

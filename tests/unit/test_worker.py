@@ -319,6 +319,8 @@ def test_a_worker_that_dies_is_a_failed_run_of_its_side() -> None:
     assert failed.message == (
         "the candidate worker exited (3) during block 2 of round3: last words; logs in /logs/w.stderr.log"
     )
+    missing = _fail(_same(behaviour=_on("candidate", 1, WorkerGone(127))))
+    assert missing.message.startswith("the candidate worker exited (127: command not found) during warm-up")
     killed = _fail(_same(behaviour=_on("baseline", 1, WorkerGone(-9))))
     assert killed.side == "baseline"
     assert killed.message.startswith("the baseline worker was killed during warm-up block 1 of round3")
