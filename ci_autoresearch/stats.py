@@ -34,14 +34,15 @@ nominal level ``2 * Phi(-c_k)``. The reported p-value is the repeated p-value: t
 ``1 - confidence`` at which this look's interval would exclude 0.
 
 Why this design and not an anytime-valid confidence sequence: a session has at most ``max_rounds``
-rounds at looks fixed in advance, and for 10-30 rounds group-sequential boundaries are much narrower
-(an anytime-valid sign-test martingale needs about twice the rounds to detect a 2 % gain at 1 % noise).
-Why the O'Brien-Fleming shape: it spends almost nothing on the early looks, where the rank test has
-the fewest rounds, and keeps the last look's critical value near the fixed-sample one (2.03 instead of
-1.96 for looks at 10, 15, 23 and 30 rounds): on synthetic noise it detected more and kept less noise
-than Pocock's constant boundary (``docs/performance.md``). The price is that the first look (10 rounds)
-can only decide very large effects: the exact signed-rank test of 10 rounds cannot reach the first
-look's level of 0.00045, so its interval is unbounded; the session goes on to 15 rounds.
+rounds at looks fixed in advance, and an interval valid at *every* round pays for looks that never
+happen: by a rough calculation, a sign-test martingale needs about 27 rounds to clear a 1 % band for a
+2 % gain at 1 % noise, where these boundaries need 10-15. Why the O'Brien-Fleming shape: it spends
+almost nothing on the early looks, where the rank test has the fewest rounds, and keeps the last
+look's critical value near the fixed-sample one (2.03 instead of 1.96 for looks at 10, 15, 23 and 30
+rounds): on the same samples it detected more and kept less noise than Pocock's constant boundary
+(``docs/performance.md``), at the price of more rounds. The first look (10 rounds) can only stop for
+futility: the exact signed-rank test of 10 rounds cannot reach its level of 0.00045, so its interval is
+unbounded, and the session goes on to 15 rounds.
 
 Metric values must be positive: ratios and logarithms of zero or negative values mean nothing here.
 Callers that may see zeros (a counter that did not fire) decide what to show instead; these functions
