@@ -204,7 +204,9 @@ class Rule:
     variant: bool = False  # a method change under study, not a tool's rule
 
 
-def tool_rule(config: Config, *, previous: bool = False, shape: float | None = None) -> DecideFn:
+def tool_rule(
+    config: Config, *, previous: bool = False, shape: float | None = None, futility: bool = True
+) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
     its statistics): ``measurement_runs`` rounds, then ``stats.rounds_to_add`` more while inconclusive
     and a verdict is still reachable, ``decide.decide`` at every look with the session's schedule.
@@ -212,7 +214,8 @@ def tool_rule(config: Config, *, previous: bool = False, shape: float | None = N
     ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
     median with Wilcoxon's p at 95 % at every look, and its futility rule), on the same loop.
     ``shape``: the same method with other critical values (0.5: Pocock's constant ones), a design
-    alternative under study.
+    alternative under study. ``futility=False``: never stop early for futility (rounds are added while
+    inconclusive, up to ``max_rounds``): the most rounds any futility rule can need.
     """
     name = config.objective.metric
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
@@ -242,7 +245,11 @@ def tool_rule(config: Config, *, previous: bool = False, shape: float | None = N
                 verdict = decision.verdict
                 est = decision.metrics[name].estimate
                 more = stats.rounds_to_add(
-                    est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
+                    est if futility else None,
+                    verdict,
+                    rounds=rounds,
+                    max_rounds=config.decision.max_rounds,
+                    min_effect=min_effect,
                 )
             else:
                 est = previous_rule.paired_estimate(
@@ -1024,7 +1031,8 @@ def _worker_rule(params: Mapping[str, Any], metric: str) -> DecideFn:
 
 
 def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether every worker rule judged on this cell, on wall and on CPU time, has decided."""
+    """Whether every worker rule judged on this cell, on wall and on CPU time, has decided even without
+    stopping for futility (so that any futility rule can be replayed on the rounds recorded)."""
     keys = WORKER_CELL_RULES.get(effect, ("ci-autoresearch",))
     for index, metric in ((0, "wall_time"), (1, "cpu_time")):
         base = [r["b"][index] / 1e9 for r in rounds]
@@ -1035,7 +1043,7 @@ def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]]) -> bool:
             if key not in keys:
                 continue
             try:
-                _worker_rule(params, metric)(base, cand)
+                tool_rule(tool_config(metric=metric, **params), futility=False)(base, cand)
             except ValueError:  # the rule needs more rounds than recorded
                 return False
     return True

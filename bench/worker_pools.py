@@ -11,8 +11,8 @@ A trial is one comparison as ``compare`` makes it in worker mode, through the to
 calibrated once, then every round starts fresh workers -- a fresh hash seed and memory layout each --
 that run one warm-up block and three measured blocks per side (the defaults), ABBA. A trial records
 rounds until every rule judged on it (the defaults; for the 1 % gain also ``min_effect`` 0.5 %; on
-wall time and on CPU time) has decided -- at most ``max_rounds`` -- so that they decide the same
-samples (the first trials recorded went on until the previous rule had decided too); it also
+wall time and on CPU time) has decided without stopping for futility -- at most ``max_rounds`` -- so
+that they, with any futility rule, decide the same samples; it also
 records how long each round took, so that each rule's time to its decision is known. The
 candidate is a copy of the baseline's module that does ``1 + effect`` times the
 work (``UNITS`` differs); an A/A pair is two identical copies in two directories.
@@ -120,7 +120,7 @@ def pool_specs(*, quick: bool) -> list[PoolSpec]:
             "separate",
             False,
             12,
-            {"+0": 40, "-2": 20, "-1": 20},
+            {"+0": 30, "-2": 15, "-1": 15},
             "the CPU loop twelve times longer (about 0.35 s a call), one worker process per side",
         ),
         PoolSpec(
@@ -129,7 +129,7 @@ def pool_specs(*, quick: bool) -> list[PoolSpec]:
             "separate",
             True,
             1,
-            {"+0": 60},
+            {"+0": 40},
             "CPU workload, one worker per side, both pinned to one core per round (taskset)",
         ),
     ]

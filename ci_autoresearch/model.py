@@ -50,13 +50,15 @@ class Look:
 
     ``final_n``: the rounds of the last scheduled look; ``boundary``: the critical value (normal scale)
     at this look, ``final_boundary`` at the last one; ``se``: the standard error of ``ln(ratio)`` now
-    (robust: half the width of the rank interval at ±1 standard error; ``inf`` with too few rounds).
+    (robust: half the width of the rank interval at ±1 standard error; ``inf`` with too few rounds);
+    ``index``: which look this is (0: the first).
     """
 
     final_n: int
     boundary: float
     final_boundary: float
     se: float
+    index: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -479,7 +479,7 @@ def _rank_estimate(
         n=n,
         confidence=confidence,
         paired=paired,
-        look=Look(final_n=final_n, boundary=boundary, final_boundary=final_boundary, se=se),
+        look=Look(final_n=final_n, boundary=boundary, final_boundary=final_boundary, se=se, index=look),
     )
 
 
@@ -659,14 +659,19 @@ def rounds_to_add(
     """The adaptive rule of a measuring session: how many rounds to add after deciding on ``rounds``.
 
     None while a verdict other than ``inconclusive`` stands; ``extra_rounds`` while one can still be
-    reached (:func:`verdict_reachable`); none once it cannot.
+    reached (:func:`verdict_reachable`); none once it cannot. The first look of a session never stops
+    for futility: the noise of its few rounds is too uncertain to give up on (with heavy-tailed noise,
+    as worker processes have, an outlier or two among ten rounds would end sessions that later looks
+    resolve).
     """
     if verdict != "inconclusive":
         return 0
     more = extra_rounds(rounds, max_rounds)
+    first_look = estimate is not None and estimate.look is not None and estimate.look.index == 0
     if (
         more
         and estimate is not None
+        and not first_look
         and not verdict_reachable(estimate, min_effect=min_effect, max_rounds=max_rounds)
     ):
         return 0

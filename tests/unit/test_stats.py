@@ -638,15 +638,15 @@ def test_detects_a_two_percent_improvement_at_cv1_as_often_as_before() -> None:
 # --- futility and resolution --------------------------------------------------------------------------
 
 
-def _est(ratio: float, low: float, high: float, n: int = 10, *, se: float = 0.01) -> Estimate:
-    look = Look(final_n=30, boundary=3.51, final_boundary=2.03, se=se)
+def _est(ratio: float, low: float, high: float, n: int = 15, *, se: float = 0.01, index: int = 1) -> Estimate:
+    look = Look(final_n=30, boundary=2.87, final_boundary=2.03, se=se, index=index)
     return Estimate(
         ratio=ratio, ci_low=low, ci_high=high, p_value=0.5, n=n, confidence=0.95, paired=True, look=look
     )
 
 
 def test_resolution_projects_the_noise_to_the_last_look() -> None:
-    est = _est(1.0, 0.0, math.inf, se=0.03)
+    est = _est(1.0, 0.0, math.inf, n=10, se=0.03, index=0)
     # 2.03 * 3 % * sqrt(10 / 30): about ±3.6 % at 30 rounds
     assert stats.resolution(est, max_rounds=30) == pytest.approx(math.expm1(2.03 * 0.03 * math.sqrt(1 / 3)))
     assert stats.rounds_for(est, resolution_wanted=0.01, max_rounds=30) == pytest.approx(375, abs=2)
@@ -656,9 +656,16 @@ def test_resolution_projects_the_noise_to_the_last_look() -> None:
 
 
 def test_futile_when_a_centred_noisy_estimate_can_reach_no_verdict() -> None:
-    est = _est(1.0, 0.0, math.inf, se=0.03)  # ±3.6 % at 30 rounds: never inside ±1 %, never beyond it
+    est = _est(1.0, 0.95, 1.05, se=0.03)  # ±4.3 % at 30 rounds: never inside ±1 %, never beyond it
     assert not stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
-    assert stats.rounds_to_add(est, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
+    assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 0
+
+
+def test_the_first_look_never_gives_up() -> None:
+    """Ten rounds tell the noise too roughly to give up on (one outlier inflates it): more rounds."""
+    first = _est(1.0, 0.0, math.inf, n=10, se=0.03, index=0)
+    assert not stats.verdict_reachable(first, min_effect=0.01, max_rounds=30)
+    assert stats.rounds_to_add(first, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
 
 
 def test_rounds_added_while_a_gain_or_a_loss_is_still_reachable() -> None:
@@ -666,7 +673,7 @@ def test_rounds_added_while_a_gain_or_a_loss_is_still_reachable() -> None:
     loss = _est(1.03, 0.0, math.inf, se=0.01)
     for est in (gain, loss):
         assert stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
-        assert stats.rounds_to_add(est, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
+        assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 8
 
 
 def test_unchanged_reachable_when_narrow_enough() -> None:
