@@ -1126,51 +1126,57 @@ def worker_targets(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     def add(target: str, where: str, value: float | None, met: bool | None, shown: str) -> None:
         out.append({"target": target, "where": where, "value": value, "met": met, "shown": shown})
 
-    for key, w in doc.get("worker", {}).items():
+    for pool, w in doc.get("worker", {}).items():
         if w["pinned"]:
             continue
-        r, r5 = w["results"]["ci-autoresearch"], w["results"]["min-effect-0.005"]
-        aa = r.get("+0")
-        if aa and aa["n"]:
-            bad = aa["keep"] + (aa["regress"] or 0)
-            add(
-                "A/A kept or flagged slower in ≤ 1 % of ≥ 300 trials",
-                key,
-                bad / aa["n"],
-                bad / aa["n"] <= 0.01 and aa["n"] >= 300,
-                f"{bad} of {aa['n']} ({common.pct(bad / aa['n'])})",
-            )
-            add(
-                "`unchanged` on ≥ 90 % of A/A pairs",
-                key,
-                aa["unchanged_rate"],
-                aa["unchanged_rate"] >= 0.90,
-                f"{common.pct(aa['unchanged_rate'])} of {aa['n']}",
-            )
-        g2 = r.get("-2")
-        if g2 and g2["n"]:
-            add(
-                "a 2 % gain kept in ≥ 95 %",
-                key,
-                g2["keep_rate"],
-                g2["keep_rate"] >= 0.95,
-                f"{rate_cell(g2)} of {g2['n']}",
-            )
-        g1 = r5.get("-1")
-        if g1 and g1["n"]:
-            add(
-                "a 1 % gain kept in ≥ 80 % (min_effect 0.005)",
-                key,
-                g1["keep_rate"],
-                g1["keep_rate"] >= 0.80,
-                f"{rate_cell(g1)} of {g1['n']}",
-            )
-        longest = [c["seconds_max"] for c in r.values() if c["n"]]
-        if g1 and g1["n"]:
-            longest.append(g1["seconds_max"])
-        worst = max(longest)
-        add("each decision within 60 s", key, worst, worst <= WORKER_DEADLINE_S, f"longest {worst:.1f} s")
+        for metric, results in (("wall_time", w["results"]), ("cpu_time", w["results_cpu_time"])):
+            _worker_pool_targets(add, f"{pool}, {metric}", results)
     return out
+
+
+def _worker_pool_targets(add: Callable[..., None], key: str, results: Mapping[str, Any]) -> None:
+    """The worker targets for one pool and objective."""
+    r, r5 = results["ci-autoresearch"], results["min-effect-0.005"]
+    aa = r.get("+0")
+    if aa and aa["n"]:
+        bad = aa["keep"] + (aa["regress"] or 0)
+        add(
+            "A/A kept or flagged slower in ≤ 1 % of ≥ 300 trials",
+            key,
+            bad / aa["n"],
+            bad / aa["n"] <= 0.01 and aa["n"] >= 300,
+            f"{bad} of {aa['n']} ({common.pct(bad / aa['n'])})",
+        )
+        add(
+            "`unchanged` on ≥ 90 % of A/A pairs",
+            key,
+            aa["unchanged_rate"],
+            aa["unchanged_rate"] >= 0.90,
+            f"{common.pct(aa['unchanged_rate'])} of {aa['n']}",
+        )
+    g2 = r.get("-2")
+    if g2 and g2["n"]:
+        add(
+            "a 2 % gain kept in ≥ 95 %",
+            key,
+            g2["keep_rate"],
+            g2["keep_rate"] >= 0.95,
+            f"{rate_cell(g2)} of {g2['n']}",
+        )
+    g1 = r5.get("-1")
+    if g1 and g1["n"]:
+        add(
+            "a 1 % gain kept in ≥ 80 % (min_effect 0.005)",
+            key,
+            g1["keep_rate"],
+            g1["keep_rate"] >= 0.80,
+            f"{rate_cell(g1)} of {g1['n']}",
+        )
+    longest = [c["seconds_max"] for c in r.values() if c["n"]]
+    if g1 and g1["n"]:
+        longest.append(g1["seconds_max"])
+    worst = max(longest)
+    add("each decision within 60 s", key, worst, worst <= WORKER_DEADLINE_S, f"longest {worst:.1f} s")
 
 
 def _range(single: Mapping[str, Any]) -> str:
@@ -1225,13 +1231,16 @@ def worker_tables(doc: Mapping[str, Any]) -> list[str]:
     labels = {k: label for k, label, _ in WORKER_RULES}
     for key, w in pools.items():
         rows = []
-        for rule_key, per in w["results"].items():
+        both = [("wall_time", k, per) for k, per in w["results"].items()]
+        both += [("cpu_time", k, per) for k, per in w["results_cpu_time"].items()]
+        for metric, rule_key, per in both:
             for effect, c in per.items():
                 if not c["n"]:
                     continue
                 v = c["verdicts"] or {}
                 rows.append(
                     [
+                        metric,
                         labels[rule_key],
                         "A/A" if effect == "+0" else f"{effect} %",
                         str(c["n"]),
@@ -1256,6 +1265,7 @@ def worker_tables(doc: Mapping[str, Any]) -> list[str]:
             "",
             common.markdown_table(
                 [
+                    "objective",
                     "rule",
                     "effect",
                     "trials",
