@@ -1026,11 +1026,11 @@ WORKER_CELL_RULES = {"-1": ("ci-autoresearch", "min-effect-0.005")}
 WORKER_DEADLINE_S = 60.0
 
 
-def _worker_rule(params: Mapping[str, Any], metric: str) -> DecideFn:
-    return tool_rule(tool_config(metric=metric, **params))
+def _worker_rule(params: Mapping[str, Any], metric: str, max_rounds: int) -> DecideFn:
+    return tool_rule(tool_config(metric=metric, max_rounds=max_rounds, **params))
 
 
-def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]]) -> bool:
+def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: int) -> bool:
     """Whether every worker rule judged on this cell, on wall and on CPU time, has decided even without
     stopping for futility (so that any futility rule can be replayed on the rounds recorded)."""
     keys = WORKER_CELL_RULES.get(effect, ("ci-autoresearch",))
@@ -1043,7 +1043,8 @@ def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]]) -> bool:
             if key not in keys:
                 continue
             try:
-                tool_rule(tool_config(metric=metric, **params), futility=False)(base, cand)
+                config = tool_config(metric=metric, max_rounds=max_rounds, **params)
+                tool_rule(config, futility=False)(base, cand)
             except ValueError:  # the rule needs more rounds than recorded
                 return False
     return True
@@ -1063,7 +1064,7 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
     per_process = 1 if pool["sides"] == "together" else 2
     out: dict[str, Any] = {}
     for key, _, params in WORKER_RULES:
-        decide_fn = _worker_rule(params, metric)
+        decide_fn = _worker_rule(params, metric, pool["rounds"])
         per: dict[str, Any] = {}
         for effect, trials in cells.items():
             if key not in WORKER_CELL_RULES.get(effect_key(effect), ("ci-autoresearch",)):

@@ -71,8 +71,9 @@ def run():
 '''
 
 
-Enough = Callable[[str, Sequence[Mapping[str, Any]]], bool]
-"""Given the effect key of a trial and its rounds so far, whether every rule judged on it has decided."""
+Enough = Callable[[str, Sequence[Mapping[str, Any]], int], bool]
+"""Given the effect key of a trial, its rounds so far and the pool's ``max_rounds``: whether every rule
+judged on it has decided."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class PoolSpec:
     scale: int  # units per call, as a multiple of the CPU workload's
     trials: Mapping[str, int]  # effect key -> trials
     description: str
+    max_rounds: int = 30  # decision.max_rounds of the comparisons (the tool's default unless told)
 
 
 def pool_specs(*, quick: bool) -> list[PoolSpec]:
@@ -131,6 +133,16 @@ def pool_specs(*, quick: bool) -> list[PoolSpec]:
             1,
             {"+0": 40},
             "CPU workload, one worker per side, both pinned to one core per round (taskset)",
+        ),
+        PoolSpec(
+            "cpu-together-100",
+            "cpu",
+            "together",
+            False,
+            1,
+            {"+0": 100, "-2": 50, "-1": 50},
+            "CPU workload, both sides in one worker, up to 100 rounds (decision.max_rounds: 100)",
+            max_rounds=100,
         ),
     ]
 
@@ -222,7 +234,7 @@ class WorkerRecorder:
                         "ms": round(seconds * 1000, 1),
                     }
                 )
-                if enough is not None and enough(effect, out):
+                if enough is not None and enough(effect, out, rounds):
                     break
             self.runs += session.processes
             return {"calls": calls, "calibration_ms": round(calibration_s * 1000, 1), "rounds": out}
@@ -260,7 +272,7 @@ def new_worker_pool(
             "blocks": w.blocks,
             "aggregate": config.collection.aggregate,
         },
-        "rounds": rounds,
+        "rounds": spec.max_rounds,
         "order": "abba",
         "unit": "nanoseconds per call",
         "cells": {
@@ -305,7 +317,7 @@ def record_worker_pools(
     random.Random(f"{seed}:worker").shuffle(todo)
     by_key = {s.key: s for s in specs}
     total = len(todo)
-    say(f"worker mode: recording {total} trials x {rounds} rounds")
+    say(f"worker mode: recording {total} trials of up to {rounds} rounds (or the pool's max_rounds)")
     started = time.perf_counter()
     last_save = started
     with tempfile.TemporaryDirectory(prefix="autoresearch-dq-worker-") as tmp:
@@ -318,7 +330,7 @@ def record_worker_pools(
                     by_key[pool_key],
                     pool["baseline_units"],
                     cell["candidate_units"],
-                    rounds,
+                    pool["rounds"],
                     quick=quick,
                     effect=cell_key,
                     enough=enough,
