@@ -1,8 +1,10 @@
 """A measuring session: worktrees, setup, gate, warm-up and interleaved rounds.
 
-``compare_refs`` measures both sides in the same run, one round = one run of each side, in ABBA or
-seeded random order, so slow drifts of the machine hit both sides alike and rounds pair up. It adds
-rounds while the verdict is inconclusive, up to ``decision.max_rounds``. ``measure_ref`` measures one
+``compare_refs`` measures both sides in the same run, one round = one run of each side (or, in worker
+mode, fresh worker processes timing blocks of calls: :mod:`ci_autoresearch.worker`), in ABBA or seeded
+random order, so slow drifts of the machine hit both sides alike and rounds pair up. It adds rounds
+while the verdict is inconclusive, at the looks of ``stats.look_schedule``, up to
+``decision.max_rounds``. ``measure_ref`` measures one
 ref on its own (``bench``, the baseline artifact).
 """
 
