@@ -56,6 +56,7 @@ import itertools
 import math
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Literal
 
@@ -635,12 +636,16 @@ def verdict_reachable(estimate: Estimate, *, min_effect: float, max_rounds: int)
     Futility check for adaptive rounds. The interval is projected to ``max_rounds`` (its width at the
     last look, :func:`resolution`) and the estimate may still move by one current standard error in
     either direction; if even then the interval could neither clear the ±``min_effect`` band on one
-    side nor fit inside it, more rounds would end ``inconclusive`` anyway and are not spent. Stopping
-    early for futility never makes a verdict less reliable (the intervals hold at every look).
+    side nor fit inside it, more rounds would end ``inconclusive`` anyway and are not spent. At the
+    first look the noise is known roughly (ten rounds, an outlier or two among them with heavy-tailed
+    noise such as worker processes have), so the projection assumes it may be half what was seen.
+    Stopping early for futility never makes a verdict less reliable (the intervals hold at every look).
     """
     n = estimate.n
     if n >= max_rounds:
         return False
+    if estimate.look is not None and estimate.look.index == 0:
+        estimate = replace(estimate, look=replace(estimate.look, se=estimate.look.se / 2.0))
     half = _final_half_width(estimate, max_rounds)
     if half is None or estimate.look is None:
         return True  # the noise is not known yet
@@ -659,19 +664,14 @@ def rounds_to_add(
     """The adaptive rule of a measuring session: how many rounds to add after deciding on ``rounds``.
 
     None while a verdict other than ``inconclusive`` stands; ``extra_rounds`` while one can still be
-    reached (:func:`verdict_reachable`); none once it cannot. The first look of a session never stops
-    for futility: the noise of its few rounds is too uncertain to give up on (with heavy-tailed noise,
-    as worker processes have, an outlier or two among ten rounds would end sessions that later looks
-    resolve).
+    reached (:func:`verdict_reachable`); none once it cannot.
     """
     if verdict != "inconclusive":
         return 0
     more = extra_rounds(rounds, max_rounds)
-    first_look = estimate is not None and estimate.look is not None and estimate.look.index == 0
     if (
         more
         and estimate is not None
-        and not first_look
         and not verdict_reachable(estimate, min_effect=min_effect, max_rounds=max_rounds)
     ):
         return 0

@@ -599,8 +599,8 @@ def _trials(noise: Noise, effect: float, trials: int, seed: int) -> Counter[str]
 def test_aa_false_improved_rate(noise: Noise) -> None:
     """Identical sides: `improved` at most (1 - confidence) / 2 of the time over all the looks (10, 15,
     23, 30), the error the repeated intervals promise for one side. Measured (400 trials; improved /
-    regressed / unchanged / inconclusive): cv 1 %: 0 / 0 / 359 / 41; cv 3 %: 0 / 0 / 0 / 400;
-    cv 10 %: 3 / 1 / 0 / 396; bimodal: 0 / 1 / 1 / 398."""
+    regressed / unchanged / inconclusive): cv 1 %: 0 / 0 / 353 / 47; cv 3 %: 0 / 0 / 0 / 400;
+    cv 10 %: 1 / 2 / 0 / 397; bimodal: 1 / 0 / 2 / 397."""
     trials = 400
     verdicts = _trials(noise, 1.0, trials, seed=12345)
     assert verdicts["improved"] / trials <= (1 - CONFIDENCE) / 2
@@ -609,7 +609,7 @@ def test_aa_false_improved_rate(noise: Noise) -> None:
 
 def test_repeated_intervals_cover_the_effect_at_every_look_together() -> None:
     """The intervals of all the looks a session takes cover the true effect together in at least
-    ``confidence`` of the sessions, however the session decides to stop. Measured: 399 of 400."""
+    ``confidence`` of the sessions, however the session decides to stop. Measured: 395 of 400."""
     rng = random.Random(99)
     noise = _lognormal(0.03)
     covered = 0
@@ -630,7 +630,7 @@ def test_detects_a_five_percent_improvement_at_cv3() -> None:
 
 def test_detects_a_two_percent_improvement_at_cv1_as_often_as_before() -> None:
     """The previous rule (bootstrapped median, 95 % at every look) found 87 % (bench, 1000 trials);
-    measured here (400 trials): 381 improved, 19 inconclusive."""
+    measured here (400 trials): 384 improved, 16 inconclusive."""
     verdicts = _trials(_lognormal(0.01), 0.98, 400, seed=2468)
     assert verdicts["improved"] / 400 >= 0.87
 
@@ -661,11 +661,15 @@ def test_futile_when_a_centred_noisy_estimate_can_reach_no_verdict() -> None:
     assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 0
 
 
-def test_the_first_look_never_gives_up() -> None:
-    """Ten rounds tell the noise too roughly to give up on (one outlier inflates it): more rounds."""
-    first = _est(1.0, 0.0, math.inf, n=10, se=0.03, index=0)
-    assert not stats.verdict_reachable(first, min_effect=0.01, max_rounds=30)
-    assert stats.rounds_to_add(first, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
+def test_the_first_look_gives_up_only_if_half_the_noise_would_not_do() -> None:
+    """Ten rounds tell the noise roughly (an outlier inflates it): at the first look the projection
+    assumes it may be half what was seen. ±1.5 % of noise at 10 rounds: half of it may still fit in
+    ±1 % by 30 rounds, so more rounds; ±5 %: not even half of it, so no more."""
+    for se, more in ((0.015, 5), (0.05, 0)):
+        first = _est(1.0, 0.0, math.inf, n=10, se=se, index=0)
+        later = _est(1.0, 0.0, math.inf, n=10, se=se, index=1)
+        assert stats.rounds_to_add(first, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == more
+        assert stats.rounds_to_add(later, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
 
 
 def test_rounds_added_while_a_gain_or_a_loss_is_still_reachable() -> None:
