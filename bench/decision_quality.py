@@ -58,13 +58,14 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+import previous_rule
+import worker_pools
 
 from ci_autoresearch.config.model import (
     CollectionConfig,
@@ -204,21 +205,24 @@ class Rule:
     variant: bool = False  # a method change under study, not a tool's rule
 
 
-Estimator = Callable[[Sequence[float], Sequence[float], float], Estimate]
-
-
-def tool_rule(config: Config, *, estimator: Estimator | None = None) -> DecideFn:
+def tool_rule(
+    config: Config, *, previous: bool = False, shape: float | None = None, futility: bool = True
+) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
     its statistics): ``measurement_runs`` rounds, then ``stats.rounds_to_add`` more while inconclusive
-    and a verdict is still reachable.
+    and a verdict is still reachable, ``decide.decide`` at every look with the session's schedule.
 
-    Variants under study: ``estimator`` replaces ``stats.paired_estimate`` (the verdict is still
-    ``stats.classify``).
+    ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
+    median with Wilcoxon's p at 95 % at every look, and its futility rule), on the same loop.
+    ``shape``: the same method with other critical values (0.5: Pocock's constant ones), a design
+    alternative under study. ``futility=False``: never stop early for futility (rounds are added while
+    inconclusive, up to ``max_rounds``): the most rounds any futility rule can need.
     """
     name = config.objective.metric
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
     warmup = config.collection.warmup_runs
     confidence, min_effect = config.decision.confidence, config.decision.min_effect
+    looks = stats.look_schedule(first, config.decision.max_rounds)
 
     def rule(base: Sequence[float], cand: Sequence[float]) -> Outcome:
         target = first
@@ -226,16 +230,36 @@ def tool_rule(config: Config, *, estimator: Estimator | None = None) -> DecideFn
             if target > len(base):
                 raise ValueError(f"the rule needs {target} rounds, the trial has {len(base)}")
             rounds = target
-            if estimator is None:
-                decision = decide(config, {name: base[:rounds]}, {name: cand[:rounds]}, paired=True)
+            est: Estimate | None
+            if shape is not None:
+                est = stats.paired_estimate(
+                    base[:rounds], cand[:rounds], confidence=confidence, looks=looks, shape=shape
+                )
+                verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
+                more = stats.rounds_to_add(
+                    est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
+                )
+            elif not previous:
+                decision = decide(
+                    config, {name: base[:rounds]}, {name: cand[:rounds]}, paired=True, looks=looks
+                )
                 verdict = decision.verdict
                 est = decision.metrics[name].estimate
+                more = stats.rounds_to_add(
+                    est if futility else None,
+                    verdict,
+                    rounds=rounds,
+                    max_rounds=config.decision.max_rounds,
+                    min_effect=min_effect,
+                )
             else:
-                est = estimator(base[:rounds], cand[:rounds], confidence)
+                est = previous_rule.paired_estimate(
+                    base[:rounds], cand[:rounds], confidence=confidence, seed=config.decision.seed
+                )
                 verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
-            more = stats.rounds_to_add(  # the tool's own adaptive rule (measure.compare_refs calls it)
-                est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
-            )
+                more = previous_rule.rounds_to_add(
+                    est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
+                )
             if more <= 0:
                 break
             target = rounds + more
@@ -248,61 +272,6 @@ def tool_rule(config: Config, *, estimator: Estimator | None = None) -> DecideFn
         )
 
     return rule
-
-
-@cache
-def _signed_rank_cdf(n: int) -> tuple[float, ...]:
-    """P(T+ <= t) for t = 0 .. n(n+1)/2, Wilcoxon's signed-rank statistic of n values without ties."""
-    counts = [1]
-    for r in range(1, n + 1):
-        grown = [*counts, *([0] * r)]
-        for total, c in enumerate(counts):
-            grown[total + r] += c
-        counts = grown
-    out, cum, whole = [], 0, 2**n
-    for c in counts:
-        cum += c
-        out.append(cum / whole)
-    return tuple(out)
-
-
-@cache
-def _walsh_cut(n: int, confidence: float) -> int:
-    """How many Walsh averages the Wilcoxon interval drops at each end (exact up to 25 values)."""
-    alpha = 1.0 - confidence
-    if n <= stats.WILCOXON_EXACT_MAX_N:
-        cdf = _signed_rank_cdf(n)
-        cut = 0
-        while cut < len(cdf) and cdf[cut] <= alpha / 2:
-            cut += 1
-        return cut
-    m = n * (n + 1) / 2
-    z = statistics.NormalDist().inv_cdf(1 - alpha / 2)
-    return max(0, math.floor(m / 2 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
-
-
-def hodges_lehmann(base: Sequence[float], cand: Sequence[float], confidence: float) -> Estimate:
-    """The Hodges-Lehmann estimate of the round log-ratios with its Wilcoxon (Walsh-average) interval.
-
-    The estimate is the median of the n(n+1)/2 Walsh averages ``(d_i + d_j) / 2``; the interval drops
-    the ``k`` smallest and largest of them, ``k`` from the exact signed-rank distribution — the interval
-    that inverts the Wilcoxon test the tool already reports, so the interval and the p-value agree. About
-    as efficient as the mean for normal noise (95 %), far more robust to outliers; no bootstrap.
-    """
-    d = stats.log_ratios(base, cand)
-    n = len(d)
-    walsh = sorted((d[i] + d[j]) / 2 for i in range(n) for j in range(i, n))
-    cut = _walsh_cut(n, confidence)
-    low, high = (walsh[cut - 1], walsh[len(walsh) - cut]) if cut >= 1 else (-30.0, 30.0)
-    return Estimate(
-        ratio=math.exp(statistics.median(walsh)),
-        ci_low=math.exp(low),
-        ci_high=math.exp(high),
-        p_value=stats.wilcoxon_signed_rank(d),
-        n=n,
-        confidence=confidence,
-        paired=True,
-    )
 
 
 def one_run_each(base: Sequence[float], cand: Sequence[float]) -> Outcome:
@@ -358,7 +327,7 @@ def _t_test_95(a: Sequence[float], b: Sequence[float]) -> tuple[bool, float]:
     ma, mb = statistics.fmean(a), statistics.fmean(b)
     pooled = (math.fsum((x - ma) ** 2 for x in a) + math.fsum((x - mb) ** 2 for x in b)) / df
     t = (ma - mb) / math.sqrt(2 * pooled / n) if pooled > 0 else 0.0
-    return abs(t) >= stats.t_quantile(0.975, df), t
+    return abs(t) >= previous_rule.t_quantile(0.975, df), t
 
 
 PYPERF_SIGNIFICANT, PYPERF_SOURCE = _pyperf_significant()
@@ -382,8 +351,8 @@ def rules(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
         Rule(
             "ci-autoresearch",
             "ci-autoresearch (defaults)",
-            "paired log-ratios, median, expanded bootstrap 95 % CI beyond ±1 % and Wilcoxon p < 0.05; "
-            "10 rounds, then +50 % while inconclusive, up to 30; 1 warm-up run per side",
+            "paired log-ratios, Hodges-Lehmann estimate, signed-rank repeated 95 % interval beyond ±1 % "
+            "(O'Brien-Fleming boundaries over the looks at 10, 15, 23, 30 rounds); 1 warm-up run per side",
             tool_rule(defaults),
             max_rounds,
         ),
@@ -434,48 +403,38 @@ def rules(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
 
 SHORT = {
     "ci-autoresearch": "defaults",
-    "variant-c98": "conf. 0.98",
-    "variant-c99": "conf. 0.99",
-    "variant-mean-c99": "mean, 0.99",
-    "variant-hl-c99": "HL, 0.99",
+    "pocock": "Pocock",
+    "previous": "before",
+    "previous-c98": "before, 0.98",
 }
 
 
 def variants(max_rounds: int, metric: str = "wall_time") -> list[Rule]:
-    """Method changes under study, decided on the same samples (reported apart from the tools' rules)."""
-    c98 = tool_config(metric=metric, confidence=0.98)
-    c99 = tool_config(metric=metric, confidence=0.99)
+    """Design alternatives and the previous rule, decided on the same samples (apart from the tools')."""
     return [
         Rule(
-            "variant-c98",
-            "confidence 0.98",
-            "the defaults with decision.confidence: 0.98 (a setting)",
-            tool_rule(c98),
+            "pocock",
+            "ci-autoresearch with Pocock boundaries",
+            "the same method with Pocock's constant critical values over the looks (2.34 at each of "
+            "10, 15, 23, 30 rounds) instead of O'Brien-Fleming's (3.51, 2.87, 2.32, 2.03)",
+            tool_rule(tool_config(metric=metric), shape=0.5),
             max_rounds,
             variant=True,
         ),
         Rule(
-            "variant-c99",
-            "confidence 0.99",
-            "the defaults with decision.confidence: 0.99 (a setting)",
-            tool_rule(c99),
+            "previous",
+            "ci-autoresearch before (bootstrap median, 95 % at each look)",
+            "the rule before the sequential rank method: expanded bootstrap interval of the median "
+            "log-ratio and Wilcoxon p < 0.05 at each look (previous_rule.py)",
+            tool_rule(tool_config(metric=metric), previous=True),
             max_rounds,
             variant=True,
         ),
         Rule(
-            "variant-mean-c99",
-            "mean, confidence 0.99",
-            "collection.aggregate: mean and decision.confidence: 0.99 (settings)",
-            tool_rule(tool_config(metric=metric, aggregate="mean", confidence=0.99)),
-            max_rounds,
-            variant=True,
-        ),
-        Rule(
-            "variant-hl-c99",
-            "Hodges-Lehmann + Wilcoxon interval, confidence 0.99",
-            "the Hodges-Lehmann estimate with the exact Wilcoxon interval instead of the bootstrapped "
-            "median; confidence 0.99 (needs a change to stats.py)",
-            tool_rule(c99, estimator=hodges_lehmann),
+            "previous-c98",
+            "ci-autoresearch before, confidence 0.98",
+            "the previous rule with decision.confidence: 0.98 (the setting recommended before)",
+            tool_rule(tool_config(metric=metric, confidence=0.98), previous=True),
             max_rounds,
             variant=True,
         ),
@@ -917,6 +876,17 @@ def check_targets(doc: Mapping[str, Any], rule: str = "ci-autoresearch") -> list
         )
         med = r["all"]["rounds_median"]
         add("median ≤ 20 rounds", where, med, med <= 20, f"{med:g}")
+        before = res.get("previous")
+        gain = {"synthetic cv1": "-2", "synthetic cv3": "-5"}.get(where)
+        if rule == "ci-autoresearch" and before is not None and gain is not None:
+            now, then = r[gain]["keep_rate"], before[gain]["keep_rate"]
+            add(
+                f"detects a {gain[1:]} % gain no less often than before",
+                where,
+                now,
+                now >= then,
+                f"{rate_cell(r[gain])} (before: {rate_cell(before[gain])})",
+            )
     ins = doc.get("instructions") or {}
     if rule == "ci-autoresearch":
         name = "`instructions`: CV < 0.1 % across 10 runs"
@@ -1033,6 +1003,7 @@ def render(doc: Mapping[str, Any], rule_list: Sequence[Rule], variant_list: Sequ
             f"(candidate); verdict **{ins['verdict']}**: {ins['reason']}.",
             "",
         ]
+    lines += worker_tables(doc)
     lines += [
         "## Targets",
         "",
@@ -1041,6 +1012,309 @@ def render(doc: Mapping[str, Any], rule_list: Sequence[Rule], variant_list: Sequ
         targets_matrix(doc, [r.key for r in study], [SHORT.get(r.key, r.key) for r in study]),
     ]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# worker mode
+
+
+WORKER_RULES = (
+    ("ci-autoresearch", "defaults (min_effect 1 %)", {}),
+    ("min-effect-0.005", "min_effect 0.5 %", {"min_effect": 0.005}),
+)
+#: The rules each cell of a worker pool is judged by (and recorded until they have decided).
+WORKER_CELL_RULES = {"-1": ("ci-autoresearch", "min-effect-0.005")}
+WORKER_DEADLINE_S = 60.0
+
+
+def _worker_rule(params: Mapping[str, Any], metric: str, max_rounds: int) -> DecideFn:
+    return tool_rule(tool_config(metric=metric, max_rounds=max_rounds, **params))
+
+
+def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: int) -> bool:
+    """Whether every worker rule judged on this cell, on wall and on CPU time, has decided even without
+    stopping for futility (so that any futility rule can be replayed on the rounds recorded)."""
+    keys = WORKER_CELL_RULES.get(effect, ("ci-autoresearch",))
+    for index, metric in ((0, "wall_time"), (1, "cpu_time")):
+        base = [r["b"][index] / 1e9 for r in rounds]
+        cand = [r["c"][index] / 1e9 for r in rounds]
+        if min(base + cand) <= 0:
+            continue
+        for key, _, params in WORKER_RULES:
+            if key not in keys:
+                continue
+            try:
+                config = tool_config(metric=metric, max_rounds=max_rounds, **params)
+                tool_rule(config, futility=False)(base, cand)
+            except ValueError:  # the rule needs more rounds than recorded
+                return False
+    return True
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    data = sorted(values)
+    return data[min(len(data) - 1, math.ceil(q * len(data)) - 1)]
+
+
+def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> dict[str, Any]:
+    """Every worker rule on every trial of a pool: rates, verdicts, rounds, processes and seconds."""
+    cells = worker_pools.worker_cells(pool, metric)
+    times = worker_pools.round_seconds(pool)
+    per_process = 1 if pool["sides"] == "together" else 2
+    out: dict[str, Any] = {}
+    for key, _, params in WORKER_RULES:
+        decide_fn = _worker_rule(params, metric, pool["rounds"])
+        per: dict[str, Any] = {}
+        for effect, trials in cells.items():
+            if key not in WORKER_CELL_RULES.get(effect_key(effect), ("ci-autoresearch",)):
+                continue
+            outcomes, seconds = [], []
+            for (b, c), (calibration, rounds_s) in zip(trials, times[effect], strict=True):
+                o = decide_fn(b, c)
+                outcomes.append(o)
+                seconds.append(calibration + math.fsum(rounds_s[: o.rounds]))
+            summary = summarise(outcomes)
+            n = len(outcomes)
+            summary["unchanged_rate"] = sum(o.verdict == "unchanged" for o in outcomes) / n if n else None
+            summary["processes_median"] = summary["rounds_median"] * per_process if n else None
+            summary["seconds_median"] = statistics.median(seconds) if seconds else None
+            summary["seconds_p95"] = _quantile(seconds, 0.95)
+            summary["seconds_max"] = max(seconds) if seconds else None
+            per[effect_key(effect)] = summary
+        out[key] = per
+    return out
+
+
+def equal_time(doc: Mapping[str, Any], budget_s: float = 60.0) -> list[dict[str, Any]]:
+    """How finely each way of measuring resolves an effect in ``budget_s`` seconds of measuring:
+    the half-width of a 95 % interval, 2 x (SD of a round's log-ratio) / sqrt(rounds that fit)."""
+    rows = []
+    live = doc.get("live", {}).get("cpu")
+    overhead = doc.get("overhead_per_run_s") or 0.04
+    if live is not None:
+        noise = live["noise"]
+        t_round = 2 * (noise["median_run_s"] + overhead)
+        sd = noise["log_ratio_sd_robust"]
+        rows.append(
+            {
+                "way": "process per run (the live CPU pool, wall time)",
+                "sd": sd,
+                "seconds_per_round": t_round,
+                "half_width": 2.0 * sd / math.sqrt(budget_s / t_round),
+            }
+        )
+    for key, w in doc.get("worker", {}).items():
+        noise = w["noise"]
+        sd, t_round = noise["round_log_ratio_sd_robust"], noise["seconds_per_round_median"]
+        if sd is None or not t_round:
+            continue
+        rows.append(
+            {
+                "way": f"worker mode, {key}",
+                "sd": sd,
+                "seconds_per_round": t_round,
+                "half_width": 2.0 * sd / math.sqrt(budget_s / t_round),
+            }
+        )
+    return rows
+
+
+def worker_targets(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The issue's worker-mode targets, per pool (the pinned one is an experiment, not judged)."""
+    out: list[dict[str, Any]] = []
+
+    def add(target: str, where: str, value: float | None, met: bool | None, shown: str) -> None:
+        out.append({"target": target, "where": where, "value": value, "met": met, "shown": shown})
+
+    for pool, w in doc.get("worker", {}).items():
+        if w["pinned"]:
+            continue
+        for metric, results in (("wall_time", w["results"]), ("cpu_time", w["results_cpu_time"])):
+            _worker_pool_targets(add, f"{pool}, {metric}", results)
+    return out
+
+
+def _worker_pool_targets(add: Callable[..., None], key: str, results: Mapping[str, Any]) -> None:
+    """The worker targets for one pool and objective."""
+    r, r5 = results["ci-autoresearch"], results["min-effect-0.005"]
+    aa = r.get("+0")
+    if aa and aa["n"]:
+        bad = aa["keep"] + (aa["regress"] or 0)
+        add(
+            "A/A kept or flagged slower in ≤ 1 % of ≥ 300 trials",
+            key,
+            bad / aa["n"],
+            bad / aa["n"] <= 0.01 and aa["n"] >= 300,
+            f"{bad} of {aa['n']} ({common.pct(bad / aa['n'])})",
+        )
+        add(
+            "`unchanged` on ≥ 90 % of A/A pairs",
+            key,
+            aa["unchanged_rate"],
+            aa["unchanged_rate"] >= 0.90,
+            f"{common.pct(aa['unchanged_rate'])} of {aa['n']}",
+        )
+    g2 = r.get("-2")
+    if g2 and g2["n"]:
+        add(
+            "a 2 % gain kept in ≥ 95 %",
+            key,
+            g2["keep_rate"],
+            g2["keep_rate"] >= 0.95,
+            f"{rate_cell(g2)} of {g2['n']}",
+        )
+    g1 = r5.get("-1")
+    if g1 and g1["n"]:
+        add(
+            "a 1 % gain kept in ≥ 80 % (min_effect 0.005)",
+            key,
+            g1["keep_rate"],
+            g1["keep_rate"] >= 0.80,
+            f"{rate_cell(g1)} of {g1['n']}",
+        )
+    longest = [c["seconds_max"] for c in r.values() if c["n"]]
+    if g1 and g1["n"]:
+        longest.append(g1["seconds_max"])
+    worst = max(longest)
+    add("each decision within 60 s", key, worst, worst <= WORKER_DEADLINE_S, f"longest {worst:.1f} s")
+
+
+def _range(single: Mapping[str, Any]) -> str:
+    if not single["n"]:
+        return "—"
+    return f"{common.signed_pct(math.expm1(single['min']))} … {common.signed_pct(math.expm1(single['max']))}"
+
+
+def worker_tables(doc: Mapping[str, Any]) -> list[str]:
+    """The worker-mode section of the report."""
+    pools = doc.get("worker", {})
+    if not pools:
+        return []
+    lines = ["## Worker mode", ""]
+    noise_rows = []
+    for key, w in pools.items():
+        n = w["noise"]
+        single = n["single_pair_aa_medians"]
+        noise_rows.append(
+            [
+                key,
+                common.seconds(n["median_call_s"]),
+                f"{n['calls_per_block_median']:g}" if n["calls_per_block_median"] else "—",
+                common.pct(n["block_within_process_sd_robust"], 2),
+                common.pct(n["block_pair_log_ratio_sd_robust"], 2),
+                common.pct(n["round_log_ratio_sd_robust"], 2),
+                _range(single),
+                common.seconds(n["seconds_per_round_median"]),
+            ]
+        )
+    lines += [
+        "Noise, from the A/A trials: a block against the median of its process's blocks; the i-th "
+        "baseline block against the i-th candidate block of the same round; a round (a process pair) "
+        "against another; and each A/A trial's first process pair taken alone (the median of its block "
+        "pairs), as one long-lived pair of workers would measure it.",
+        "",
+        common.markdown_table(
+            [
+                "pool",
+                "call",
+                "calls / block",
+                "SD block in process",
+                "SD block pair",
+                "SD round (process pair)",
+                "one pair's A/A median, range",
+                "seconds / round",
+            ],
+            noise_rows,
+        ),
+        "",
+    ]
+    labels = {k: label for k, label, _ in WORKER_RULES}
+    for key, w in pools.items():
+        rows = []
+        both = [("wall_time", k, per) for k, per in w["results"].items()]
+        both += [("cpu_time", k, per) for k, per in w["results_cpu_time"].items()]
+        for metric, rule_key, per in both:
+            for effect, c in per.items():
+                if not c["n"]:
+                    continue
+                v = c["verdicts"] or {}
+                rows.append(
+                    [
+                        metric,
+                        labels[rule_key],
+                        "A/A" if effect == "+0" else f"{effect} %",
+                        str(c["n"]),
+                        rate_cell(c),
+                        common.pct(c["regress_rate"]),
+                        common.pct(c["unchanged_rate"]),
+                        common.pct(v.get("inconclusive", 0) / c["n"]),
+                        f"{c['rounds_median']:g}",
+                        f"{c['processes_median']:g}",
+                        f"{c['seconds_median']:.1f} / {c['seconds_max']:.1f}",
+                    ]
+                )
+        realised = ", ".join(
+            f"{'A/A' if k == '+0' else k + ' %'} → {common.signed_pct(v)}"
+            for k, v in w["noise"]["realised_effect"].items()
+            if v is not None
+        )
+        lines += [
+            f"### `{key}`: {w['description']}",
+            "",
+            f"Realised effects: {realised}.",
+            "",
+            common.markdown_table(
+                [
+                    "objective",
+                    "rule",
+                    "effect",
+                    "trials",
+                    "kept",
+                    "flagged slower",
+                    "unchanged",
+                    "inconclusive",
+                    "median rounds",
+                    "median processes",
+                    "seconds: median / max",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    et = doc.get("equal_time") or []
+    if et:
+        lines += [
+            "At equal time (60 s of measuring): the half-width of a 95 % interval, "
+            "2 x SD(round log-ratio) / sqrt(rounds that fit in 60 s).",
+            "",
+            common.markdown_table(
+                ["way of measuring", "SD of a round", "seconds / round", "±half-width in 60 s"],
+                [
+                    [
+                        r["way"],
+                        common.pct(r["sd"], 2),
+                        common.seconds(r["seconds_per_round"]),
+                        common.pct(r["half_width"], 2),
+                    ]
+                    for r in et
+                ],
+            ),
+            "",
+        ]
+    wt = doc.get("worker_targets") or []
+    if wt:
+        lines += [
+            "Worker-mode targets (✓ met, ✗ missed):",
+            "",
+            common.markdown_table(
+                ["target", "pool", "measured", "met"],
+                [[t["target"], t["where"], t["shown"], "✓" if t["met"] else "**✗**"] for t in wt],
+            ),
+            "",
+        ]
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1063,6 +1337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--trials-effect", type=int, help="trials per effect and workload (default 100; quick 1)")
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic noise part")
     p.add_argument("--no-instructions", action="store_true", help="skip the callgrind part")
+    p.add_argument("--no-worker", action="store_true", help="skip worker mode")
     args = p.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.trials_aa is not None:
@@ -1144,6 +1419,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         old = out_dir / common.result_name("decision_quality", settings.quick)
         if old.is_file():
             doc["instructions"] = json.loads(old.read_text()).get("instructions")
+    if not args.no_worker:
+        t0 = time.perf_counter()
+        if args.replay:
+            wpools = worker_pools.load_worker_pools(out_dir, settings.quick)
+        else:
+            wpools = worker_pools.record_worker_pools(
+                units=pools["cpu"]["baseline_units"],
+                rounds=settings.rounds,
+                out_dir=out_dir,
+                machine=machine,
+                quick=settings.quick,
+                resume=args.resume,
+                seed=settings.seed,
+                say=_say,
+                enough=worker_enough,
+            )
+            elapsed["worker_recording"] = time.perf_counter() - t0
+        overhead = out_dir / "overhead.json"
+        if overhead.is_file():
+            compares = json.loads(overhead.read_text()).get("compare") or []
+            per_run = [r["overhead_per_run_ms"] / 1000.0 for c in compares for r in c.get("repeats", [])]
+            doc["overhead_per_run_s"] = statistics.median(per_run) if per_run else None
+        doc["worker"] = {
+            key: {
+                "description": pool["description"],
+                "sides": pool["sides"],
+                "pinned": pool["pinned"],
+                "worker": pool["worker"],
+                "baseline_units": pool["baseline_units"],
+                "recorded_on": pool["machine"],
+                "recording_seconds": pool.get("recording_seconds"),
+                "trials": {k: len(c["trials"]) for k, c in pool["cells"].items()},
+                "noise": worker_pools.worker_noise(pool),
+                "results": decide_worker_pool(pool),
+                "results_cpu_time": decide_worker_pool(pool, "cpu_time"),
+            }
+            for key, pool in wpools.items()
+        }
+        doc["equal_time"] = equal_time(doc)
+        doc["worker_targets"] = worker_targets(doc)
+        elapsed["worker_deciding"] = time.perf_counter() - t0 - elapsed.get("worker_recording", 0.0)
     doc["targets"] = check_targets(doc)
     doc["targets_variants"] = {r.key: check_targets(doc, r.key) for r in variant_list}
     doc["elapsed_seconds"] = elapsed

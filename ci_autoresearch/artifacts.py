@@ -26,9 +26,11 @@ from ci_autoresearch.model import (
     Estimate,
     Evaluation,
     GateResult,
+    Measurement,
     MetricComparison,
     MetricSamples,
     RefInfo,
+    Resolution,
     Result,
 )
 from ci_autoresearch.schemacheck import Check, compile_schema
@@ -190,9 +192,10 @@ def _metric_json(m: MetricComparison) -> dict[str, Any]:
         "baseline": _median(m.baseline),
         "candidate": _median(m.candidate),
         "delta": _finite(est.delta) if est else None,
-        "ci": [est.ci_delta[0], est.ci_delta[1]] if est else None,
+        "ci": [_finite(est.ci_delta[0]), _finite(est.ci_delta[1])] if est else None,
         "p_value": _finite(est.p_value) if est else None,
         "verdict": m.verdict,
+        "lean": m.lean,
         "max_regression": m.max_regression,
         "samples": {"baseline": list(m.baseline), "candidate": list(m.candidate)},
     }
@@ -249,6 +252,9 @@ def comparison_body(c: Comparison) -> dict[str, Any]:
         **_benchmark_json(c.benchmark),
         **({"measured_by": c.measured_by} if c.measured_by else {}),
         **({"failure_output": c.failure_output} if c.failure_output else {}),
+        "lean": c.lean,
+        "resolution": None if c.resolution is None else dict(c.resolution.__dict__),
+        "measurement": None if c.measurement is None else dict(c.measurement.__dict__),
     }
 
 
@@ -262,10 +268,11 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
     for name, m in d["metrics"].items():
         est = None
         if m["delta"] is not None and m["ci"] is not None:
+            low, high = m["ci"]
             est = Estimate(
                 ratio=1.0 + m["delta"],
-                ci_low=1.0 + m["ci"][0],
-                ci_high=1.0 + m["ci"][1],
+                ci_low=0.0 if low is None else 1.0 + low,
+                ci_high=math.inf if high is None else 1.0 + high,
                 p_value=m["p_value"] if m["p_value"] is not None else 1.0,
                 n=min(len(m["samples"]["baseline"]), len(m["samples"]["candidate"])),
                 confidence=d["confidence"],
@@ -281,6 +288,7 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
             estimate=est,
             verdict=m["verdict"],
             max_regression=m.get("max_regression"),
+            lean=m.get("lean"),
         )
     g = d["gate"]
     gate = (
@@ -320,6 +328,9 @@ def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
         benchmark=_benchmark_from_json(d),
         measured_by=d.get("measured_by", ""),
         failure_output=d.get("failure_output", ""),
+        lean=d.get("lean"),
+        resolution=None if d.get("resolution") is None else Resolution(**d["resolution"]),
+        measurement=None if d.get("measurement") is None else Measurement(**d["measurement"]),
     )
 
 

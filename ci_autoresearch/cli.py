@@ -578,6 +578,7 @@ def demo(keep: Path | None) -> None:
         click.echo("\n" + history_text(evaluations))
         click.echo(status_mod.status_text(status_mod.status_json(evaluations, config)), nl=False)
         click.echo(f"stopped: {outcome.reason}")
+        click.echo("\n" + demo_mod.worker_showcase(repo, env, progress=ProgressPrinter(sys.stderr, env=env)))
         report_dir = state_dir(repo) if keep else Path(tempfile.gettempdir())
         report = report_dir / "autoresearch-demo-report.md"
         report.write_text(

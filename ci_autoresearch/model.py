@@ -14,6 +14,7 @@ Direction = Literal["minimize", "maximize"]
 Role = Literal["objective", "guard", "info"]
 Verdict = Literal["improved", "regressed", "unchanged", "inconclusive", "invalid", "rejected"]
 Decision = Literal["kept", "discarded", "pending"]
+Lean = Literal["better", "worse"]
 
 VERDICTS: tuple[Verdict, ...] = ("improved", "regressed", "unchanged", "inconclusive", "invalid", "rejected")
 
@@ -44,12 +45,31 @@ class Environment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Look:
+    """Where a sequential estimate stands in its schedule of looks (see :mod:`ci_autoresearch.decide.stats`).
+
+    ``final_n``: the rounds of the last scheduled look; ``boundary``: the critical value (normal scale)
+    at this look, ``final_boundary`` at the last one; ``se``: the standard error of ``ln(ratio)`` now
+    (robust: half the width of the rank interval at ±1 standard error; ``inf`` with too few rounds);
+    ``index``: which look this is (0: the first).
+    """
+
+    final_n: int
+    boundary: float
+    final_boundary: float
+    se: float
+    index: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Estimate:
     """The effect of the candidate on one metric, as a ratio candidate/baseline.
 
-    ``ratio`` is the point estimate, ``ci_low``/``ci_high`` the bounds of its confidence interval,
-    ``p_value`` the two-sided rank test p-value (Wilcoxon signed-rank when ``paired``, Mann-Whitney U
-    otherwise), ``n`` the number of rounds (paired) or the smaller sample size (unpaired).
+    ``ratio`` is the point estimate, ``ci_low``/``ci_high`` the bounds of its confidence interval
+    (``0`` and ``inf`` when it is unbounded: too few rounds for the confidence asked), ``p_value``
+    the two-sided p-value of the test that the interval inverts (the interval excludes 1 exactly when
+    ``p_value < 1 - confidence``), ``n`` the number of rounds (paired) or the smaller sample size
+    (unpaired). ``look``: the sequential design it was computed under (None when read from a file).
     """
 
     ratio: float
@@ -59,6 +79,7 @@ class Estimate:
     n: int
     confidence: float
     paired: bool
+    look: Look | None = None
 
     @property
     def delta(self) -> float:
@@ -82,6 +103,7 @@ class MetricComparison:
     estimate: Estimate | None
     verdict: str  # objective/info: improved|regressed|unchanged|inconclusive; guard: ok|broken
     max_regression: float | None = None
+    lean: Lean | None = None  # inconclusive with an interval on one side of 0: which side
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +127,41 @@ class BenchmarkFiles:
     source: str
     sha: str
     patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resolution:
+    """What the noise seen lets a session tell apart by its last round (see ``stats.resolution``).
+
+    ``half_width``: the relative half-width the objective's interval is expected to have at
+    ``max_rounds`` rounds; ``smallest_effect``: ``min_effect + half_width``, about the smallest effect
+    that can come out improved or regressed; ``rounds_needed``: about how many rounds would bring the
+    half-width down to ``min_effect``; ``advice``: what would help, in words.
+    """
+
+    metric: str
+    half_width: float
+    smallest_effect: float
+    max_rounds: int
+    rounds_needed: int | None
+    advice: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurement:
+    """How the samples were measured: a process per run, or worker processes running blocks of calls.
+
+    ``processes``: the processes whose measurements the verdict stands on (warm-up runs not counted);
+    ``sides_per_process``: 2 when a worker ran both sides; ``blocks``: measured blocks per worker and
+    side; ``calls_per_block``: the calibrated block size.
+    """
+
+    mode: Literal["process", "worker"]
+    processes: int
+    sides_per_process: int = 1
+    blocks: int | None = None
+    warmup_blocks: int | None = None
+    calls_per_block: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +191,9 @@ class Comparison:
     benchmark: BenchmarkFiles | None = None  # with benchmark.from: the files both sides ran
     measured_by: str = ""  # the command that measured it: compare, run, ci (empty: not recorded)
     failure_output: str = ""  # invalid because a command failed: the last lines of its output
+    lean: Lean | None = None  # inconclusive: the side of 0 the objective's interval lies on, if one
+    resolution: Resolution | None = None  # said when the noise keeps effects near min_effect unresolved
+    measurement: Measurement | None = None
 
     @property
     def objective_metric(self) -> MetricComparison | None:

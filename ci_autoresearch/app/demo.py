@@ -6,6 +6,10 @@ breaks the tests: metric gaming, must come out ``invalid``), a comment-only chan
 be kept), and a search space over the sort algorithm. Effects are large (tens of percent) on purpose, so
 the outcome does not depend on how noisy this machine is; the objective is CPU time, which other
 processes competing for the cores barely move.
+
+After the loop, :func:`worker_showcase` measures one candidate again in *worker mode*
+(``worker.yml``: ``benchmark.callable`` names the function, fresh worker processes time blocks of calls
+to it), the way to resolve changes of a percent or two that a process per run cannot.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ci_autoresearch import git
+from ci_autoresearch.config import load_config
 from ci_autoresearch.errors import BadInputError
+from ci_autoresearch.history.state import runs_dir
+from ci_autoresearch.measure.session import ProgressFn, compare_refs
+from ci_autoresearch.report.render import comparison_text
 
 PROGRAM = '''\
 """Count primes and sort numbers: a small program with two hotspots."""
@@ -140,7 +148,7 @@ guards:
 metrics:
   collection:
     warmup_runs: 1
-    measurement_runs: 8
+    measurement_runs: 10
 
 decision:
   min_effect: 0.03           # smaller differences count as no change
@@ -177,6 +185,39 @@ CANDIDATES: Mapping[str, tuple[str, str]] = {
 }
 
 
+def worker_config_text(python: str) -> str:
+    return f"""\
+# ci-autoresearch demo: worker mode (docs/worker-protocol.md)
+# Instead of a process per run, fresh worker processes import count_primes from each side's checkout
+# and time blocks of calls to it, the two sides alternating block by block.
+objective:
+  metric: cpu_time
+  direction: minimize
+
+benchmark:
+  callable: "hotspot:count_primes"
+  args: [30000]
+  python: {python}
+  timeout_seconds: 60
+  worker:
+    block_seconds: 0.05      # calls per block calibrated to about 50 ms
+    warmup_blocks: 1
+    blocks: 3                # measured blocks per worker process and side
+
+metrics:
+  collection:
+    measurement_runs: 10     # rounds: a fresh worker process per side in each
+
+decision:
+  min_effect: 0.03
+  max_rounds: 16
+"""
+
+
+SHOWCASE = ("demo-start", "autoresearch/sieve")
+"""The comparison :func:`worker_showcase` makes: the program as it started against the sieve."""
+
+
 def _variant(kind: str) -> str:
     if kind == "sieve":
         return PROGRAM.replace(OLD_COUNT, SIEVE)
@@ -211,15 +252,33 @@ def create(path: Path, env: Mapping[str, str]) -> Path:
         "hotspot.py": PROGRAM,
         "test_hotspot.py": TESTS,
         ".autoresearch.yml": config_text(shlex.quote(sys.executable)),
+        "worker.yml": worker_config_text(shlex.quote(sys.executable)),
         ".gitignore": "__pycache__/\n",
     }
     for name, text in files.items():
         (path / name).write_text(text)
     git.run(path, "add", "-A", env=genv)
     git.run(path, "commit", "--quiet", "-m", "a program with two hotspots", env=genv)
+    git.run(path, "tag", SHOWCASE[0], env=genv)
     for branch, (message, kind) in CANDIDATES.items():
         git.run(path, "checkout", "--quiet", "-b", branch, "main", env=genv)
         (path / "hotspot.py").write_text(_variant(kind))
         git.run(path, "commit", "--quiet", "-am", message, env=genv)
     git.run(path, "checkout", "--quiet", "main", env=genv)
     return path
+
+
+def worker_showcase(repo: Path, env: Mapping[str, str], *, progress: ProgressFn) -> str:
+    """Compare the starting program with the sieve in worker mode (``worker.yml``); the report."""
+    config = load_config(repo / "worker.yml")
+    base, cand = SHOWCASE
+    comparison = compare_refs(
+        repo,
+        config,
+        base,
+        cand,
+        env=env,
+        log_dir=runs_dir(repo) / "worker-mode",
+        progress=progress,
+    )
+    return f"worker mode (worker.yml), {cand} against {base}:\n\n" + comparison_text(comparison)

@@ -26,6 +26,7 @@ import yaml
 from ci_autoresearch import bounds
 from ci_autoresearch.config.model import (
     BUILTIN_UNITS,
+    WORKER_METRICS,
     BenchmarkConfig,
     BranchingConfig,
     CandidatesConfig,
@@ -45,6 +46,7 @@ from ci_autoresearch.config.model import (
     ProposeConfig,
     SearchParameter,
     SearchSpaceConfig,
+    WorkerConfig,
 )
 from ci_autoresearch.errors import ConfigError
 from ci_autoresearch.measure.runner import never_passed
@@ -133,8 +135,11 @@ def validate_config(path: Path) -> list[Problem]:
 def runnability_problems(config: Config) -> list[str]:
     """What a valid configuration still lacks to run a benchmark (one line each)."""
     problems = []
-    if not config.benchmark.command:
-        problems.append("benchmark.command is needed to run (the command that runs your benchmark)")
+    if not config.benchmark.command and config.benchmark.mode != "worker":
+        problems.append(
+            "benchmark.command is needed to run (the command that runs your benchmark), "
+            "or benchmark.callable for worker mode"
+        )
     return problems
 
 
@@ -574,14 +579,14 @@ def _value_hint(schema: Mapping[str, Any], value: Any) -> str | None:
 def _unknown_key_hint(name: Any, allowed: Sequence[str], path: KeyPath) -> str | None:
     if isinstance(name, bool):
         return "YAML reads unquoted on/off/yes/no/true/false as true or false; put the key in quotes"
+    here = _generic_key(path)
+    elsewhere = [p for p in _key_places().get(str(name), ()) if p != here]
+    if elsewhere:  # a real key in the wrong place: where it belongs beats a look-alike here
+        places = " or ".join(p or "the top level" for p in elsewhere[:3])
+        return f"{name!r} belongs under {places}"
     close = difflib.get_close_matches(str(name), allowed, n=1)
     if close:
         return f"did you mean {close[0]!r}?"
-    here = _generic_key(path)
-    elsewhere = [p for p in _key_places().get(str(name), ()) if p != here]
-    if elsewhere:
-        places = " or ".join(p or "the top level" for p in elsewhere[:3])
-        return f"{name!r} belongs under {places}"
     if allowed:
         return "allowed here: " + ", ".join(allowed)
     return None
@@ -680,6 +685,7 @@ def _semantic_problems(doc: Mapping[str, Any], found: _Found) -> None:
 
     objective = doc.get("objective") or {}
     objective_metric = objective.get("metric", "wall_time")
+    _worker_problems(doc, objective_metric, found)
     if objective_metric in declared and "direction" in objective:
         spec = metrics[declared[objective_metric]]
         if "direction" in spec and spec["direction"] != objective["direction"]:
@@ -801,6 +807,55 @@ def _setting_problems(doc: Mapping[str, Any], found: _Found) -> None:
                 found.add((section, key, i), problem)
 
 
+def _worker_problems(doc: Mapping[str, Any], objective_metric: str, found: _Found) -> None:
+    """Worker mode's keys: which go together, which exclude each other, which metrics it yields."""
+    benchmark = doc.get("benchmark") or {}
+    worker = benchmark.get("worker") or {}
+    target = benchmark.get("callable")
+    own = worker.get("command")
+    if benchmark.get("command") and (target or own):
+        found.add(
+            ("benchmark", "callable" if target else "worker"),
+            "give either benchmark.command (a process per run) or worker mode "
+            "(benchmark.callable or benchmark.worker.command), not both",
+        )
+    if target and own:
+        found.add(
+            ("benchmark", "worker", "command"),
+            "give either benchmark.callable (the Python adapter) or benchmark.worker.command, not both",
+        )
+    for key in ("args", "args_from"):
+        if benchmark.get(key) is not None and not target:
+            found.add(("benchmark", key), "used with benchmark.callable", "add benchmark.callable")
+    if benchmark.get("args") is not None and benchmark.get("args_from") is not None:
+        found.add(("benchmark", "args_from"), "give either args or args_from, not both")
+    if "worker" in benchmark and benchmark["worker"] is not None and not (target or own):
+        found.add(
+            ("benchmark", "worker"),
+            "worker settings need benchmark.callable or benchmark.worker.command",
+        )
+    if worker.get("sides") == "together" and not target:
+        found.add(
+            ("benchmark", "worker", "sides"),
+            "'together' needs the Python adapter (benchmark.callable): a worker of your own runs one side",
+        )
+    if not (target or own):
+        return
+    yields = [m for m in WORKER_METRICS if m != "max_rss" or worker.get("sides") != "together"]
+    used: list[tuple[KeyPath, str]] = [(("objective", "metric"), objective_metric)]
+    used += [(("guards", i, "metric"), g["metric"]) for i, g in enumerate(doc.get("guards") or [])]
+    used += [
+        (("benchmark", "metrics", i, "name"), m["name"]) for i, m in enumerate(benchmark.get("metrics") or [])
+    ]
+    for at, name in used:
+        if name not in yields:
+            found.add(
+                at,
+                f"worker mode measures {_either([repr(m) for m in yields])}, not {name!r}",
+                "use benchmark.command (a process per run) for other metrics",
+            )
+
+
 def _check_metric_use(at: KeyPath, name: str, declared: Mapping[str, int], found: _Found) -> None:
     # Undeclared names are read from `METRIC <name>=<value>` lines, except `instructions`, which only
     # a declaration turns on (it runs the benchmark under valgrind).
@@ -906,6 +961,7 @@ def _build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
             metrics=tuple(_metric(m) for m in metric_docs),
             source=benchmark.get("from"),
             files=tuple(benchmark.get("files") or ()),
+            **_callable(benchmark),
         ),
         gate=GateConfig(
             **_pick(doc.get("gate"), "command"),
@@ -993,6 +1049,23 @@ def _labels(doc: Mapping[str, Any]) -> dict[str, Any]:
     if label is not None:
         labels.setdefault("candidate", label)
     return labels
+
+
+def _callable(benchmark: Mapping[str, Any]) -> dict[str, Any]:
+    """Worker mode's part of ``BenchmarkConfig``: the callable, its arguments and the worker settings."""
+    args = benchmark.get("args")
+    worker = benchmark.get("worker")
+    return {
+        **_pick(benchmark, "callable", "args_from", "python"),
+        "args": tuple(args) if isinstance(args, list) else (MappingProxyType(dict(args)) if args else None),
+        "worker": None
+        if worker is None
+        else WorkerConfig(
+            **_pick(worker, "command", "sides"),
+            **_floats(worker, "block_seconds"),
+            **_ints(worker, "warmup_blocks", "blocks"),
+        ),
+    }
 
 
 def _metric(doc: Mapping[str, Any]) -> MetricSpec:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from ci_autoresearch.model import Direction
 
@@ -63,6 +63,23 @@ class MetricSpec:
 
 BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of benchmark.from are git refs
 
+#: The metrics a worker yields: per call (wall, CPU) and per worker process (peak RSS, one process per
+#: side only).
+WORKER_METRICS: tuple[str, ...] = ("wall_time", "cpu_time", "max_rss")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    """Worker mode (``docs/worker-protocol.md``): each round starts fresh worker processes that time
+    blocks of calls on request. ``command``: a worker of the user's own (else the Python adapter runs
+    ``benchmark.callable``); ``sides``: ``together`` runs both sides in one process (Python adapter)."""
+
+    command: str | None = None
+    block_seconds: float = 0.05
+    warmup_blocks: int = 1
+    blocks: int = 3
+    sides: Literal["separate", "together"] = "separate"
+
 
 @dataclass(frozen=True, kw_only=True)
 class BenchmarkConfig:
@@ -77,6 +94,22 @@ class BenchmarkConfig:
     metrics: tuple[MetricSpec, ...] = ()
     source: str | None = None
     files: tuple[str, ...] = ()
+    callable: str | None = None  # "package.module:function": worker mode with the Python adapter
+    args: tuple[Any, ...] | Mapping[str, Any] | None = None  # positional (a list) or keywords (a mapping)
+    args_from: str | None = None  # "package.module:function" returning the arguments
+    python: str = "python3"
+    worker: WorkerConfig | None = None
+
+    @property
+    def mode(self) -> Literal["process", "worker"]:
+        """``worker`` when a callable or a worker command is configured; else a process per run."""
+        if self.callable or (self.worker is not None and self.worker.command):
+            return "worker"
+        return "process"
+
+    @property
+    def worker_settings(self) -> WorkerConfig:
+        return self.worker or WorkerConfig()
 
 
 @dataclass(frozen=True, kw_only=True)

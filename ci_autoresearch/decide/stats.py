@@ -1,37 +1,48 @@
-"""The statistics behind a verdict: paired log-ratios, bootstrap intervals, rank tests. Pure.
+"""The statistics behind a verdict: one sequential rank method for estimate, interval and p-value. Pure.
 
-Standard library only, deterministic for a given seed, and fast enough for one decision on 30 rounds
-in a few milliseconds.
+Standard library only, deterministic, and fast enough for one decision in a few milliseconds.
 
-How a comparison is judged (see ``docs/architecture.md``):
+**One method.** Paired (both sides measured in the same job, one round = one run -- or one worker
+process -- of each side): the per-round log-ratio ``d = ln(candidate / baseline)``. The effect is the
+Hodges-Lehmann estimate, the median of the ``n (n + 1) / 2`` Walsh averages ``(d_i + d_j) / 2``; the
+interval is the set of shifts the Wilcoxon signed-rank test does not reject, which is an interval of
+Walsh averages; the p-value is that same test's at a shift of 0. The three are one computation, so the
+interval excludes 0 (a ratio of 1) exactly when ``p < 1 - confidence``. Unpaired (the candidate against
+a stored artifact, or two result files): the same with the ``m n`` differences ``ln c_j - ln b_i`` and
+the Mann-Whitney test (the Hodges-Lehmann shift and Moses' interval). Ties (deterministic metrics
+repeat the same value) are handled by counting a difference equal to the tested shift on both sides,
+which keeps the test conservative: five identical rounds at a ratio of 0.75 are not significant at 95 %
+(two of 32 sign patterns are as extreme), six are.
 
-* **Paired** (both sides measured in the same job, one round = one run of each side): the per-round
-  log-ratio ``ln(candidate / baseline)``; the effect is ``exp(aggregate(log-ratios))``; its confidence
-  interval is ``exp`` of a bootstrap interval of that aggregate; the p-value is Wilcoxon's signed-rank
-  test on the log-ratios.
-* **Unpaired** (the candidate against a stored artifact): the ratio of the two medians (or means), a
-  bootstrap interval that resamples each side on its own, and the Mann-Whitney U test.
+The signed-rank null distribution is exact up to :data:`EXACT_SIGNED_RANK_MAX_N` rounds, the
+Mann-Whitney one up to :data:`EXACT_U_MAX_CELLS` pairs; above, their normal approximations with a
+continuity correction. The ranks need no bootstrap and no seed: the same samples give the same answer.
 
-The bootstrap interval is the *expanded percentile* interval (Hesterberg 2015, "What teachers should
-know about the bootstrap", §4.3): the ordinary percentile interval is too narrow for small samples
-(bootstrap distributions use ``n`` where a t-interval uses ``n - 1``, and ``z`` where it uses ``t``),
-which for 5-20 rounds costs several points of coverage — about 83-92 % for a nominal 95 % interval of
-the mean. The expanded interval reads the percentiles at ``alpha'/2`` and ``1 - alpha'/2`` with
-``z(1 - alpha'/2) = sqrt(n / (n - 1)) * t(1 - alpha/2, n - 1)``; like the percentile interval it is
-transformation-invariant and stays inside the range of the bootstrap statistics, and its coverage is
-close to nominal from about 10 rounds on, for the median as for the mean (``tests/unit/test_stats.py``
-checks it). BCa was not chosen: its jackknife acceleration is unreliable for the median, and it does
-not fix the narrowness either. For two independent samples the expansion uses the smaller size, which
-errs on the wide side (coverage about 97 % at 95 %).
+**Sequential.** A measuring session looks at the data several times (10 rounds, then more while the
+answer is inconclusive: 15, 23, 30 -- :func:`look_schedule`) and may stop at any look. Deciding at 95 %
+at every look would let a false verdict through at each of them; instead the interval at each look is a
+*repeated confidence interval* (Jennison & Turnbull, "Group Sequential Methods", 2000, ch. 9): the
+intervals of all the looks cover the true effect *simultaneously* with probability ``confidence``, so a
+verdict read from whichever look the session stops at -- for whatever reason it stopped -- is wrong with
+probability at most ``1 - confidence`` (a false keep, which needs the interval to miss on one side, at
+most half of that). The critical values have the O'Brien-Fleming shape ``c_k = C / sqrt(t_k)``
+(``t_k``: the share of the last look's rounds seen so far; Wang & Tsiatis' family with Delta = 0), with
+``C`` chosen so that a Brownian motion crosses ``+-c_k`` at some look with probability ``1 - confidence``
+(:func:`crossing_probability`, by numerical integration over the looks; the standardised signed-rank
+statistic is asymptotically such a process). Each look's interval is then the rank interval at the
+nominal level ``2 * Phi(-c_k)``. The reported p-value is the repeated p-value: the smallest overall
+``1 - confidence`` at which this look's interval would exclude 0.
 
-The Wilcoxon p-value is exact up to 25 non-zero rounds *also with ties* (the exact conditional
-distribution), not only without: deterministic metrics (instruction counts, every round the same
-ratio) tie all the time, and the normal approximation is anti-conservative for them at small n.
-
-A decision combines both: ``improved`` needs the whole interval beyond ``min_effect`` *and*
-``p < alpha``. With the measuring loop's looks at 10, 15, 23 and 30 rounds, identical sides come out
-``improved`` in at most about 2 % of trials (lognormal noise of 1-10 % CV, bimodal noise), and a true
-5 % improvement at 3 % CV is found in about 98 % (see the A/A tests).
+Why this design and not an anytime-valid confidence sequence: a session has at most ``max_rounds``
+rounds at looks fixed in advance, and an interval valid at *every* round pays for looks that never
+happen: by a rough calculation, a sign-test martingale needs about 27 rounds to clear a 1 % band for a
+2 % gain at 1 % noise, where these boundaries need 10-15. Why the O'Brien-Fleming shape: it spends
+almost nothing on the early looks, where the rank test has the fewest rounds, and keeps the last
+look's critical value near the fixed-sample one (2.03 instead of 1.96 for looks at 10, 15, 23 and 30
+rounds): on the same samples it detected more and kept less noise than Pocock's constant boundary
+(``docs/performance.md``), at the price of more rounds. The first look (10 rounds) can only stop for
+futility: the exact signed-rank test of 10 rounds cannot reach its level of 0.00045, so its interval is
+unbounded, and the session goes on to 15 rounds.
 
 Metric values must be positive: ratios and logarithms of zero or negative values mean nothing here.
 Callers that may see zeros (a counter that did not fire) decide what to show instead; these functions
@@ -40,30 +51,36 @@ raise :class:`ValueError`.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-import random
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Literal
 
-from ci_autoresearch.model import Direction, Estimate
+from ci_autoresearch.model import Direction, Estimate, Look
 
-Aggregate = Literal["median", "mean"]
 Classification = Literal["improved", "regressed", "unchanged", "inconclusive"]
-BootstrapMethod = Literal["expanded", "percentile"]
-Statistic = Callable[[Sequence[float]], float]
 
-DEFAULT_RESAMPLES = 2000
 #: Up to this many non-zero differences the Wilcoxon p-value is exact (also with ties); above it,
 #: the normal approximation with tie and continuity correction.
 WILCOXON_EXACT_MAX_N = 25
 #: Up to this product of the sample sizes the Mann-Whitney p-value is exact when there are no ties.
 MANN_WHITNEY_EXACT_MAX_CELLS = 2500
+#: Up to this many rounds the signed-rank null distribution behind the paired interval is exact.
+EXACT_SIGNED_RANK_MAX_N = 100
+#: Up to this many pairs (m * n) the Mann-Whitney null distribution behind the unpaired interval is exact.
+EXACT_U_MAX_CELLS = 2500
+#: Wang & Tsiatis' shape parameter of the critical values: ``c_k = C * t_k ** (SHAPE - 1/2)``.
+#: 0 is O'Brien-Fleming's shape, 0.5 Pocock's constant one.
+SHAPE = 0.0
+#: The nominal two-sided level of the interval whose half-width is one standard error.
+_ONE_SE_LEVEL = 2.0 * statistics.NormalDist().cdf(-1.0)
 
 _NORMAL = statistics.NormalDist()
 _TOLERANCE = 1e-9  # of the band edges in classify(): far below any meaningful effect
-
 
 # --------------------------------------------------------------------------------------------------
 # small helpers
@@ -101,14 +118,6 @@ def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
 
 
-def _aggregate(aggregate: Aggregate) -> Statistic:
-    if aggregate == "median":
-        return _median
-    if aggregate == "mean":
-        return _mean
-    raise ValueError(f"aggregate must be 'median' or 'mean', not {aggregate!r}")
-
-
 def _midranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
     """Ranks 1..n (ties get the mean of the ranks they span) and the sizes of the tie groups."""
     order = sorted(range(len(values)), key=values.__getitem__)
@@ -132,218 +141,8 @@ def _two_sided_normal_p(z: float) -> float:
     return min(1.0, 2.0 * _NORMAL.cdf(-abs(z)))
 
 
-def _interpolated_quantile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default, Hyndman-Fan type 7)."""
-    pos = q * (len(sorted_values) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    frac = pos - lo
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
-
-
 # --------------------------------------------------------------------------------------------------
-# Student's t quantile (for the expanded bootstrap), via the regularised incomplete beta function
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes 6.4)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def _t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` degrees of freedom, ``t >= 0``."""
-    return 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-
-
-@lru_cache(maxsize=256)
-def t_quantile(p: float, df: int) -> float:
-    """The ``p`` quantile of Student's t distribution with ``df >= 1`` degrees of freedom."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must lie strictly between 0 and 1, not {p!r}")
-    if df < 1:
-        raise ValueError(f"degrees of freedom must be at least 1, not {df!r}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        return (2.0 * p - 1.0) / math.sqrt(2.0 * p * (1.0 - p))
-    tail = 1.0 - p
-    lo = 0.0
-    hi = max(1.0, _NORMAL.inv_cdf(p))
-    while _t_sf(hi, df) > tail:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if _t_sf(mid, df) > tail:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * hi:
-            break
-    return (lo + hi) / 2.0
-
-
-def expanded_alpha(alpha: float, n: int) -> float:
-    """The tail probability the expanded percentile interval reads for a nominal ``alpha`` and ``n``.
-
-    ``2 * Phi(-sqrt(n / (n - 1)) * t(1 - alpha / 2, n - 1))``; for ``n < 2`` the interval is
-    degenerate anyway and ``alpha`` is returned.
-    """
-    if n < 2:
-        return alpha
-    z = math.sqrt(n / (n - 1)) * t_quantile(1.0 - alpha / 2.0, n - 1)
-    return 2.0 * _NORMAL.cdf(-z)
-
-
-def _resample_indices(rng: random.Random, n: int, count: int) -> Sequence[int]:
-    """``count`` indices drawn uniformly from ``range(n)``.
-
-    For up to 256 values from random bytes mapped at C speed (bytes that would bias the modulo are
-    rejected), which makes the bootstrap about twice as fast as ``rng.choices``.
-    """
-    if n > 256:
-        return rng.choices(range(n), k=count)
-    limit = 256 - 256 % n
-    table = bytes(i % n for i in range(256))
-    reject = bytes(range(limit, 256))
-    out = bytearray()
-    while len(out) < count:
-        need = count - len(out)
-        out += rng.randbytes(need * 256 // limit + 16).translate(table, reject)
-    return bytes(out[:count])
-
-
-@lru_cache(maxsize=64)
-def _median_order_statistics(n: int) -> tuple[tuple[tuple[int, int], ...], tuple[float, ...]]:
-    """The law of the middle order statistics of ``n`` indices drawn uniformly from ``range(n)``.
-
-    Returns the possible ``(i, j)`` (``i == j`` for odd ``n``; the two middle ones for even ``n``) and
-    their cumulative probabilities: the median of a bootstrap resample of the sorted values ``v`` is
-    ``(v[i] + v[j]) / 2`` with exactly this probability. With ``X ~ Binomial(n, (a + 1) / n)``, the
-    count of indices ``<= a``: for odd ``n = 2h + 1``, ``P(median index <= a) = P(X >= h + 1)``; for
-    even ``n = 2h``, ``P(i <= a, j <= b) = P(X >= h + 1) + P(X = h) * (1 - ((n-1-b) / (n-1-a))**h)``
-    for ``a <= b`` (the ``h`` indices above ``a`` are uniform on ``a+1 .. n-1``, at least one ``<= b``).
-    """
-    h = n // 2
-    at_h: list[float] = []
-    above_h: list[float] = []
-    for a in range(n):
-        p = (a + 1) / n
-        pmf = [math.comb(n, k) * p**k * (1.0 - p) ** (n - k) for k in range(n + 1)]
-        at_h.append(pmf[h])
-        above_h.append(math.fsum(pmf[h + 1 :]))
-    pairs: list[tuple[int, int]] = []
-    probs: list[float] = []
-    if n % 2:
-        for a in range(n):
-            pairs.append((a, a))
-            probs.append(above_h[a] - (above_h[a - 1] if a else 0.0))
-    else:
-
-        def joint_cdf(a: int, b: int) -> float:
-            a = min(a, b)
-            if a < 0:
-                return 0.0
-            if a == n - 1:
-                return 1.0
-            return above_h[a] + at_h[a] * (1.0 - ((n - 1 - b) / (n - 1 - a)) ** h)
-
-        for a in range(n):
-            for b in range(a, n):
-                pairs.append((a, b))
-                probs.append(
-                    joint_cdf(a, b) - joint_cdf(a - 1, b) - joint_cdf(a, b - 1) + joint_cdf(a - 1, b - 1)
-                )
-    cumulative: list[float] = []
-    total = 0.0
-    for prob in probs:
-        total += max(prob, 0.0)
-        cumulative.append(total)
-    return tuple(pairs), tuple(cumulative)
-
-
-#: Up to this many values the bootstrap of the median draws from the law of the middle order
-#: statistics instead of sorting every resample (about five times faster; the table for ``n`` is
-#: computed once, in about 25 ms for ``n = 100``).
-_MEDIAN_SHORTCUT_MAX_N = 100
-
-
-def _bootstrap_stats(
-    data: Sequence[float], statistic: Statistic, rng: random.Random, resamples: int
-) -> list[float]:
-    """``statistic`` of ``resamples`` resamples (with replacement, same size) of ``data``.
-
-    Resamples index the *sorted* data. For the median (up to :data:`_MEDIAN_SHORTCUT_MAX_N` values)
-    the middle order statistics of the resampled indices are drawn directly from their law
-    (:func:`_median_order_statistics`): the same distribution as building each resample and taking
-    its median, one random number per resample instead of ``n`` and a sort.
-    """
-    values = sorted(data)
-    n = len(values)
-    if statistic is _median and n <= _MEDIAN_SHORTCUT_MAX_N:
-        pairs, cumulative = _median_order_statistics(n)
-        medians = [(values[i] + values[j]) / 2.0 for i, j in pairs]
-        return rng.choices(medians, cum_weights=cumulative, k=resamples)
-    idx = _resample_indices(rng, n, n * resamples)
-    starts = range(0, n * resamples, n)
-    get = values.__getitem__
-    if statistic is _mean:
-        return [math.fsum(map(get, idx[i : i + n])) / n for i in starts]
-    return [statistic(list(map(get, idx[i : i + n]))) for i in starts]
-
-
-def _percentile_interval(
-    stats: list[float], *, confidence: float, n: int, method: BootstrapMethod
-) -> tuple[float, float]:
-    alpha = 1.0 - confidence
-    if method == "expanded":
-        alpha = expanded_alpha(alpha, n)
-    elif method != "percentile":
-        raise ValueError(f"method must be 'expanded' or 'percentile', not {method!r}")
-    stats.sort()
-    return _interpolated_quantile(stats, alpha / 2.0), _interpolated_quantile(stats, 1.0 - alpha / 2.0)
-
-
-# --------------------------------------------------------------------------------------------------
-# public API
+# public API: log-ratios and the classical rank tests
 
 
 def log_ratios(baseline: Sequence[float], candidate: Sequence[float]) -> list[float]:
@@ -359,33 +158,6 @@ def log_ratios(baseline: Sequence[float], candidate: Sequence[float]) -> list[fl
     base = _checked(baseline, "baseline", positive=True)
     cand = _checked(candidate, "candidate", positive=True)
     return [math.log(c) - math.log(b) for b, c in zip(base, cand, strict=True)]
-
-
-def bootstrap_ci(
-    values: Sequence[float],
-    *,
-    statistic: Statistic,
-    confidence: float,
-    seed: int,
-    resamples: int = DEFAULT_RESAMPLES,
-    method: BootstrapMethod = "expanded",
-) -> tuple[float, float]:
-    """A bootstrap confidence interval of ``statistic(values)``, reproducible for a given ``seed``.
-
-    ``statistic`` must not depend on the order of the values (resamples are drawn from the sorted
-    values). ``method="expanded"`` (the default) is the expanded percentile interval described in the
-    module docstring; ``"percentile"`` the plain percentile interval. With one value, or all values
-    equal, every resample is the same and the interval is a single point.
-    """
-    data = _checked(values, "values")
-    if not data:
-        raise ValueError("bootstrap of no values")
-    _check_confidence(confidence)
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, not {resamples!r}")
-    stats = _bootstrap_stats(data, statistic, random.Random(seed), resamples)
-    n = len(data)
-    return _percentile_interval(stats, confidence=confidence, n=n, method=method)
 
 
 @lru_cache(maxsize=512)
@@ -478,34 +250,274 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> float:
     return max(0.0, min(1.0, 2.0 * _NORMAL.cdf(-z)))
 
 
+# --------------------------------------------------------------------------------------------------
+# the sequential design: looks, critical values, crossing probabilities
+
+
+def extra_rounds(rounds_so_far: int, max_rounds: int) -> int:
+    """How many rounds to add after an inconclusive look: half as many again, at least 2.
+
+    Never past ``max_rounds``; 0 once there. From 10 rounds with ``max_rounds=30`` the looks are at
+    10, 15, 23 and 30 rounds.
+    """
+    if rounds_so_far < 0:
+        raise ValueError(f"rounds_so_far must not be negative, not {rounds_so_far!r}")
+    if rounds_so_far >= max_rounds:
+        return 0
+    return min(max(math.ceil(rounds_so_far / 2), 2), max_rounds - rounds_so_far)
+
+
+def look_schedule(first: int, max_rounds: int) -> tuple[int, ...]:
+    """The rounds at which a session looks: ``first`` (at most ``max_rounds``), then
+    :func:`extra_rounds` more each time, up to ``max_rounds``. Fixed in advance, as the sequential
+    design requires: the data decide only *whether* the session goes on to the next look."""
+    if first < 1 or max_rounds < 1:
+        raise ValueError(f"looks need at least one round, not first={first!r}, max_rounds={max_rounds!r}")
+    looks = [min(first, max_rounds)]
+    while more := extra_rounds(looks[-1], max_rounds):
+        looks.append(looks[-1] + more)
+    return tuple(looks)
+
+
+def _simpson(lo: float, hi: float, step: float) -> tuple[list[float], list[float]]:
+    """Nodes and weights of the composite Simpson rule on ``[lo, hi]`` with spacing about ``step``."""
+    intervals = 2 * max(2, math.ceil((hi - lo) / (2 * step)))
+    width = (hi - lo) / intervals
+    nodes = [lo + i * width for i in range(intervals + 1)]
+    weights = [width / 3 * (1 if i in (0, intervals) else (4 if i % 2 else 2)) for i in range(intervals + 1)]
+    return nodes, weights
+
+
+def crossing_probability(c: float, fractions: Sequence[float], *, shape: float = SHAPE) -> float:
+    """P(|Z_k| >= c * t_k ** (shape - 1/2) at some look k) for a standard Brownian motion observed at
+    the information fractions ``t_k`` (increasing, the last 1), ``Z_k = W(t_k) / sqrt(t_k)``.
+
+    Armitage, McPherson & Rowe's recursion on the score scale ``W(t_k)``: the density of the paths
+    that have not crossed, carried from look to look by the Gaussian increments (composite Simpson
+    rule, nodes about a sixth of the smallest increment's standard deviation apart; the last look in
+    closed form). Accurate to about 1e-6 (the tests compare it with the bivariate normal and with
+    simulation).
+    """
+    ts = [float(t) for t in fractions]
+    if not ts or any(b <= a for a, b in itertools.pairwise(ts)) or ts[0] <= 0.0:
+        raise ValueError(f"information fractions must increase from above 0, not {fractions!r}")
+    if c <= 0.0:
+        return 1.0
+    bounds = [c * t**shape for t in ts]  # on the score scale: c_k * sqrt(t_k)
+    if len(ts) == 1:
+        return min(1.0, 2.0 * _NORMAL.cdf(-bounds[0] / math.sqrt(ts[0])))
+    increments = [ts[0]] + [b - a for a, b in itertools.pairwise(ts)]
+    step = min(math.sqrt(v) for v in increments[1:]) / 6.0
+    nodes, weights = _simpson(-bounds[0], bounds[0], step)
+    sd = math.sqrt(ts[0])
+    density = [math.exp(-0.5 * (x / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi)) for x in nodes]
+    for k in range(1, len(ts) - 1):
+        new_nodes, new_weights = _simpson(-bounds[k], bounds[k], step)
+        inv = 1.0 / math.sqrt(increments[k])
+        mass = [w * f * inv / math.sqrt(2.0 * math.pi) for w, f in zip(weights, density, strict=True)]
+        new_density = []
+        for s in new_nodes:
+            acc = 0.0
+            for u, m in zip(nodes, mass, strict=True):
+                z = (s - u) * inv
+                if -9.0 < z < 9.0:
+                    acc += m * math.exp(-0.5 * z * z)
+            new_density.append(acc)
+        nodes, weights, density = new_nodes, new_weights, new_density
+    sd_last = math.sqrt(increments[-1])
+    last = bounds[-1]
+    stay = math.fsum(
+        w * f * (_NORMAL.cdf((last - u) / sd_last) - _NORMAL.cdf((-last - u) / sd_last))
+        for u, w, f in zip(nodes, weights, density, strict=True)
+    )
+    return min(1.0, max(0.0, 1.0 - stay))
+
+
+@lru_cache(maxsize=256)
+def boundary_constant(alpha: float, fractions: tuple[float, ...], *, shape: float = SHAPE) -> float:
+    """``C`` such that :func:`crossing_probability` ``(C, fractions) == alpha`` (bisection to 1e-12)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
+    if len(fractions) == 1:
+        return -_NORMAL.inv_cdf(alpha / 2.0)
+    lo, hi = 0.0, 1.0
+    while crossing_probability(hi, fractions, shape=shape) > alpha:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > 1e-12:
+        mid = (lo + hi) / 2.0
+        if crossing_probability(mid, fractions, shape=shape) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _fractions(
+    looks: Sequence[int] | None, n: int, information: Callable[[int], float]
+) -> tuple[tuple[float, ...], int]:
+    """The information fractions of the looks and the index of the look at ``n`` rounds.
+
+    A look at ``n`` that the schedule does not have (a session cut short by a failure) is added to it,
+    which only makes the design more cautious; a schedule ending before ``n`` ends at ``n``.
+    """
+    at = sorted({k for k in (looks or ()) if k > 0} | {n})
+    if at[-1] < n:
+        at.append(n)
+    total = information(at[-1])
+    return tuple(information(k) / total for k in at), at.index(n)
+
+
+# --------------------------------------------------------------------------------------------------
+# null distributions of the rank statistics (as cumulative probabilities P(T <= a), a = 0 .. M)
+
+
+@lru_cache(maxsize=128)
+def _signed_rank_cdf(n: int) -> tuple[float, ...]:
+    """P(T <= a) for Wilcoxon's signed-rank statistic of ``n`` values without ties, ``a = 0..n(n+1)/2``."""
+    counts = [1]
+    for r in range(1, n + 1):
+        grown = [*counts, *([0] * r)]
+        for total, c in enumerate(counts):
+            grown[total + r] += c
+        counts = grown
+    whole = 1 << n
+    out, cum = [], 0
+    for c in counts:
+        cum += c
+        out.append(cum / whole)
+    return tuple(out)
+
+
+@lru_cache(maxsize=128)
+def _u_cdf(m: int, n: int) -> tuple[float, ...]:
+    """P(U <= a) for the Mann-Whitney statistic of samples of ``m`` and ``n`` without ties."""
+    counts = _mann_whitney_counts(min(m, n), max(m, n))
+    whole = math.comb(m + n, m)
+    out, cum = [], 0
+    for c in counts:
+        cum += c
+        out.append(cum / whole)
+    return tuple(out)
+
+
+def _null_cdf(paired: bool, m: int, n: int) -> Callable[[int], float]:
+    """``a -> P(T <= a)`` under the null: exact for small samples, else normal with continuity."""
+    if paired:
+        if n <= EXACT_SIGNED_RANK_MAX_N:
+            table = _signed_rank_cdf(n)
+            return table.__getitem__
+        mean, var = n * (n + 1) / 4.0, n * (n + 1) * (2 * n + 1) / 24.0
+    else:
+        if m * n <= EXACT_U_MAX_CELLS:
+            table = _u_cdf(m, n)
+            return table.__getitem__
+        mean, var = m * n / 2.0, m * n * (m + n + 1) / 12.0
+    sd = math.sqrt(var)
+    return lambda a: _NORMAL.cdf((a + 0.5 - mean) / sd)
+
+
+def _smallest_count(cdf: Callable[[int], float], top: int, level: float) -> int:
+    """The smallest ``a`` in ``0..top`` with ``2 * P(T <= a) >= level`` (``top`` always qualifies)."""
+    lo, hi = 0, top
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if 2.0 * cdf(mid) >= level:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+# --------------------------------------------------------------------------------------------------
+# estimates
+
+
+def _rank_estimate(
+    values: list[float],
+    *,
+    cdf: Callable[[int], float],
+    confidence: float,
+    fractions: tuple[float, ...],
+    look: int,
+    n: int,
+    paired: bool,
+    final_n: int,
+    shape: float,
+) -> Estimate:
+    """Estimate, interval and p-value from the sorted Walsh averages (or pairwise differences)."""
+    values.sort()
+    total = len(values)
+    alpha = round(1.0 - confidence, 12)
+    big_c = boundary_constant(alpha, fractions, shape=shape)
+    t = fractions[look]
+    boundary = big_c * t ** (shape - 0.5)
+    final_boundary = big_c * fractions[-1] ** (shape - 0.5)
+    nominal = alpha if len(fractions) == 1 else 2.0 * _NORMAL.cdf(-boundary)
+    half = total // 2
+    cut = _smallest_count(cdf, half, nominal)
+    if cut >= 1:
+        low, high = values[cut - 1], values[total - cut]
+    else:
+        low, high = -math.inf, math.inf
+    se_cut = _smallest_count(cdf, half, _ONE_SE_LEVEL)
+    se = (values[total - se_cut] - values[se_cut - 1]) / 2.0 if se_cut >= 1 else math.inf
+    at_zero = min(bisect.bisect_right(values, 0.0), total - bisect.bisect_left(values, 0.0))
+    excluded = at_zero < cut
+    p_exact = min(1.0, 2.0 * cdf(at_zero))
+    if len(fractions) == 1:
+        p = p_exact
+    else:
+        z = -_NORMAL.inv_cdf(p_exact / 2.0) if p_exact < 1.0 else 0.0
+        p = crossing_probability(z * t ** (0.5 - shape), fractions, shape=shape)
+    # the repeated p-value is computed by numerical integration; where it lands within that error of
+    # alpha, the interval (exact counts) has the last word, so that the two never disagree
+    p = min(p, math.nextafter(alpha, 0.0)) if excluded else max(p, alpha)
+    return Estimate(
+        ratio=math.exp(statistics.median(values)),
+        ci_low=math.exp(low),
+        ci_high=math.exp(high),
+        p_value=min(1.0, p),
+        n=n,
+        confidence=confidence,
+        paired=paired,
+        look=Look(final_n=final_n, boundary=boundary, final_boundary=final_boundary, se=se, index=look),
+    )
+
+
 def paired_estimate(
     baseline: Sequence[float],
     candidate: Sequence[float],
     *,
     confidence: float,
-    seed: int,
-    aggregate: Aggregate = "median",
-    resamples: int = DEFAULT_RESAMPLES,
+    looks: Sequence[int] | None = None,
+    shape: float = SHAPE,
 ) -> Estimate:
     """The effect of the candidate from paired rounds (``baseline[i]`` and ``candidate[i]`` together).
 
-    ratio = ``exp(aggregate(log-ratios))`` (the median ratio, or the geometric mean ratio), interval =
-    ``exp`` of the bootstrap interval of that aggregate, p = Wilcoxon signed-rank on the log-ratios.
+    ratio = ``exp`` of the Hodges-Lehmann estimate of the round log-ratios; the interval inverts the
+    signed-rank test at this look's nominal level; p = that test's repeated p-value (module docstring).
+    ``looks``: the rounds at which the session looks (:func:`look_schedule`); None for a single look
+    (a fixed-sample interval at ``confidence``). ``shape``: of the critical values (:data:`SHAPE`, the
+    tool's; 0.5 gives Pocock's, for comparisons in ``bench/``).
     """
-    ratios = log_ratios(baseline, candidate)
-    if not ratios:
+    d = log_ratios(baseline, candidate)
+    n = len(d)
+    if n == 0:
         raise ValueError("no rounds to compare")
     _check_confidence(confidence)
-    stat = _aggregate(aggregate)
-    low, high = bootstrap_ci(ratios, statistic=stat, confidence=confidence, seed=seed, resamples=resamples)
-    return Estimate(
-        ratio=math.exp(stat(ratios)),
-        ci_low=math.exp(low),
-        ci_high=math.exp(high),
-        p_value=wilcoxon_signed_rank(ratios),
-        n=len(ratios),
+    fractions, look = _fractions(looks, n, float)
+    walsh = [(d[i] + d[j]) / 2.0 for i in range(n) for j in range(i, n)]
+    final_n = max(*(looks or (n,)), n)
+    return _rank_estimate(
+        walsh,
+        cdf=_null_cdf(True, n, n),
         confidence=confidence,
+        fractions=fractions,
+        look=look,
+        n=n,
         paired=True,
+        final_n=final_n,
+        shape=shape,
     )
 
 
@@ -514,39 +526,34 @@ def unpaired_estimate(
     candidate: Sequence[float],
     *,
     confidence: float,
-    seed: int,
-    aggregate: Aggregate = "median",
-    resamples: int = DEFAULT_RESAMPLES,
+    looks: Sequence[int] | None = None,
 ) -> Estimate:
     """The effect of the candidate from two independent samples (e.g. against a stored artifact).
 
-    ratio = ``aggregate(candidate) / aggregate(baseline)``; the interval is the bootstrap interval of
-    that ratio resampling each side on its own (expanded with the smaller sample size, which errs on
-    the wide side); p = Mann-Whitney U; ``n`` = the smaller sample size.
+    ratio = ``exp`` of the Hodges-Lehmann shift of the logarithms (the median of the ``m n``
+    differences ``ln c_j - ln b_i``); the interval inverts the Mann-Whitney test (Moses' interval);
+    p = that test's. ``looks`` count the candidate's samples (the baseline's are fixed, so the
+    information of a look is ``m n / (m + n)``); ``n`` = the smaller sample size.
     """
     base = _checked(baseline, "baseline", positive=True)
     cand = _checked(candidate, "candidate", positive=True)
     if not base or not cand:
         raise ValueError("both sides need at least one sample")
     _check_confidence(confidence)
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, not {resamples!r}")
-    stat = _aggregate(aggregate)
-    rng = random.Random(seed)
-    cand_stats = _bootstrap_stats(cand, stat, rng, resamples)
-    base_stats = _bootstrap_stats(base, stat, rng, resamples)
-    stats = [math.log(c) - math.log(b) for c, b in zip(cand_stats, base_stats, strict=True)]
-    nb, nc = len(base), len(cand)
-    n = min(nb, nc)
-    low, high = _percentile_interval(stats, confidence=confidence, n=n, method="expanded")
-    return Estimate(
-        ratio=stat(cand) / stat(base),
-        ci_low=math.exp(low),
-        ci_high=math.exp(high),
-        p_value=mann_whitney_u(base, cand),
-        n=n,
+    m, k = len(base), len(cand)
+    logs_b = [math.log(b) for b in base]
+    diffs = [math.log(c) - lb for c in cand for lb in logs_b]
+    fractions, look = _fractions(looks, k, lambda j: m * j / (m + j))
+    return _rank_estimate(
+        diffs,
+        cdf=_null_cdf(False, m, k),
         confidence=confidence,
+        fractions=fractions,
+        look=look,
+        n=min(m, k),
         paired=False,
+        final_n=max(*(looks or (k,)), k),
+        shape=SHAPE,
     )
 
 
@@ -590,41 +597,64 @@ def guard_broken(estimate: Estimate, *, direction: Direction, max_regression: fl
     return estimate.delta < -max_regression
 
 
-def extra_rounds(rounds_so_far: int, max_rounds: int) -> int:
-    """How many rounds to add after an inconclusive verdict: half as many again, at least 2.
+# --------------------------------------------------------------------------------------------------
+# the adaptive rule of a session
 
-    Never past ``max_rounds``; 0 once there. From 10 rounds with ``max_rounds=30`` the decisions are
-    taken at 10, 15, 23 and 30 rounds.
+
+def _final_half_width(estimate: Estimate, max_rounds: int) -> float | None:
+    """The half-width (log scale) the interval is expected to have at ``max_rounds`` rounds."""
+    look = estimate.look
+    if look is None or not math.isfinite(look.se):
+        return None
+    return look.final_boundary * look.se * math.sqrt(estimate.n / max(max_rounds, estimate.n))
+
+
+def resolution(estimate: Estimate, *, max_rounds: int) -> float | None:
+    """The smallest change the session can tell apart by ``max_rounds`` rounds, at the noise seen so
+    far: the relative half-width its interval is expected to have then (``0.03``: about ±3 %).
+
+    An effect must exceed ``min_effect`` by about this much to come out improved or regressed; a
+    session can end ``unchanged`` only when it is below ``min_effect``. None before the noise is known
+    (fewer than 3 rounds).
     """
-    if rounds_so_far < 0:
-        raise ValueError(f"rounds_so_far must not be negative, not {rounds_so_far!r}")
-    if rounds_so_far >= max_rounds:
-        return 0
-    return min(max(math.ceil(rounds_so_far / 2), 2), max_rounds - rounds_so_far)
+    half = _final_half_width(estimate, max_rounds)
+    return None if half is None else math.expm1(half)
+
+
+def rounds_for(estimate: Estimate, *, resolution_wanted: float, max_rounds: int) -> int | None:
+    """About how many rounds would bring the resolution down to ``resolution_wanted`` (at this noise)."""
+    now = resolution(estimate, max_rounds=max_rounds)
+    if now is None or resolution_wanted <= 0.0:
+        return None
+    ratio = math.log1p(now) / math.log1p(resolution_wanted)
+    return max(max_rounds, math.ceil(max_rounds * ratio * ratio))
 
 
 def verdict_reachable(estimate: Estimate, *, min_effect: float, max_rounds: int) -> bool:
     """Whether some verdict (improved, regressed or unchanged) can still be reached by ``max_rounds``.
 
-    Futility check for adaptive rounds. The interval is projected to ``max_rounds`` (its width shrinks
-    like 1/sqrt(n)) and the estimate may still move by one current standard error in either direction;
-    if even then the interval could neither clear the ±``min_effect`` band on one side nor fit inside
-    it, more rounds would end ``inconclusive`` anyway and are not spent. Direction-free: improved and
-    regressed are the two sides of the band.
+    Futility check for adaptive rounds. The interval is projected to ``max_rounds`` (its width at the
+    last look, :func:`resolution`) and the estimate may still move by one current standard error in
+    either direction; if even then the interval could neither clear the ±``min_effect`` band on one
+    side nor fit inside it, more rounds would end ``inconclusive`` anyway and are not spent. At the
+    first look the noise is known roughly (ten rounds, an outlier or two among them with heavy-tailed
+    noise such as worker processes have), so the projection assumes it may be half what was seen.
+    Stopping early for futility never makes a verdict less reliable (the intervals hold at every look).
     """
     n = estimate.n
-    if n >= max_rounds or n < 2:
-        return n < max_rounds
+    if n >= max_rounds:
+        return False
+    if estimate.look is not None and estimate.look.index == 0:
+        estimate = replace(estimate, look=replace(estimate.look, se=estimate.look.se / 2.0))
+    half = _final_half_width(estimate, max_rounds)
+    if half is None or estimate.look is None:
+        return True  # the noise is not known yet
     d = math.log(estimate.ratio)
-    low = d - math.log(estimate.ci_low)  # widths in log space
-    high = math.log(estimate.ci_high) - d
-    shrink = math.sqrt(n / max_rounds)
-    z = _NORMAL.inv_cdf(0.5 + estimate.confidence / 2)
-    slack = (low + high) / 2 / z  # one current standard error
+    slack = estimate.look.se
     lo_band, hi_band = math.log1p(-min_effect), math.log1p(min_effect)
-    below = d - slack + high * shrink < lo_band
-    above = d + slack - low * shrink > hi_band
-    inside = max(d - slack, lo_band + low * shrink) <= min(d + slack, hi_band - high * shrink)
+    below = d - slack + half < lo_band
+    above = d + slack - half > hi_band
+    inside = max(d - slack, lo_band + half) <= min(d + slack, hi_band - half)
     return below or above or inside
 
 

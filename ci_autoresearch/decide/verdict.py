@@ -6,6 +6,7 @@ of a configuration and words the reason a person reads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -13,11 +14,15 @@ from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import stats
 from ci_autoresearch.model import (
     Comparison,
+    Direction,
     Environment,
     Estimate,
     GateResult,
+    Lean,
+    Measurement,
     MetricComparison,
     RefInfo,
+    Resolution,
     Verdict,
 )
 
@@ -31,36 +36,113 @@ class Decision:
     verdict: Verdict
     reason: str
     metrics: Mapping[str, MetricComparison]
+    lean: Lean | None = None  # inconclusive: the side of 0 the objective's interval lies on, if one
+    resolution: Resolution | None = None  # when the noise keeps effects near min_effect unresolved
 
 
 def pct(x: float, *, signed: bool = True) -> str:
-    """``-0.248`` → ``-24.8%`` (one decimal; two below 1 %)."""
+    """``-0.248`` → ``-24.8%`` (one decimal; two below 1 %); infinity → ``+∞``."""
+    if math.isinf(x):
+        return ("+∞" if signed else "∞") if x > 0 else "−∞"
     digits = 2 if abs(x) < 0.01 else 1
     text = f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
     return text.replace("-", "−")
 
 
-def describe(est: Estimate) -> str:
+def ci_text(est: Estimate) -> str:
+    """``−2.1% … +0.3%``, or ``unbounded`` when too few rounds bound the interval."""
     lo, hi = est.ci_delta
+    if math.isinf(hi) or est.ci_low <= 0.0:
+        return "unbounded"
+    return f"{pct(lo)} … {pct(hi)}"
+
+
+def describe(est: Estimate) -> str:
     level = round(est.confidence * 100)
-    return f"{pct(est.delta)} ({level}% CI {pct(lo)} … {pct(hi)}, p={est.p_value:.2g}, n={est.n})"
+    return f"{pct(est.delta)} ({level}% CI {ci_text(est)}, p={est.p_value:.2g}, n={est.n})"
+
+
+def lean_of(est: Estimate | None, verdict: str, direction: Direction) -> Lean | None:
+    """For an inconclusive verdict whose interval lies on one side of 0 (p < 1 - confidence): which."""
+    if est is None or verdict != "inconclusive" or est.p_value >= round(1.0 - est.confidence, 12):
+        return None
+    lower = est.ratio < 1.0
+    return "better" if lower == (direction == "minimize") else "worse"
+
+
+def lean_word(lean: Lean, *, unit: str, direction: Direction) -> str:
+    """``slower``/``faster`` for times to minimise, else ``worse``/``better``."""
+    if unit == "s" and direction == "minimize":
+        return "faster" if lean == "better" else "slower"
+    return lean
+
+
+def _advice(config: Config, metric: str, rounds_needed: int | None) -> str:
+    """The levers that would narrow the interval, for this configuration."""
+    levers: list[str] = []
+    benchmark = config.benchmark
+    if benchmark.mode == "process":
+        levers.append("worker mode (benchmark.callable or benchmark.worker.command)")
+    elif benchmark.callable and benchmark.worker_settings.sides == "separate":
+        levers.append("both sides in one worker (benchmark.worker.sides: together)")
+    if metric == "wall_time":
+        levers.append("objective cpu_time" + (" or instructions" if benchmark.mode == "process" else ""))
+    elif metric == "cpu_time" and benchmark.mode == "process":
+        levers.append("objective instructions")
+    levers.append(
+        f"about {rounds_needed} rounds (decision.max_rounds)"
+        if rounds_needed
+        else "more rounds (decision.max_rounds)"
+    )
+    return ", ".join(levers[:-1]) + (" or " if len(levers) > 1 else "") + levers[-1]
+
+
+def resolution_of(config: Config, name: str, est: Estimate | None) -> Resolution | None:
+    """What the objective's noise lets the session resolve by its last look, when that is coarser than
+    ``decision.min_effect`` (None otherwise, or before the noise is known)."""
+    if est is None or est.look is None:
+        return None
+    last = est.look.final_n
+    half = stats.resolution(est, max_rounds=last)
+    min_effect = config.decision.min_effect
+    if half is None or half <= min_effect:
+        return None
+    needed = stats.rounds_for(est, resolution_wanted=min_effect, max_rounds=last) if min_effect > 0 else None
+    return Resolution(
+        metric=name,
+        half_width=half,
+        smallest_effect=min_effect + half,
+        max_rounds=last,
+        rounds_needed=needed,
+        advice=_advice(config, name, needed),
+    )
+
+
+def resolution_text(r: Resolution, *, min_effect: float) -> str:
+    """The sentence that says what the noise allows and what would help."""
+    band = pct(min_effect, signed=False)
+    return (
+        f"at this noise {r.max_rounds} rounds resolve {r.metric} to about "
+        f"±{pct(r.half_width, signed=False)}, "
+        f"so changes smaller than about {pct(r.smallest_effect, signed=False)} stay inconclusive "
+        f"and `unchanged` (within ±{band}) cannot be reached; to resolve ±{band}: {r.advice}"
+    )
 
 
 def _estimate(
-    base: Sequence[float], cand: Sequence[float], *, paired: bool, config: Config
+    base: Sequence[float],
+    cand: Sequence[float],
+    *,
+    paired: bool,
+    config: Config,
+    looks: Sequence[int] | None,
 ) -> Estimate | None:
     if not base or not cand:
         return None
     if any(v <= 0 for v in base) or any(v <= 0 for v in cand):
         return None  # ratios need positive values; such a metric is shown, not judged
     estimate = stats.paired_estimate if paired else stats.unpaired_estimate
-    return estimate(
-        base,
-        cand,
-        confidence=config.decision.confidence,
-        seed=config.decision.seed,
-        aggregate=config.collection.aggregate,
-    )
+    return estimate(base, cand, confidence=config.decision.confidence, looks=looks)
 
 
 def decide(
@@ -70,11 +152,14 @@ def decide(
     *,
     paired: bool,
     units: Mapping[str, str] | None = None,
+    looks: Sequence[int] | None = None,
 ) -> Decision:
     """Judge every measured metric and combine them into the candidate's verdict.
 
     The objective decides (improved / regressed / unchanged / inconclusive); a guard whose point
     estimate regresses beyond its ``max_regression`` turns ``improved`` into ``rejected``.
+    ``looks``: the rounds at which the session looks (``stats.look_schedule``), so that its intervals
+    hold over all of them; None for one look (two result files compared offline).
     """
     min_effect = config.decision.min_effect
     metrics: dict[str, MetricComparison] = {}
@@ -84,7 +169,9 @@ def decide(
             continue
         b = tuple(baseline.get(name, ()))
         c = tuple(candidate.get(name, ()))
-        est = _estimate(b, c, paired=paired, config=config)
+        if paired and len(b) != len(c):  # a round cut short by a failure: judge the complete rounds
+            b, c = b[: min(len(b), len(c))], c[: min(len(b), len(c))]
+        est = _estimate(b, c, paired=paired, config=config, looks=looks)
         role = config.role(name)
         max_reg = config.max_regression(name)
         label: str
@@ -95,16 +182,18 @@ def decide(
             label = "broken" if exceeded else "ok"
         else:
             label = stats.classify(est, direction=spec.direction, min_effect=min_effect)
+        unit = (units or {}).get(name, spec.unit)
         metrics[name] = MetricComparison(
             name=name,
-            unit=(units or {}).get(name, spec.unit),
+            unit=unit,
             direction=spec.direction,
             role=role,
-            baseline=b,
-            candidate=c,
+            baseline=tuple(baseline.get(name, ())),
+            candidate=tuple(candidate.get(name, ())),
             estimate=est,
             verdict=label,
             max_regression=max_reg,
+            lean=lean_of(est, label, spec.direction),
         )
 
     obj = metrics.get(config.objective.metric)
@@ -118,11 +207,19 @@ def decide(
     verdict: Verdict = _OBJECTIVE_VERDICTS[obj.verdict]
     band = pct(min_effect, signed=False)
     est = obj.estimate
+    resolution = resolution_of(config, obj.name, est)
+    if obj.lean is not None:
+        word = lean_word(obj.lean, unit=obj.unit, direction=obj.direction)
+        inconclusive = f"{obj.name} likely {word}: {describe(est)}, not beyond the {band} band"
+    else:
+        inconclusive = f"{obj.name} {describe(est)}: the interval straddles the ±{band} band"
+    if resolution is not None:
+        inconclusive += f"; {resolution_text(resolution, min_effect=min_effect)}"
     reasons = {
         "improved": f"{obj.name} {describe(est)}: beyond the {band} minimum effect",
         "regressed": f"{obj.name} {describe(est)}: worse beyond the {band} minimum effect",
         "unchanged": f"{obj.name} {describe(est)}: within ±{band}",
-        "inconclusive": f"{obj.name} {describe(est)}: the interval straddles the ±{band} band",
+        "inconclusive": inconclusive,
     }
     reason = reasons[verdict]
     broken = [m for m in metrics.values() if m.verdict == "broken"]
@@ -135,7 +232,13 @@ def decide(
             f"{pct(g.max_regression or 0.0, signed=False)} tolerance (objective {obj.name} "
             f"{pct(est.delta)})"
         )
-    return Decision(verdict=verdict, reason=reason, metrics=metrics)
+    return Decision(
+        verdict=verdict,
+        reason=reason,
+        metrics=metrics,
+        lean=obj.lean if verdict == "inconclusive" else None,
+        resolution=resolution,
+    )
 
 
 def comparison_of(
@@ -154,6 +257,7 @@ def comparison_of(
     config_hash: str | None = None,
     offline: bool = False,
     notes: tuple[str, ...] = (),
+    measurement: Measurement | None = None,
 ) -> Comparison:
     """The :class:`Comparison` a decision makes, with the decision settings it was made under."""
     return Comparison(
@@ -177,4 +281,7 @@ def comparison_of(
         finished_at=finished_at,
         offline=offline,
         notes=notes,
+        lean=decision.lean,
+        resolution=decision.resolution,
+        measurement=measurement,
     )

@@ -1,8 +1,10 @@
 """A measuring session: worktrees, setup, gate, warm-up and interleaved rounds.
 
-``compare_refs`` measures both sides in the same run, one round = one run of each side, in ABBA or
-seeded random order, so slow drifts of the machine hit both sides alike and rounds pair up. It adds
-rounds while the verdict is inconclusive, up to ``decision.max_rounds``. ``measure_ref`` measures one
+``compare_refs`` measures both sides in the same run, one round = one run of each side (or, in worker
+mode, fresh worker processes timing blocks of calls: :mod:`ci_autoresearch.measure.worker`), in ABBA or seeded
+random order, so slow drifts of the machine hit both sides alike and rounds pair up. It adds rounds
+while the verdict is inconclusive, at the looks of ``stats.look_schedule``, up to
+``decision.max_rounds``. ``measure_ref`` measures one
 ref on its own (``bench``, the baseline artifact).
 """
 
@@ -20,19 +22,22 @@ from typing import Any, Literal
 from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, result_to_json, write_json
 from ci_autoresearch.config.model import Config, MetricSpec
+from ci_autoresearch.decide import stats
 from ci_autoresearch.decide.stats import paired_estimate, rounds_to_add
-from ci_autoresearch.decide.verdict import Decision, comparison_of, decide
+from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
 from ci_autoresearch.measure import metrics, overlay, sandbox
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.protect import protected_changes
-from ci_autoresearch.measure.runner import RunResult, run_measured, scrub_env
+from ci_autoresearch.measure.runner import RunResult, WorkerProcess, run_measured, scrub_env, start_worker
+from ci_autoresearch.measure.worker import WorkerFailed, WorkerPlan, WorkerRounds
 from ci_autoresearch.model import (
     BenchmarkFiles,
     Comparison,
     Estimate,
     GateResult,
+    Measurement,
     MetricSamples,
     RefInfo,
     Result,
@@ -45,7 +50,7 @@ SideName = Literal["baseline", "candidate"]
 class Progress:
     """What a session reports while it runs; the CLI draws it (a bar on a TTY, a line per round in CI)."""
 
-    phase: Literal["setup", "gate", "warmup", "round", "extend", "done"]
+    phase: Literal["setup", "gate", "warmup", "round", "extend", "note", "done"]
     round: int = 0
     total: int = 0
     estimate: Estimate | None = None
@@ -96,7 +101,7 @@ class _Side:
 
 
 class _Runner:
-    """Runs the benchmark on one side and turns each run into metric values."""
+    """Runs the benchmark on one side and turns each run into metric values (or starts its workers)."""
 
     def __init__(
         self, config: Config, env: Mapping[str, str], log_dir: Path, guard: sandbox.RepoGuard | None = None
@@ -111,9 +116,9 @@ class _Runner:
             metrics.require_valgrind(self.env, self.instructions[0].name) if self.instructions else None
         )
         command = config.benchmark.command
-        if not command:
+        if not command and config.benchmark.mode == "process":
             raise MeasurementError("benchmark.command is needed to run; add it to the configuration")
-        self.command: str = command
+        self.command: str = command or ""
 
     def _run(self, side: _Side, command: str, *, timeout: float, name: str) -> RunResult:
         """Run untrusted code of one side; then check it left the repository's git directory alone."""
@@ -134,6 +139,10 @@ class _Runner:
             timeout=self.config.benchmark.timeout_seconds,
             name=f"{side.name}.setup",
         )
+
+    def launch(self, command: str, cwd: Path, name: str) -> WorkerProcess:
+        """Start a worker with the benchmark's environment (worker mode)."""
+        return start_worker(command, cwd=cwd, env=self.env, log_dir=self.log_dir, name=name)
 
     def gate(self, side: _Side) -> RunResult | None:
         if not self.config.gate.command:
@@ -254,6 +263,7 @@ def compare_refs(
     )
 
     def finish(decision: Decision, rounds: int, gate: GateResult | None, output: str = "") -> Comparison:
+        sides_measured = 1 if stored is not None else 2
         comparison = comparison_of(
             config,
             decision,
@@ -267,12 +277,15 @@ def compare_refs(
             paired=stored is None,
             order=config.decision.order if stored is None else "candidate only",
             notes=notes,
+            measurement=_measurement(config, rounds, sides_measured, workers),
         )
         return dataclasses.replace(
             comparison, benchmark=bench_files, measured_by=measured_by, failure_output=output
         )
 
     notes: tuple[str, ...] = ()
+    workers: WorkerRounds | None = None
+    looks = stats.look_schedule(config.collection.measurement_runs, config.decision.max_rounds)
     head = git.try_resolve(repo, "HEAD")
     if head in (base.sha, cand.sha) and git.is_dirty(repo):
         notes = (
@@ -312,6 +325,10 @@ def compare_refs(
             "candidate": _Side(name="candidate", ref=cand, workdir=paths["candidate"], samples={}),
         }
         measured = [sides["candidate"]] if stored else list(sides.values())
+        if config.benchmark.mode == "worker":
+            workers = WorkerRounds(
+                WorkerPlan.from_config(config), runner.launch, {s.name: s.workdir for s in measured}
+            )
         gate_result: GateResult | None = None
         rounds = 0
         try:
@@ -330,7 +347,7 @@ def compare_refs(
             gate_result = _run_gate(runner, sides["candidate"], progress)
             if not gate_result.passed:
                 raise CandidateFailed(f"gate failed: {gate_result.reason}", gate_result)
-            for i in range(config.collection.warmup_runs):
+            for i in range(config.collection.warmup_runs if workers is None else 0):
                 progress(Progress(phase="warmup", round=i + 1, total=config.collection.warmup_runs))
                 for side in measured:
                     _measure_side(runner, side, f"warmup{i + 1}", record=False)
@@ -339,21 +356,30 @@ def compare_refs(
             decision: Decision | None = None
             while True:
                 for order in round_order(config.decision.order, target - rounds, rng):
+                    names = [n for n in order if stored is None or n == "candidate"]
+                    if workers is not None:
+                        _worker_round(workers, sides, names, f"round{rounds + 1}")
+                    else:
+                        for name in names:
+                            _measure_side(runner, sides[name], f"round{rounds + 1}", record=True)
                     rounds += 1
-                    for name in order:
-                        if stored is None or name == "candidate":
-                            _measure_side(runner, sides[name], f"round{rounds}", record=True)
                     progress(
                         Progress(
                             phase="round",
                             round=rounds,
                             total=target,
-                            estimate=_objective_estimate(config, sides),
+                            estimate=_objective_estimate(config, sides, looks),
                         )
                     )
                 decision = decide(
-                    config, sides["baseline"].samples, sides["candidate"].samples, paired=stored is None
+                    config,
+                    sides["baseline"].samples,
+                    sides["candidate"].samples,
+                    paired=stored is None,
+                    looks=looks,
                 )
+                if decision.resolution is not None and rounds == looks[0]:
+                    progress(Progress(phase="note", round=rounds, message=_resolution_note(config, decision)))
                 objective = decision.metrics.get(config.objective.metric)
                 more = rounds_to_add(
                     objective.estimate if objective else None,
@@ -391,7 +417,11 @@ def compare_refs(
             raise
         except CandidateFailed as failed:
             partial = decide(
-                config, sides["baseline"].samples, sides["candidate"].samples, paired=stored is None
+                config,
+                sides["baseline"].samples,
+                sides["candidate"].samples,
+                paired=stored is None,
+                looks=looks,
             )
             progress(Progress(phase="done", round=rounds, total=rounds, message=failed.reason))
             return finish(
@@ -472,17 +502,62 @@ def _run_gate(runner: _Runner, side: _Side, progress: ProgressFn) -> GateResult:
     )
 
 
-def _objective_estimate(config: Config, sides: Mapping[str, _Side]) -> Estimate | None:
+def _objective_estimate(
+    config: Config, sides: Mapping[str, _Side], looks: tuple[int, ...]
+) -> Estimate | None:
     name = config.objective.metric
     b, c = sides["baseline"].samples.get(name, []), sides["candidate"].samples.get(name, [])
     if len(b) < 2 or len(b) != len(c) or min(b + c) <= 0:
         return None
-    return paired_estimate(
-        b,
-        c,
-        confidence=config.decision.confidence,
-        seed=config.decision.seed,
-        aggregate=config.collection.aggregate,
+    return paired_estimate(b, c, confidence=config.decision.confidence, looks=looks)
+
+
+def _resolution_note(config: Config, decision: Decision) -> str:
+    assert decision.resolution is not None
+    return resolution_text(decision.resolution, min_effect=config.decision.min_effect)
+
+
+# --- worker mode ------------------------------------------------------------------------------------
+
+
+def _worker_round(
+    workers: WorkerRounds, sides: Mapping[str, _Side], names: list[SideName], label: str
+) -> None:
+    """One round of worker mode: every side's values, or the failure of one side as a failed run."""
+    try:
+        values = workers.round(names, label)
+    except WorkerFailed as failed:
+        if failed.side == "candidate":
+            raise CandidateFailed(failed.message) from None
+        raise MeasurementError(failed.message) from None
+    wanted = {spec.name for spec in workers.plan.metrics}
+    for name in names:
+        _record(sides[name], {k: v for k, v in values[name].items() if k in wanted})
+
+
+def _worker_run(workers: WorkerRounds, i: int) -> dict[str, float]:
+    """One run of ``measure_ref`` in worker mode: a fresh worker process, its blocks' values."""
+    try:
+        values = workers.round(["baseline"], f"run{i + 1}")["baseline"]
+    except WorkerFailed as failed:
+        raise MeasurementError(failed.message) from None
+    wanted = {spec.name for spec in workers.plan.metrics}
+    return {k: v for k, v in values.items() if k in wanted}
+
+
+def _measurement(config: Config, rounds: int, sides: int, workers: WorkerRounds | None) -> Measurement:
+    """How the comparison measured: the mode and the processes its verdict stands on."""
+    if workers is None:
+        return Measurement(mode="process", processes=rounds * sides)
+    w = workers.plan
+    shared = w.together and sides > 1
+    return Measurement(
+        mode="worker",
+        processes=rounds * (1 if shared else sides),
+        sides_per_process=2 if shared else 1,
+        blocks=w.blocks,
+        warmup_blocks=w.warmup_blocks,
+        calls_per_block=workers.calls,
     )
 
 
@@ -520,6 +595,11 @@ def measure_ref(
             bench_files = overlay.resolve(repo, config.benchmark, base_sha=info.sha, cand_sha=info.sha)
             overlay.apply(repo, bench_files, workdir, info.sha)
         side = _Side(name="baseline", ref=info, workdir=workdir, samples={})
+        workers = (
+            WorkerRounds(WorkerPlan.from_config(config), runner.launch, {"baseline": workdir})
+            if config.benchmark.mode == "worker"
+            else None
+        )
 
         def result(error: str | None) -> Result:
             specs = {s.name: s for s in config.measured_metrics()}
@@ -548,12 +628,14 @@ def measure_ref(
             run = runner.setup(side)
             if run is not None and not run.ok:
                 raise MeasurementError(f"setup failed (exit {run.returncode}); logs in {run.stderr_path}")
-            for i in range(config.collection.warmup_runs):
+            for i in range(config.collection.warmup_runs if workers is None else 0):
                 progress(Progress(phase="warmup", round=i + 1, total=config.collection.warmup_runs))
                 runner.once(side, f"warmup{i + 1}")
             t0 = time.perf_counter()
             for i in range(n):
-                _record(side, runner.once(side, f"run{i + 1}"))
+                _record(
+                    side, runner.once(side, f"run{i + 1}") if workers is None else _worker_run(workers, i)
+                )
                 progress(
                     Progress(phase="round", round=i + 1, total=n, message=f"{time.perf_counter() - t0:.1f} s")
                 )

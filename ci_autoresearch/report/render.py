@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ci_autoresearch.decide.stats import summary
-from ci_autoresearch.decide.verdict import pct
-from ci_autoresearch.model import Comparison, Evaluation, MetricComparison, Result
+from ci_autoresearch.decide.verdict import ci_text, lean_word, pct
+from ci_autoresearch.model import Comparison, Evaluation, Measurement, MetricComparison, Result
 
 _SI_TIME = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 _BYTES = (("GiB", 1024.0**3), ("MiB", 1024.0**2), ("KiB", 1024.0), ("B", 1.0))
@@ -43,8 +43,14 @@ def _median(xs: Sequence[float]) -> float | None:
 def _ci(m: MetricComparison) -> str:
     if m.estimate is None:
         return "–"
-    lo, hi = m.estimate.ci_delta
-    return f"{pct(lo)} … {pct(hi)}"
+    return ci_text(m.estimate)
+
+
+def _leaning(m: MetricComparison) -> str:
+    """``inconclusive, likely slower`` for an inconclusive metric whose interval excludes no change."""
+    if m.lean is None:
+        return m.verdict
+    return f"{m.verdict}, likely {lean_word(m.lean, unit=m.unit, direction=m.direction)}"
 
 
 def _verdict_cell(m: MetricComparison) -> str:
@@ -52,8 +58,20 @@ def _verdict_cell(m: MetricComparison) -> str:
         tol = pct(m.max_regression or 0.0, signed=False)
         return f"{m.verdict} (guard, ≤{tol})"
     if m.role == "info":
-        return f"({m.verdict})"
-    return m.verdict
+        return f"({_leaning(m)})"
+    return _leaning(m)
+
+
+def measurement_text(m: Measurement) -> str:
+    """Which mode measured, and how many processes the verdict stands on."""
+    if m.mode == "process":
+        return f"a process per run, {m.processes} processes"
+    who = "each running both sides" if m.sides_per_process == 2 else "one per side and round"
+    calls = f" of {m.calls_per_block} calls" if m.calls_per_block else ""
+    return (
+        f"worker mode, {m.processes} worker processes ({who}); per side, {m.blocks} measured "
+        f"blocks{calls} after {m.warmup_blocks} warm-up"
+    )
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -84,7 +102,10 @@ def comparison_text(c: Comparison) -> str:
                 _verdict_cell(m),
             ]
         )
-    parts = [head, ""]
+    parts = [head]
+    if c.measurement is not None:
+        parts.append(f"measured: {measurement_text(c.measurement)}")
+    parts.append("")
     if len(rows) > 1:
         parts += [_table(rows), ""]
     if c.gate is not None and c.gate.command:
@@ -253,7 +274,7 @@ def comparison_markdown(c: Comparison, *, decision: str | None = None, extra: Se
                         format_value(_median(m.candidate), escape_md(m.unit)),
                         pct(m.estimate.delta) if m.estimate else "–",
                         _ci(m),
-                        m.verdict,
+                        _leaning(m) if m.role != "guard" else m.verdict,
                     ]
                 )
             )
@@ -275,6 +296,7 @@ def _details(c: Comparison) -> str:
     rows = [
         f"- {c.rounds} rounds, order {c.order}, {'paired' if c.paired else 'unpaired'}, seed {c.seed}, "
         f"min effect {pct(c.min_effect, signed=False)}, confidence {round(c.confidence * 100)}%",
+        *([f"- measured: {measurement_text(c.measurement)}"] if c.measurement is not None else []),
         f"- runner: {escape_md(e.runner_name)}, {escape_md(e.cpu_model)}, {e.cores} cores, "
         f"{escape_md(e.os)}, "
         f"Python {escape_md(e.python)}",

@@ -78,6 +78,22 @@ def test_decision_quality_quick_then_replay(tmp_path: Path) -> None:
     assert targets and all({"target", "where", "shown", "met"} <= set(t) for t in targets)
     assert "instructions" in doc
     assert "| ci-autoresearch (defaults) |" in live.stdout and "## Targets" in live.stdout
+    # the rule before the sequential method, on the same samples
+    assert "previous" in doc["live"]["cpu"]["results"] and "previous" in doc["synthetic"]["cv1"]["results"]
+    # worker mode: pools of fresh worker processes, judged by the defaults (and min_effect 0.5 %)
+    assert set(doc["worker"]) == {"cpu-separate", "cpu-together", "cpu-pinned"}
+    for key, part in doc["worker"].items():
+        pool = json.loads((tmp_path / f"samples-worker-{key}-quick.json").read_text())
+        assert pool["schema"] == "ci-autoresearch-bench/worker-samples@1"
+        for cell in pool["cells"].values():
+            for trial in cell["trials"]:
+                assert 1 <= len(trial["rounds"]) <= 30 and trial["calls"] >= 1
+                assert all(r["b"][0] > 0 and r["c"][0] > 0 and len(r["bb"]) == 2 for r in trial["rounds"])
+        aa = part["results"]["ci-autoresearch"]["+0"]
+        assert aa["n"] >= 1 and aa["seconds_max"] > 0 and 0.0 <= aa["unchanged_rate"] <= 1.0
+        assert part["noise"]["round_log_ratio_sd_robust"] is not None
+    assert doc["equal_time"] and doc["worker_targets"]
+    assert "## Worker mode" in live.stdout
 
     replay = run_bench("decision_quality.py", tmp_path, "--replay")
     again = json.loads((tmp_path / "decision_quality-quick.json").read_text())
@@ -85,6 +101,9 @@ def test_decision_quality_quick_then_replay(tmp_path: Path) -> None:
     for workload in ("cpu", "io"):
         assert again["live"][workload]["results"] == doc["live"][workload]["results"]
     assert again["synthetic"] == doc["synthetic"]
+    assert {k: w["results"] for k, w in again["worker"].items()} == {
+        k: w["results"] for k, w in doc["worker"].items()
+    }
     assert "| ci-autoresearch (defaults) |" in replay.stdout
 
 

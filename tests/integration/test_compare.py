@@ -82,7 +82,18 @@ def test_improved_candidate(repo: Path) -> None:
     assert m["delta"] == pytest.approx(-0.25)
     assert m["ci"] == [pytest.approx(-0.25), pytest.approx(-0.25)]
     assert m["p_value"] < 0.05
-    assert len(m["samples"]["baseline"]) == doc["rounds"] == 6
+    # the same ratio every round: the first look (6 rounds) is held to the stricter level of a session
+    # that may look again at 9 and 10 rounds, which 6 rounds cannot reach; the second look decides
+    assert len(m["samples"]["baseline"]) == doc["rounds"] == 9
+    assert doc["measurement"] == {
+        "mode": "process",
+        "processes": 18,
+        "sides_per_process": 1,
+        "blocks": None,
+        "warmup_blocks": None,
+        "calls_per_block": None,
+    }
+    assert doc["lean"] is None and doc["resolution"] is None
     assert doc["guards"] == [{"metric": "memory", "max_regression": 0.05, "delta": 0.0, "ok": True}]
     assert doc["gate"]["passed"] is True
     assert doc["paired"] is True
@@ -93,6 +104,7 @@ def test_noop_commit_is_unchanged(repo: Path) -> None:
     doc = compare_json(repo, "same")
     assert doc["verdict"] == "unchanged"
     assert doc["metrics"]["score"]["delta"] == 0.0
+    assert doc["rounds"] == 9
 
 
 def test_regression(repo: Path) -> None:

@@ -360,3 +360,7 @@ def test_demo_keeps_exactly_the_real_speedups(tmp_path: Path) -> None:
     assert "report with chart:" in res.stdout
     assert (tmp_path / "demo" / ".git" / "autoresearch" / "autoresearch-demo-report.md").is_file()
     assert git(tmp_path / "demo", "status", "--porcelain", "--untracked-files=all") == ""
+    # then one candidate again in worker mode: fresh worker processes timing blocks of calls
+    showcase = res.stdout.split("worker mode (worker.yml), autoresearch/sieve against demo-start:", 1)[1]
+    assert "measured: worker mode, " in showcase and "worker processes (one per side and round)" in showcase
+    assert "verdict: IMPROVED — cpu_time −9" in showcase

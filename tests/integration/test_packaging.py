@@ -29,7 +29,8 @@ def test_wheel_and_sdist_ship_every_example_workflow(tmp_path: Path) -> None:
     assert all(any(m.endswith(f"/examples/workflows/{name}") for m in members) for name in shipped)
     # installed from the wheel (no source checkout beside it), the package finds them as package data
     code = (
-        "import json; from ci_autoresearch.app.adopt import shipped_workflows as s; print(json.dumps(list(s())))"
+        "import json; from ci_autoresearch.app.adopt import shipped_workflows as s; "
+        "print(json.dumps(list(s())))"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); {code}"],

@@ -43,6 +43,8 @@ def comparison(
         verdict=d.verdict,
         reason=d.reason,
         metrics=d.metrics,
+        lean=d.lean,
+        resolution=d.resolution,
         rounds=n,
         config_hash=cfg.hash,
         gate=gate

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from ci_autoresearch import artifacts
 from ci_autoresearch.errors import ArtifactError
-from ci_autoresearch.model import MetricSamples, RefInfo, Result
+from ci_autoresearch.model import Measurement, MetricSamples, RefInfo, Resolution, Result
 from tests.factories import ENV
 from tests.unit.factories import comparison, evaluation
 
@@ -32,6 +34,47 @@ def test_result_round_trip_and_summary(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     assert doc["metrics"]["score"]["summary"]["median"] == 2.0
     assert not list(tmp_path.glob(".r.json.*"))  # atomic write leaves no temporary file
+
+
+def test_comparison_additions_round_trip_and_older_documents_still_read() -> None:
+    """lean, resolution, measurement and unbounded intervals: additions to comparison@1 (and
+    evaluation@1) that documents written before them lack."""
+    c = comparison([100.0] * 6, [75.0] * 6)
+    est = c.metrics["score"].estimate
+    assert est is not None
+    unbounded = dataclasses.replace(est, ci_low=0.0, ci_high=math.inf)
+    metrics = {
+        **c.metrics,
+        "score": dataclasses.replace(c.metrics["score"], estimate=unbounded, lean="better"),
+    }
+    c = dataclasses.replace(
+        c,
+        metrics=metrics,
+        lean="better",
+        resolution=Resolution(
+            metric="score",
+            half_width=0.03,
+            smallest_effect=0.04,
+            max_rounds=30,
+            rounds_needed=270,
+            advice="x",
+        ),
+        measurement=Measurement(mode="worker", processes=20, blocks=3, warmup_blocks=1, calls_per_block=4),
+    )
+    doc = artifacts.comparison_to_json(c)
+    assert doc["metrics"]["score"]["ci"] == [-1.0, None]
+    _kind, parsed = artifacts.parse_document(artifacts.dumps(doc), source="x")
+    back = artifacts.comparison_from_json(parsed)
+    assert (back.lean, back.resolution, back.measurement) == (c.lean, c.resolution, c.measurement)
+    back_est = back.metrics["score"].estimate
+    assert back_est is not None and (back_est.ci_low, back_est.ci_high) == (0.0, math.inf)
+    assert back.metrics["score"].lean == "better"
+    old = {k: v for k, v in doc.items() if k not in ("lean", "resolution", "measurement")}
+    old["metrics"] = {name: {k: v for k, v in m.items() if k != "lean"} for name, m in old["metrics"].items()}
+    old["metrics"]["score"]["ci"] = [-0.25, -0.25]
+    _, parsed = artifacts.parse_document(artifacts.dumps(old), source="old.json")
+    back = artifacts.comparison_from_json(parsed)
+    assert (back.lean, back.resolution, back.measurement, back.metrics["score"].lean) == (None,) * 4
 
 
 def test_comparison_and_evaluation_round_trip() -> None:

@@ -39,7 +39,10 @@ from ci_autoresearch.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
 NAME = ".autoresearch.yml"
-RUN_LINE = "benchmark.command is needed to run (the command that runs your benchmark)"
+RUN_LINE = (
+    "benchmark.command is needed to run (the command that runs your benchmark), "
+    "or benchmark.callable for worker mode"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -304,6 +307,9 @@ def test_schema_defaults_equal_dataclass_defaults() -> None:
     checked += _check_defaults(GuardConfig, props["guards"]["items"], "guards[i]")
     checked += _check_defaults(Hypothesis, props["hypotheses"]["items"], "hypotheses[i]")
     checked += _check_defaults(MetricSpec, props["benchmark"]["properties"]["metrics"]["items"], "metrics[i]")
+    checked += _check_defaults(
+        config_model.WorkerConfig, props["benchmark"]["properties"]["worker"], "worker"
+    )
     assert checked > 60
 
 

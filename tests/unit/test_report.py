@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
-from ci_autoresearch.model import BenchmarkFiles, GateResult, MetricSamples, RefInfo, Result
+from ci_autoresearch.model import BenchmarkFiles, GateResult, Measurement, MetricSamples, RefInfo, Result
 from ci_autoresearch.report.render import (
     ChartPoint,
     comparison_markdown,
@@ -22,6 +23,12 @@ from tests.factories import ENV, stub_comparison
 from tests.unit.factories import comparison, evaluation
 
 IMPROVED = comparison([100.0] * 6, [75.0] * 6)
+
+
+def _leaning_slower() -> list[list[float]]:
+    rng = random.Random(1)
+    base = [100 * rng.lognormvariate(0, 0.01) for _ in range(30)]
+    return [base, [b * 1.02 * rng.lognormvariate(0, 0.02) for b in base]]
 
 
 def test_format_value_scales_units() -> None:
@@ -292,4 +299,59 @@ def test_pull_request_body_says_what_it_is() -> None:
         "Linux 6\\.1 x86\\_64, runner local, 2026-11-26T10:01:00Z\n"
         "- Gate: `pytest -q` passed\n"
         f"- Evaluation key: `{ev.key}`\n"
+    )
+
+
+def test_inconclusive_with_its_lean_and_the_processes_behind_it() -> None:
+    """The terminal and the comment say which side an inconclusive verdict leans to, which mode measured
+    and how many processes stood behind it."""
+    base, cand = _leaning_slower()
+    c = dataclasses.replace(
+        comparison(base, cand),
+        measurement=Measurement(
+            mode="worker", processes=60, sides_per_process=1, blocks=3, warmup_blocks=1, calls_per_block=2
+        ),
+    )
+    assert (c.verdict, c.lean) == ("inconclusive", "worse")
+    assert comparison_text(c) == (
+        "main (aaaaaaaa) → fast (bbbbbbbb)   30 rounds, ABBA, paired, interleaved\n"
+        "measured: worker mode, 60 worker processes (one per side and round); per side, 3 measured "
+        "blocks of 2 calls after 1 warm-up\n"
+        "\n"
+        "metric     baseline  candidate  Δ       95% CI           verdict\n"
+        "─────────  ────────  ─────────  ──────  ───────────────  ──────────────────────────\n"
+        "score *    100.1     101.7      +1.4%   +0.53% … +2.3%   inconclusive, likely worse\n"
+        "memory     100 MB    100 MB     +0.00%  +0.00% … +0.00%  ok (guard, ≤5.0%)\n"
+        "wall_time  500 ms    400 ms     −20.0%  −20.0% … −20.0%  (improved)\n"
+        "\n"
+        "gate: `pytest -q` passed\n"
+        "verdict: INCONCLUSIVE — score likely worse: +1.4% (95% CI +0.53% … +2.3%, p=0.002, n=30), "
+        "not beyond the 1.0% band; measured with Python 3.11.7 on Test CPU (2 cores), Linux 6.1 x86_64, "
+        "runner local\n"
+    )
+    lines = comparison_markdown(c).splitlines()
+    assert lines[0] == (
+        "### 🟡 autoresearch: **inconclusive** — score likely worse: \\+1\\.4% \\(95% CI \\+0\\.53% … \\+2\\.3%, "
+        "p=0\\.002, n=30\\), not beyond the 1\\.0% band"
+    )
+    row = "| **score** (objective) | 100.1 | 101.7 | +1.4% | +0.53% … +2.3% | inconclusive, likely worse |"
+    assert row in lines
+    assert (
+        "- measured: worker mode, 60 worker processes (one per side and round); per side, 3 measured "
+        "blocks of 2 calls after 1 warm-up"
+    ) in lines
+
+
+def test_process_mode_and_shared_workers_are_said_too() -> None:
+    one = dataclasses.replace(IMPROVED, measurement=Measurement(mode="process", processes=12))
+    assert comparison_text(one).splitlines()[1] == "measured: a process per run, 12 processes"
+    both = dataclasses.replace(
+        IMPROVED,
+        measurement=Measurement(
+            mode="worker", processes=6, sides_per_process=2, blocks=3, warmup_blocks=1, calls_per_block=None
+        ),
+    )
+    assert comparison_text(both).splitlines()[1] == (
+        "measured: worker mode, 6 worker processes (each running both sides); per side, 3 measured "
+        "blocks after 1 warm-up"
     )

@@ -6,9 +6,6 @@ library alone.
 
 from __future__ import annotations
 
-import bisect
-import functools
-import itertools
 import math
 import random
 import statistics
@@ -23,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ci_autoresearch.decide import stats
-from ci_autoresearch.model import Estimate
+from ci_autoresearch.model import Estimate, Look
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -197,165 +194,200 @@ def test_mann_whitney_rejects_empty() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# the bootstrap
+# the sequential design: looks, crossing probabilities, critical values
 
 
-@pytest.mark.parametrize(
-    ("p", "df"), [(0.975, 1), (0.975, 2), (0.975, 3), (0.975, 9), (0.995, 29), (0.6, 5), (0.01, 7)]
-)
-def test_t_quantile_matches_scipy(p: float, df: int) -> None:
-    assert stats.t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9)
-
-
-def test_expanded_alpha() -> None:
-    z = math.sqrt(10 / 9) * scipy.stats.t.ppf(0.975, 9)
-    assert stats.expanded_alpha(0.05, 10) == pytest.approx(2 * scipy.stats.norm.sf(z), rel=1e-9)
-    assert stats.expanded_alpha(0.05, 1) == 0.05
-    assert stats.expanded_alpha(0.05, 1000) == pytest.approx(0.05, rel=0.01)
-
-
-@pytest.mark.parametrize("statistic", [statistics.median, statistics.fmean])
-def test_bootstrap_is_reproducible(statistic: Callable[[Sequence[float]], float]) -> None:
-    rng = random.Random(1)
-    values = [rng.gauss(0, 1) for _ in range(16)]
-    a = stats.bootstrap_ci(values, statistic=statistic, confidence=0.95, seed=7)
-    assert a == stats.bootstrap_ci(values, statistic=statistic, confidence=0.95, seed=7)
-    assert a[0] < statistic(values) < a[1]
-    if statistic is statistics.fmean:  # the median's bootstrap distribution is lumpy: often the same
-        assert a != stats.bootstrap_ci(values, statistic=statistic, confidence=0.95, seed=8)
-
-
-@pytest.mark.parametrize("n", [1, 2, 9, 10, 31, 300])
-def test_bootstrap_mean_shortcut_equals_the_generic_path(n: int) -> None:
-    rng = random.Random(n)
-    values = [rng.lognormvariate(0, 1) for _ in range(n)]
-    for seed in (0, 1):
-        ours = stats.bootstrap_ci(values, statistic=stats._mean, confidence=0.9, seed=seed, resamples=300)
-        plain = stats.bootstrap_ci(
-            values, statistic=statistics.fmean, confidence=0.9, seed=seed, resamples=300
-        )
-        assert ours == plain
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
-def test_median_order_statistics_law_matches_enumeration(n: int) -> None:
-    """The law the median shortcut draws from, against all n**n resamples of the indices."""
-    pairs, cumulative = stats._median_order_statistics(n)
-    law = dict(zip(pairs, np.diff([0.0, *cumulative]), strict=True))
-    counts: Counter[tuple[int, int]] = Counter()
-    for draw in itertools.product(range(n), repeat=n):
-        ordered = sorted(draw)
-        counts[(ordered[(n - 1) // 2], ordered[n // 2])] += 1
-    assert cumulative[-1] == pytest.approx(1.0, abs=1e-12)
-    for key in set(law) | set(counts):
-        assert law.get(key, 0.0) == pytest.approx(counts[key] / n**n, abs=1e-12)
-
-
-@pytest.mark.parametrize("n", [30, 31])
-def test_median_shortcut_matches_resampling(n: int) -> None:
-    """The shortcut and plain resampling give the same bootstrap distribution of the median."""
-    rng = random.Random(n)
-    values = [rng.gauss(0, 1) for _ in range(n)]
-    shortcut = sorted(stats._bootstrap_stats(values, stats._median, random.Random(1), 20000))
-    plain = sorted(stats._bootstrap_stats(values, statistics.median, random.Random(2), 20000))
-    for q in (0.01, 0.025, 0.1, 0.5, 0.9, 0.975, 0.99):
-        threshold = plain[int(q * len(plain))]
-        frac = bisect.bisect_right(shortcut, threshold) / len(shortcut)
-        assert frac == pytest.approx(bisect.bisect_right(plain, threshold) / len(plain), abs=0.01)
-
-
-def test_bootstrap_degenerate_and_invalid() -> None:
-    assert stats.bootstrap_ci([3.0] * 8, statistic=statistics.median, confidence=0.95, seed=0) == (3.0, 3.0)
-    assert stats.bootstrap_ci([3.0], statistic=statistics.median, confidence=0.95, seed=0) == (3.0, 3.0)
-    for kwargs in ({"confidence": 1.0}, {"confidence": 0.0}, {"resamples": 0}):
-        args = {"statistic": statistics.median, "confidence": 0.95, "seed": 0, **kwargs}
-        with pytest.raises(ValueError):
-            stats.bootstrap_ci([1.0, 2.0], **args)  # type: ignore[arg-type]
+def test_look_schedule() -> None:
+    assert stats.look_schedule(10, 30) == (10, 15, 23, 30)
+    assert stats.look_schedule(6, 10) == (6, 9, 10)
+    assert stats.look_schedule(8, 16) == (8, 12, 16)
+    assert stats.look_schedule(30, 30) == (30,)
+    assert stats.look_schedule(40, 30) == (30,)
+    assert stats.look_schedule(1, 3) == (1, 3)
     with pytest.raises(ValueError):
-        stats.bootstrap_ci([], statistic=statistics.median, confidence=0.95, seed=0)
+        stats.look_schedule(0, 30)
 
 
-@functools.cache
-def _coverage(n: int, aggregate: stats.Aggregate, method: stats.BootstrapMethod, trials: int = 250) -> float:
-    """How often the 95 % interval covers the true centre (0) of N(0, 1) samples of size n."""
-    statistic = stats._median if aggregate == "median" else stats._mean
-    rng = random.Random(1000 + n)
-    hits = 0
-    for trial in range(trials):
-        values = [rng.gauss(0.0, 1.0) for _ in range(n)]
-        low, high = stats.bootstrap_ci(
-            values, statistic=statistic, confidence=0.95, seed=trial, resamples=1000, method=method
-        )
-        hits += low <= 0.0 <= high
-    return hits / trials
+def test_crossing_probability_of_one_look_is_the_normal_tail() -> None:
+    for c in (0.5, 1.96, 3.0):
+        assert stats.crossing_probability(c, (1.0,)) == pytest.approx(2 * scipy.stats.norm.sf(c), rel=1e-12)
+    assert stats.crossing_probability(0.0, (0.5, 1.0)) == 1.0
+    with pytest.raises(ValueError):
+        stats.crossing_probability(2.0, (0.5, 0.5, 1.0))
 
 
-@pytest.mark.parametrize("n", [10, 20])
-@pytest.mark.parametrize("aggregate", ["median", "mean"])
-def test_bootstrap_coverage_is_near_nominal(n: int, aggregate: stats.Aggregate) -> None:
-    """Measured (250 trials, so about ±1.4 points): median 0.95 / 0.95, mean 0.94 / 0.94 for n = 10 / 20."""
-    assert 0.92 <= _coverage(n, aggregate, "expanded") <= 0.985
+@pytest.mark.parametrize(("t1", "c"), [(0.5, 2.0), (1 / 3, 2.2), (0.8, 1.9)])
+def test_crossing_probability_of_two_looks_matches_the_bivariate_normal(t1: float, c: float) -> None:
+    """Two looks: 1 - P(|Z1| < c1, |Z2| < c2) with corr(Z1, Z2) = sqrt(t1), by scipy's bivariate normal."""
+    c1, c2 = c / math.sqrt(t1), c  # O'Brien-Fleming's shape
+    mvn = scipy.stats.multivariate_normal(mean=[0, 0], cov=[[1, math.sqrt(t1)], [math.sqrt(t1), 1]])
+    inside = mvn.cdf([c1, c2]) - mvn.cdf([-c1, c2]) - mvn.cdf([c1, -c2]) + mvn.cdf([-c1, -c2])
+    assert stats.crossing_probability(c, (t1, 1.0)) == pytest.approx(1 - inside, abs=2e-6)
 
 
-def test_plain_percentile_undercovers_the_mean_of_ten() -> None:
-    """Why the expanded interval: the plain percentile interval of a mean of 10 covers about 0.90."""
-    assert _coverage(10, "mean", "percentile") < _coverage(10, "mean", "expanded")
+def test_crossing_probability_of_four_looks_matches_simulation() -> None:
+    fractions = tuple(n / 30 for n in (10, 15, 23, 30))
+    rng = np.random.default_rng(7)
+    steps = np.diff([0.0, *fractions])
+    paths = np.cumsum(rng.normal(size=(400_000, 4)) * np.sqrt(steps), axis=1)
+    z = paths / np.sqrt(fractions)
+    for c in (1.9, 2.03, 2.4):
+        simulated = float((np.abs(z) >= c / np.sqrt(fractions)).any(axis=1).mean())
+        assert stats.crossing_probability(c, fractions) == pytest.approx(simulated, abs=0.0015)
+
+
+@pytest.mark.parametrize(("looks", "expected"), [(2, 1.977), (3, 2.004), (4, 2.024), (5, 2.040)])
+def test_boundary_constant_matches_obrien_fleming_tables(looks: int, expected: float) -> None:
+    """Equally spaced looks at 5 % two-sided: Jennison & Turnbull (2000), Table 2.3, C_B(K, 0.05)."""
+    fractions = tuple(k / looks for k in range(1, looks + 1))
+    c = stats.boundary_constant(0.05, fractions)
+    assert c == pytest.approx(expected, abs=0.0015)
+    assert stats.crossing_probability(c, fractions) == pytest.approx(0.05, abs=1e-9)
 
 
 # --------------------------------------------------------------------------------------------------
-# estimates
+# the estimates: one method for estimate, interval and p-value
 
 
-def test_paired_estimate() -> None:
+def _walsh_median(d: Sequence[float]) -> float:
+    return statistics.median((d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d)))
+
+
+@pytest.mark.parametrize("n", [3, 6, 10, 17, 25])
+def test_one_look_p_value_is_the_exact_wilcoxon_one(n: int) -> None:
+    """With one look and no ties, the p-value is Wilcoxon's exact signed-rank p (scipy) and the estimate
+    the Hodges-Lehmann one."""
+    rng = np.random.default_rng(n)
+    for shift in (0.0, 0.01, 0.05):
+        base = rng.lognormal(0.0, 0.03, n)
+        cand = base * np.exp(rng.normal(shift, 0.03, n))
+        d = np.log(cand / base)
+        est = stats.paired_estimate(base.tolist(), cand.tolist(), confidence=0.95)
+        expected = scipy.stats.wilcoxon(d, zero_method="wilcox", method="exact").pvalue
+        assert est.p_value == pytest.approx(expected, rel=1e-9)
+        assert math.log(est.ratio) == pytest.approx(_walsh_median(d.tolist()), rel=1e-9, abs=1e-12)
+        assert est.ci_low <= est.ratio <= est.ci_high
+
+
+def test_one_look_interval_is_the_walsh_interval() -> None:
+    """n = 10 at 95 %: the exact signed-rank table drops the 8 smallest and largest of 55 Walsh averages."""
     rng = random.Random(3)
-    base = [100 * rng.lognormvariate(0, 0.02) for _ in range(20)]
-    cand = [b * 0.9 * rng.lognormvariate(0, 0.02) for b in base]
-    est = stats.paired_estimate(base, cand, confidence=0.95, seed=0)
-    ratios = stats.log_ratios(base, cand)
-    assert est.ratio == pytest.approx(math.exp(statistics.median(ratios)))
-    assert est.ci_low < est.ratio < est.ci_high
-    assert est.ci_low > 0.85 and est.ci_high < 0.95
-    assert est.p_value == stats.wilcoxon_signed_rank(ratios)
-    assert (est.n, est.paired, est.confidence) == (20, True, 0.95)
-    mean = stats.paired_estimate(base, cand, confidence=0.9, seed=0, aggregate="mean")
-    assert mean.ratio == pytest.approx(math.exp(statistics.fmean(ratios)))  # the geometric mean ratio
-    assert mean.confidence == 0.9
-    assert est == stats.paired_estimate(base, cand, confidence=0.95, seed=0)
-    with pytest.raises(ValueError):
-        stats.paired_estimate([], [], confidence=0.95, seed=0)
-    with pytest.raises(ValueError):
-        stats.paired_estimate(base, cand, confidence=0.95, seed=0, aggregate="max")  # type: ignore[arg-type]
+    d = [rng.gauss(0.0, 0.02) for _ in range(10)]
+    walsh = sorted((d[i] + d[j]) / 2 for i in range(10) for j in range(i, 10))
+    base = [1.0] * 10
+    est = stats.paired_estimate(base, [math.exp(v) for v in d], confidence=0.95)
+    assert math.log(est.ci_low) == pytest.approx(walsh[8])
+    assert math.log(est.ci_high) == pytest.approx(walsh[-9])
 
 
-def test_unpaired_estimate() -> None:
-    rng = random.Random(4)
-    base = [100 * rng.lognormvariate(0, 0.02) for _ in range(25)]
-    cand = [110 * rng.lognormvariate(0, 0.02) for _ in range(15)]
-    est = stats.unpaired_estimate(base, cand, confidence=0.95, seed=0)
-    assert est.ratio == pytest.approx(statistics.median(cand) / statistics.median(base))
-    assert 1.05 < est.ci_low < est.ratio < est.ci_high < 1.15
-    assert est.p_value == stats.mann_whitney_u(base, cand)
-    assert (est.n, est.paired) == (15, False)
-    mean = stats.unpaired_estimate(base, cand, confidence=0.95, seed=0, aggregate="mean")
-    assert mean.ratio == pytest.approx(statistics.fmean(cand) / statistics.fmean(base))
-    assert est == stats.unpaired_estimate(base, cand, confidence=0.95, seed=0)
-    same = stats.unpaired_estimate([5.0] * 6, [5.0] * 6, confidence=0.95, seed=0)
+@pytest.mark.parametrize(("n1", "n2"), [(5, 5), (8, 12), (20, 30), (60, 60)])
+def test_one_look_unpaired_p_value_is_mann_whitneys(n1: int, n2: int) -> None:
+    rng = np.random.default_rng(n1 + 1000 * n2)
+    for shift in (0.0, 0.02):
+        base, cand = rng.lognormal(0.0, 0.03, n1), rng.lognormal(shift, 0.03, n2)
+        est = stats.unpaired_estimate(base.tolist(), cand.tolist(), confidence=0.95)
+        exact = n1 * n2 <= stats.EXACT_U_MAX_CELLS
+        expected = scipy.stats.mannwhitneyu(
+            np.log(base), np.log(cand), method="exact" if exact else "asymptotic", use_continuity=True
+        ).pvalue
+        assert est.p_value == pytest.approx(expected, rel=1e-6)
+        diffs = [math.log(c) - math.log(b) for c in cand for b in base]
+        assert math.log(est.ratio) == pytest.approx(statistics.median(diffs))
+        assert est.n == min(n1, n2) and not est.paired
+
+
+samples = st.lists(st.integers(50, 150).map(float), min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.data(),
+    st.integers(1, 40),
+    st.sampled_from([0.8, 0.9, 0.95, 0.98, 0.99]),
+    st.sampled_from([None, (10, 15, 23, 30), (5, 8, 12, 18, 27, 30), (6, 9, 10)]),
+)
+def test_interval_excludes_no_change_exactly_when_p_is_below_alpha(
+    data: st.DataObject, n: int, confidence: float, looks: tuple[int, ...] | None
+) -> None:
+    """The property the issue asks for: 1 outside the interval <=> p < 1 - confidence, paired and
+    unpaired, with ties (integers), at a look of the schedule or between looks."""
+    base = data.draw(st.lists(st.integers(50, 150).map(float), min_size=n, max_size=n))
+    cand = data.draw(st.lists(st.integers(50, 150).map(float), min_size=n, max_size=n))
+    alpha = round(1 - confidence, 12)
+    for est in (
+        stats.paired_estimate(base, cand, confidence=confidence, looks=looks),
+        stats.unpaired_estimate(base, cand[: max(1, n // 2)], confidence=confidence, looks=looks),
+    ):
+        excludes = est.ci_low > 1.0 or est.ci_high < 1.0
+        assert excludes == (est.p_value < alpha)
+        assert 0.0 <= est.p_value <= 1.0
+        assert est.ci_low <= est.ratio <= est.ci_high
+
+
+def test_deterministic_rounds_at_one_look_and_in_a_session() -> None:
+    """Every round the same ratio (an instruction count): at one look, 5 rounds cannot reach p < 0.05
+    (2 of 32 sign patterns are as extreme) and 6 can; in a session looking at 6, 9 and 10 rounds the
+    first look needs a far smaller p, so the verdict comes at 9 rounds."""
+    base = [100.0 + i for i in range(10)]
+    faster = [0.75 * b for b in base]
+    five = stats.paired_estimate(base[:5], faster[:5], confidence=0.95)
+    assert five.p_value == 0.0625 and (five.ci_low, five.ci_high) == (0.0, math.inf)
+    six = stats.paired_estimate(base[:6], faster[:6], confidence=0.95)
+    assert six.p_value == 0.03125
+    assert six.ci_low == pytest.approx(0.75) and six.ci_high == pytest.approx(0.75)
+    looks = stats.look_schedule(6, 10)
+    first = stats.paired_estimate(base[:6], faster[:6], confidence=0.95, looks=looks)
+    assert first.p_value >= 0.05 and math.isinf(first.ci_high)
+    second = stats.paired_estimate(base[:9], faster[:9], confidence=0.95, looks=looks)
+    assert second.p_value < 0.05 and second.ci_high == pytest.approx(0.75)
+    # identical sides: at 10 rounds of looks at 10, 15, 23, 30 even no change is not bounded yet (the
+    # first look's level is beyond the reach of 10 rounds); at 15 the interval is exactly no change
+    long = [100.0 + i for i in range(15)]
+    looks = stats.look_schedule(10, 30)
+    at_ten = stats.paired_estimate(long[:10], long[:10], confidence=0.95, looks=looks)
+    assert (at_ten.ratio, at_ten.ci_low, at_ten.ci_high, at_ten.p_value) == (1.0, 0.0, math.inf, 1.0)
+    same = stats.paired_estimate(long, long, confidence=0.95, looks=looks)
     assert (same.ratio, same.ci_low, same.ci_high, same.p_value) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_later_looks_are_judged_more_leniently_than_earlier_ones() -> None:
+    """O'Brien-Fleming's shape: the critical value falls from look to look, to near the fixed-sample
+    one at the last look."""
+    rng = random.Random(11)
+    base = [rng.lognormvariate(0, 0.03) for _ in range(30)]
+    cand = [b * rng.lognormvariate(-0.02, 0.03) for b in base]
+    looks = stats.look_schedule(10, 30)
+    bounds = [stats.paired_estimate(base[:n], cand[:n], confidence=0.95, looks=looks).look for n in looks]
+    critical = [b.boundary for b in bounds if b is not None]
+    assert critical == sorted(critical, reverse=True)
+    assert critical[0] == pytest.approx(3.51, abs=0.01) and critical[-1] == pytest.approx(2.027, abs=0.002)
+    assert all(b is not None and b.final_boundary == critical[-1] and b.final_n == 30 for b in bounds)
+
+
+def test_estimates_reject_bad_input() -> None:
     with pytest.raises(ValueError):
-        stats.unpaired_estimate([1.0, 0.0], [1.0], confidence=0.95, seed=0)
+        stats.paired_estimate([], [], confidence=0.95)
+    with pytest.raises(ValueError):
+        stats.paired_estimate([1.0], [1.0], confidence=1.0)
+    with pytest.raises(ValueError):
+        stats.unpaired_estimate([1.0, 0.0], [1.0], confidence=0.95)
+    with pytest.raises(ValueError):
+        stats.unpaired_estimate([], [1.0], confidence=0.95)
 
 
 def test_one_decision_on_30_rounds_is_fast() -> None:
     rng = random.Random(5)
     base = [rng.lognormvariate(0, 0.03) for _ in range(30)]
     cand = [rng.lognormvariate(0, 0.03) for _ in range(30)]
+    looks = stats.look_schedule(10, 30)
+    stats.paired_estimate(base, cand, confidence=0.95, looks=looks)  # the critical values are cached
     best = math.inf
     for _ in range(5):
         start = time.perf_counter()
-        est = stats.paired_estimate(base, cand, confidence=0.95, seed=0)
+        est = stats.paired_estimate(base, cand, confidence=0.95, looks=looks)
         stats.classify(est, direction="minimize", min_effect=0.01)
         best = min(best, time.perf_counter() - start)
-    assert best < 0.020
+    assert best < 0.05
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,21 +461,23 @@ def test_classify_direction_mirrors(
     ("rounds", "minimize", "maximize"), [(5, "inconclusive", "inconclusive"), (6, "improved", "regressed")]
 )
 def test_classify_deterministic_samples(rounds: int, minimize: str, maximize: str) -> None:
-    """Every round the same ratio: 5 rounds cannot reach p < 0.05 (exact p = 0.0625), 6 can."""
+    """Every round the same ratio, one look: 5 rounds cannot reach p < 0.05 (exact p = 0.0625), 6 can."""
     base = [100.0 + i for i in range(rounds)]
     faster = [0.75 * b for b in base]
-    est = stats.paired_estimate(base, faster, confidence=0.95, seed=0)
+    est = stats.paired_estimate(base, faster, confidence=0.95)
     assert est.ratio == pytest.approx(0.75)
-    assert est.ci_low == pytest.approx(0.75) and est.ci_high == pytest.approx(0.75)
     assert stats.classify(est, direction="minimize", min_effect=0.01) == minimize
     assert stats.classify(est, direction="maximize", min_effect=0.01) == maximize
-    slower = stats.paired_estimate(faster, base, confidence=0.95, seed=0)
+    slower = stats.paired_estimate(faster, base, confidence=0.95)
     assert stats.classify(slower, direction="minimize", min_effect=0.01) == _SWAP[minimize]
-    same = stats.paired_estimate(base, base, confidence=0.95, seed=0)
-    assert (same.ratio, same.ci_low, same.ci_high, same.p_value) == (1.0, 1.0, 1.0, 1.0)
+    # identical sides: 5 rounds bound nothing at 95 % (not even no change), 6 bound it to exactly 1
+    same = stats.paired_estimate(base, base, confidence=0.95)
+    assert (same.ratio, same.p_value) == (1.0, 1.0)
+    assert (same.ci_low, same.ci_high) == ((1.0, 1.0) if rounds >= 6 else (0.0, math.inf))
     for direction in ("minimize", "maximize"):
-        assert stats.classify(same, direction=direction, min_effect=0.01) == "unchanged"
-        assert stats.classify(same, direction=direction, min_effect=0.0) == "unchanged"
+        for min_effect in (0.01, 0.0):
+            verdict = stats.classify(same, direction=direction, min_effect=min_effect)
+            assert verdict == ("unchanged" if rounds >= 6 else "inconclusive")
 
 
 def test_guard_broken() -> None:
@@ -524,23 +558,31 @@ def _bimodal(rng: random.Random) -> float:
     return 100.0 * math.exp(rng.gauss(0.0, 0.01)) * (1.15 if rng.random() < 0.3 else 1.0)
 
 
-def _adaptive(rng: random.Random, noise: Noise, effect: float) -> tuple[str, int]:
+LOOKS = stats.look_schedule(START, MAX_ROUNDS)
+
+
+def _adaptive(
+    rng: random.Random, noise: Noise, effect: float, *, min_effect: float = MIN_EFFECT
+) -> tuple[str, int, list[stats.Estimate]]:
     """What the measuring loop does: 10 rounds, then more while inconclusive and a verdict is still
-    reachable (``stats.rounds_to_add``, the function ``measure.compare_refs`` calls), up to 30."""
+    reachable (``stats.rounds_to_add``, the function ``measure.compare_refs`` calls), up to 30; the
+    estimate of every look it took."""
     base: list[float] = []
     cand: list[float] = []
     target = START
+    seen: list[stats.Estimate] = []
     while True:
         while len(base) < target:
             base.append(noise(rng))
             cand.append(noise(rng) * effect)
-        est = stats.paired_estimate(base, cand, confidence=CONFIDENCE, seed=0)
-        verdict = stats.classify(est, direction="minimize", min_effect=MIN_EFFECT)
+        est = stats.paired_estimate(base, cand, confidence=CONFIDENCE, looks=LOOKS)
+        seen.append(est)
+        verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
         more = stats.rounds_to_add(
-            est, verdict, rounds=len(base), max_rounds=MAX_ROUNDS, min_effect=MIN_EFFECT
+            est, verdict, rounds=len(base), max_rounds=MAX_ROUNDS, min_effect=min_effect
         )
         if more == 0:
-            return verdict, len(base)
+            return verdict, len(base), seen
         target = len(base) + more
 
 
@@ -555,51 +597,91 @@ def _trials(noise: Noise, effect: float, trials: int, seed: int) -> Counter[str]
     + [pytest.param(_bimodal, id="bimodal")],
 )
 def test_aa_false_improved_rate(noise: Noise) -> None:
-    """Identical sides: `improved` at most 1 - confidence of the time, over all the looks (10, 15, 23, 30).
-
-    Both sides have the same distribution, so `improved` and `regressed` are equally likely; their pooled
-    rate estimates either from twice the trials, and stays under alpha / 2, the one-sided level of the
-    two-sided interval. Measured (400 trials; improved / regressed / unchanged / inconclusive):
-    cv 1 %: 0 / 0 / 300 / 100; cv 3 %: 2 / 4 / 1 / 393; cv 10 %: 8 / 5 / 0 / 387; bimodal: 0 / 0 / 24 / 376.
-    """
+    """Identical sides: `improved` at most (1 - confidence) / 2 of the time over all the looks (10, 15,
+    23, 30), the error the repeated intervals promise for one side. Measured (400 trials; improved /
+    regressed / unchanged / inconclusive): cv 1 %: 0 / 0 / 353 / 47; cv 3 %: 0 / 0 / 0 / 400;
+    cv 10 %: 1 / 2 / 0 / 397; bimodal: 1 / 0 / 2 / 397."""
     trials = 400
     verdicts = _trials(noise, 1.0, trials, seed=12345)
-    assert verdicts["improved"] / trials <= 1 - CONFIDENCE
-    assert verdicts["regressed"] / trials <= 1 - CONFIDENCE
-    assert (verdicts["improved"] + verdicts["regressed"]) / (2 * trials) <= (1 - CONFIDENCE) / 2
+    assert verdicts["improved"] / trials <= (1 - CONFIDENCE) / 2
+    assert verdicts["regressed"] / trials <= (1 - CONFIDENCE) / 2
+
+
+def test_repeated_intervals_cover_the_effect_at_every_look_together() -> None:
+    """The intervals of all the looks a session takes cover the true effect together in at least
+    ``confidence`` of the sessions, however the session decides to stop. Measured: 395 of 400."""
+    rng = random.Random(99)
+    noise = _lognormal(0.03)
+    covered = 0
+    for _ in range(400):
+        _, _, seen = _adaptive(rng, noise, 0.98)
+        covered += all(e.ci_low <= 0.98 <= e.ci_high for e in seen)
+    assert covered / 400 >= CONFIDENCE
 
 
 def test_detects_a_five_percent_improvement_at_cv3() -> None:
-    """Measured (400 trials): 394 improved, 6 inconclusive, after 13.7 rounds on average."""
+    """Measured (400 trials): 400 improved; 225 at 15 rounds, 167 at 23 (the first look
+    cannot decide: its critical value, 3.51, is beyond the reach of the signed-rank test of 10 rounds)."""
     trials = 400
     verdicts = _trials(_lognormal(0.03), 0.95, trials, seed=54321)
-    assert verdicts["improved"] / trials >= 0.90
+    assert verdicts["improved"] / trials >= 0.95
     assert verdicts["regressed"] == 0
 
 
-# --- futility: stop adding rounds when no verdict can be reached ------------------------------------
+def test_detects_a_two_percent_improvement_at_cv1_as_often_as_before() -> None:
+    """The previous rule (bootstrapped median, 95 % at every look) found 87 % (bench, 1000 trials);
+    measured here (400 trials): 384 improved, 16 inconclusive."""
+    verdicts = _trials(_lognormal(0.01), 0.98, 400, seed=2468)
+    assert verdicts["improved"] / 400 >= 0.87
 
 
-def _est(ratio: float, low: float, high: float, n: int = 10) -> Estimate:
-    return Estimate(ratio=ratio, ci_low=low, ci_high=high, p_value=0.5, n=n, confidence=0.95, paired=True)
+# --- futility and resolution --------------------------------------------------------------------------
+
+
+def _est(ratio: float, low: float, high: float, n: int = 15, *, se: float = 0.01, index: int = 1) -> Estimate:
+    look = Look(final_n=30, boundary=2.87, final_boundary=2.03, se=se, index=index)
+    return Estimate(
+        ratio=ratio, ci_low=low, ci_high=high, p_value=0.5, n=n, confidence=0.95, paired=True, look=look
+    )
+
+
+def test_resolution_projects_the_noise_to_the_last_look() -> None:
+    est = _est(1.0, 0.0, math.inf, n=10, se=0.03, index=0)
+    # 2.03 * 3 % * sqrt(10 / 30): about ±3.6 % at 30 rounds
+    assert stats.resolution(est, max_rounds=30) == pytest.approx(math.expm1(2.03 * 0.03 * math.sqrt(1 / 3)))
+    assert stats.rounds_for(est, resolution_wanted=0.01, max_rounds=30) == pytest.approx(375, abs=2)
+    unknown = Estimate(ratio=1.0, ci_low=0.9, ci_high=1.1, p_value=1.0, n=2, confidence=0.95, paired=True)
+    assert stats.resolution(unknown, max_rounds=30) is None
+    assert stats.rounds_for(unknown, resolution_wanted=0.01, max_rounds=30) is None
 
 
 def test_futile_when_a_centred_noisy_estimate_can_reach_no_verdict() -> None:
-    est = _est(1.0, 0.97, 1.03)  # ±3 % at 10 rounds: still ±1.7 % at 30, never inside ±1 %, never beyond it
+    est = _est(1.0, 0.95, 1.05, se=0.03)  # ±4.3 % at 30 rounds: never inside ±1 %, never beyond it
     assert not stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
-    assert stats.rounds_to_add(est, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
+    assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 0
+
+
+def test_the_first_look_gives_up_only_if_half_the_noise_would_not_do() -> None:
+    """Ten rounds tell the noise roughly (an outlier inflates it): at the first look the projection
+    assumes it may be half what was seen. ±1.5 % of noise at 10 rounds: half of it may still fit in
+    ±1 % by 30 rounds, so more rounds; ±5 %: not even half of it, so no more."""
+    for se, more in ((0.015, 5), (0.05, 0)):
+        first = _est(1.0, 0.0, math.inf, n=10, se=se, index=0)
+        later = _est(1.0, 0.0, math.inf, n=10, se=se, index=1)
+        assert stats.rounds_to_add(first, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == more
+        assert stats.rounds_to_add(later, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
 
 
 def test_rounds_added_while_a_gain_or_a_loss_is_still_reachable() -> None:
-    gain = _est(0.97, 0.93, 1.01)
-    loss = _est(1.03, 0.99, 1.07)
+    gain = _est(0.97, 0.0, math.inf, se=0.01)
+    loss = _est(1.03, 0.0, math.inf, se=0.01)
     for est in (gain, loss):
         assert stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
-        assert stats.rounds_to_add(est, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
+        assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 8
 
 
 def test_unchanged_reachable_when_narrow_enough() -> None:
-    assert stats.verdict_reachable(_est(1.001, 0.985, 1.017), min_effect=0.01, max_rounds=30)
+    assert stats.verdict_reachable(_est(1.001, 0.0, math.inf, se=0.005), min_effect=0.01, max_rounds=30)
 
 
 def test_no_rounds_after_a_verdict_or_at_the_limit() -> None:
@@ -607,3 +689,7 @@ def test_no_rounds_after_a_verdict_or_at_the_limit() -> None:
     assert stats.rounds_to_add(est, "improved", rounds=10, max_rounds=30, min_effect=0.01) == 0
     assert stats.rounds_to_add(est, "inconclusive", rounds=30, max_rounds=30, min_effect=0.01) == 0
     assert stats.rounds_to_add(None, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
+    no_noise_yet = Estimate(
+        ratio=1.0, ci_low=0.0, ci_high=math.inf, p_value=1.0, n=2, confidence=0.95, paired=True
+    )
+    assert stats.rounds_to_add(no_noise_yet, "inconclusive", rounds=2, max_rounds=30, min_effect=0.01) == 2
