@@ -1338,6 +1338,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic noise part")
     p.add_argument("--no-instructions", action="store_true", help="skip the callgrind part")
     p.add_argument("--no-worker", action="store_true", help="skip worker mode")
+    p.add_argument(
+        "--worker-scale",
+        type=float,
+        default=1.0,
+        help="record this fraction of each worker pool's trials (default 1: 300 A/A, 100 per effect)",
+    )
+    p.add_argument(
+        "--record-worker-only",
+        action="store_true",
+        help="take the process pools from their samples files (as --replay) and record worker mode",
+    )
     args = p.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.trials_aa is not None:
@@ -1349,7 +1360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rule_list, variant_list = rules(settings.rounds), variants(settings.rounds)
     elapsed: dict[str, float] = {}
 
-    if args.replay:
+    if args.replay or args.record_worker_only:
         pools = {}
         for w in WORKLOADS:
             path = samples_path(out_dir, w, settings.quick)
@@ -1366,7 +1377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "schema": RESULT_SCHEMA,
         "machine": machine,
-        "mode": "replay of recorded samples" if args.replay else "live",
+        "mode": "replay of recorded samples"
+        if args.replay
+        else ("process pools replayed, worker mode live" if args.record_worker_only else "live"),
         "quick": settings.quick,
         "settings": settings.__dict__,
         "defaults": {
@@ -1411,11 +1424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "results": decide_all(synthetic_cells(key, settings), [*rule_list, *variant_list]),
             }
         elapsed["synthetic"] = time.perf_counter() - t0
-    if not args.no_instructions and not args.replay:
+    if not args.no_instructions and not (args.replay or args.record_worker_only):
         t0 = time.perf_counter()
         doc["instructions"] = instructions_check(settings)
         elapsed["instructions"] = time.perf_counter() - t0
-    elif args.replay:
+    elif args.replay or args.record_worker_only:
         old = out_dir / common.result_name("decision_quality", settings.quick)
         if old.is_file():
             doc["instructions"] = json.loads(old.read_text()).get("instructions")
@@ -1434,6 +1447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=settings.seed,
                 say=_say,
                 enough=worker_enough,
+                scale=args.worker_scale,
             )
             elapsed["worker_recording"] = time.perf_counter() - t0
         overhead = out_dir / "overhead.json"
