@@ -15,7 +15,6 @@ import jsonschema
 import pytest
 
 from ci_autoresearch.config import (
-    HARNESS_FIELDS,
     Problem,
     config_hash,
     config_schema,
@@ -25,6 +24,7 @@ from ci_autoresearch.config import (
     validate_config,
 )
 from ci_autoresearch.config import model as config_model
+from ci_autoresearch.config.checks import HARNESS_FIELDS
 from ci_autoresearch.config.model import (
     BenchmarkConfig,
     CollectionConfig,
