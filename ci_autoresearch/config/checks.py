@@ -14,14 +14,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ci_autoresearch.config.explain import either, show
-from ci_autoresearch.config.model import WORKER_METRICS, CollectionConfig, DecisionConfig
+from ci_autoresearch.config.model import BUILTIN_UNITS, WORKER_METRICS, CollectionConfig, DecisionConfig
 from ci_autoresearch.config.problems import Found, KeyPath
 from ci_autoresearch.measure.runner import never_passed
 
 MAX_RANGE_VALUES = 10_000
 
 # Metrics the tool measures itself: a declared metric may not reuse these names for something else.
-RESERVED_METRICS = ("wall_time", "cpu_time", "max_rss", "instructions")
+RESERVED_METRICS = tuple(BUILTIN_UNITS)
 HARNESS_SOURCES = ("pytest-benchmark", "hyperfine", "google-benchmark", "github-action-benchmark")
 FILE_SOURCES = ("json", *HARNESS_SOURCES)
 # The statistics ``field`` may name, per harness format (as :mod:`ci_autoresearch.measure.metrics` reads them;
