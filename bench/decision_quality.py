@@ -78,7 +78,8 @@ from ci_autoresearch.decide import stats
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import AutoresearchError
 from ci_autoresearch.measure import metrics
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.model import Estimate
 

@@ -49,7 +49,7 @@ from ci_autoresearch.config.model import (
     WorkerConfig,
 )
 from ci_autoresearch.errors import ConfigError
-from ci_autoresearch.measure.runner import never_passed
+from ci_autoresearch.measure.scrub import never_passed
 from ci_autoresearch.schemacheck import Check, compile_schema
 
 if TYPE_CHECKING:

@@ -30,7 +30,9 @@ from ci_autoresearch.history import recover
 from ci_autoresearch.measure import metrics, overlay, sandbox
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.protect import protected_changes
-from ci_autoresearch.measure.runner import RunResult, WorkerProcess, run_measured, scrub_env, start_worker
+from ci_autoresearch.measure.runner import RunResult, run_measured
+from ci_autoresearch.measure.scrub import scrub_env
+from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
 from ci_autoresearch.measure.worker import WorkerFailed, WorkerPlan, WorkerRounds
 from ci_autoresearch.model import (
     BenchmarkFiles,

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from ci_autoresearch.config.model import Config, MetricSpec
-from ci_autoresearch.measure.runner import WorkerExit, WorkerGone, WorkerSilent
+from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent
 
 PROTOCOL = "ci-autoresearch-worker/1"
 ADAPTER = Path(__file__).with_name("_pyworker.py")

@@ -17,7 +17,8 @@ from ci_autoresearch.measure.metrics import (
     require_valgrind,
     wrap_for_instructions,
 )
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 
