@@ -27,13 +27,13 @@ from ci_autoresearch.decide.stats import paired_estimate, rounds_to_add
 from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
-from ci_autoresearch.measure import metrics, overlay, sandbox
+from ci_autoresearch.measure import metrics, overlay, sandbox, valgrind
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.protect import protected_changes
 from ci_autoresearch.measure.runner import RunResult, run_measured
 from ci_autoresearch.measure.scrub import scrub_env
-from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
 from ci_autoresearch.measure.worker import WorkerFailed, WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
 from ci_autoresearch.model import (
     BenchmarkFiles,
     Comparison,
@@ -115,7 +115,7 @@ class _Runner:
         self.specs: tuple[MetricSpec, ...] = config.measured_metrics()
         self.instructions = [s for s in self.specs if s.source == "instructions"]
         self.valgrind = (
-            metrics.require_valgrind(self.env, self.instructions[0].name) if self.instructions else None
+            valgrind.require_valgrind(self.env, self.instructions[0].name) if self.instructions else None
         )
         command = config.benchmark.command
         if not command and config.benchmark.mode == "process":
@@ -160,7 +160,7 @@ class _Runner:
         out_dir = self.log_dir / f"{name}.valgrind"
         if self.instructions and self.valgrind:
             out_dir.mkdir(parents=True, exist_ok=True)
-            command = metrics.wrap_for_instructions(
+            command = valgrind.wrap_for_instructions(
                 self.command, self.instructions[0], out_dir, self.valgrind
             )
         run = self._run(side, command, timeout=self.config.benchmark.timeout_seconds, name=name)
