@@ -193,6 +193,7 @@ def compare_refs(
     stored: Result | None = None,
     benchmark_files: BenchmarkFiles | None = None,
     measured_by: str = "",
+    runner: SideRunner | None = None,
 ) -> Comparison:
     """Measure ``cand_ref`` against ``base_ref``, interleaved, and decide.
 
@@ -201,13 +202,15 @@ def compare_refs(
     then only the candidate is measured and the statistics are unpaired (``decision.baseline: artifact``).
     ``benchmark_files``: the benchmark files resolved by the caller (it keys the evaluation with them);
     resolved here from ``benchmark.from`` when not given. ``measured_by`` names the command in the result.
+    ``runner``: what runs each side (tests give one that starts no process); by default a
+    :class:`SideRunner` of ``config`` and ``env`` logging to ``log_dir``.
     """
     started = now_iso()
     base_name, cand_name = labels or (base_ref, cand_ref)
     base = RefInfo(ref=base_name, sha=git.resolve(repo, base_ref))
     cand = RefInfo(ref=cand_name, sha=git.resolve(repo, cand_ref))
     log_dir.mkdir(parents=True, exist_ok=True)
-    runner = SideRunner(config, env, log_dir)
+    runner = runner or SideRunner(config, env, log_dir)
     frame = _Frame(
         config=config,
         env=env,
