@@ -342,7 +342,8 @@ class ToolResult:
         return self.returncode == 0
 
 
-def _last_line(*texts: str) -> str:
+def last_line(*texts: str) -> str:
+    """The last non-empty line (stripped) of the first of ``texts`` that has one; "" if none has."""
     for text in texts:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines:
@@ -399,7 +400,7 @@ def run_tool(
         argv=tuple(args), returncode=completed.returncode, stdout=completed.stdout, stderr=completed.stderr
     )
     if check and completed.returncode != 0:
-        detail = _last_line(completed.stderr, completed.stdout)
+        detail = last_line(completed.stderr, completed.stdout)
         message = f"`{shown}` failed (exit {completed.returncode})"
         error = BadInputError(f"{message}: {detail}" if detail else message)
         _annotate(error, args, completed.returncode, completed.stderr)
@@ -429,6 +430,7 @@ __all__ = [
     "RunResult",
     "ToolResult",
     "cap_log",
+    "last_line",
     "read_log",
     "run_measured",
     "run_tool",

@@ -202,8 +202,7 @@ def compare_refs(
     then only the candidate is measured and the statistics are unpaired (``decision.baseline: artifact``).
     ``benchmark_files``: the benchmark files resolved by the caller (it keys the evaluation with them);
     resolved here from ``benchmark.from`` when not given. ``measured_by`` names the command in the result.
-    ``runner``: what runs each side (tests give one that starts no process); by default a
-    :class:`SideRunner` of ``config`` and ``env`` logging to ``log_dir``.
+    ``runner`` runs each side (default: a :class:`SideRunner` of ``config``, ``env`` and ``log_dir``).
     """
     started = now_iso()
     base_name, cand_name = labels or (base_ref, cand_ref)
@@ -225,9 +224,8 @@ def compare_refs(
     )
     touched = protected_paths_gate(repo, config, base.sha, cand.sha)
     if touched is not None:
-        return frame.finish(
-            Decision(verdict="invalid", reason=f"candidate {touched.reason}", metrics={}), 0, touched
-        )
+        invalid = Decision(verdict="invalid", reason=f"candidate {touched.reason}", metrics={})
+        return frame.finish(invalid, 0, touched)
     if stored is not None:
         frame = dataclasses.replace(frame, notes=(*frame.notes, _stored_note(base, stored)))
     checkout: dict[SideName, str] = (
@@ -239,10 +237,9 @@ def compare_refs(
             overlay.apply(repo, frame.benchmark, path, checkout[name])
         session = _open_session(frame, runner, paths, progress, repo=repo)
         ending = _run_session(session, frame, log_dir)
-    progress(Progress(phase="done", round=session.rounds, total=session.rounds, message=ending.message))
-    return frame.finish(
-        ending.decision, session.rounds, ending.gate, workers=session.workers, output=ending.output
-    )
+    rounds = session.rounds
+    progress(Progress(phase="done", round=rounds, total=rounds, message=ending.message))
+    return frame.finish(ending.decision, rounds, ending.gate, workers=session.workers, output=ending.output)
 
 
 def _dirty_notes(repo: Path, base: RefInfo, cand: RefInfo) -> tuple[str, ...]:

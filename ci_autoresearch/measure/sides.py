@@ -18,7 +18,7 @@ from typing import Literal
 from ci_autoresearch.config.model import Config, MetricSpec
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.measure import metrics, sandbox, valgrind
-from ci_autoresearch.measure.runner import RunResult, run_measured
+from ci_autoresearch.measure.runner import RunResult, last_line, run_measured
 from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.worker import WorkerFailed, WorkerRounds
 from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
@@ -136,7 +136,7 @@ class SideRunner:
             err.output = output_tail(run)
             raise err
         if run.returncode != 0:
-            tail = _last_line(run.stderr) or _last_line(run.stdout)
+            tail = last_line(run.stderr, run.stdout)[:200]
             what = "command not found" if run.returncode == 127 else f"exit {run.returncode}"
             err = MeasurementError(
                 f"{side.name} {side.ref.ref}: the benchmark failed ({what}){': ' + tail if tail else ''}; "
@@ -159,11 +159,6 @@ class SideRunner:
 def output_tail(run: RunResult, lines: int = 20) -> str:
     """The last ``lines`` lines a run printed (stdout, then stderr), for a report."""
     return "\n".join((run.stdout.rstrip() + "\n" + run.stderr.rstrip()).strip().splitlines()[-lines:])
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
 
 
 def add_samples(side: Side, values: Mapping[str, float]) -> None:

@@ -23,6 +23,7 @@ from ci_autoresearch.measure.runner import (
     LEFTOVER_GRACE,
     SHELL,
     TERM_GRACE,
+    last_line,
     read_log,
     signal_group,
     terminate_group,
@@ -108,10 +109,9 @@ class WorkerProcess:
     def stderr_tail(self) -> str:
         """The last non-empty line the worker wrote to stderr (at most 200 characters)."""
         try:
-            lines = [x.strip() for x in read_log(self.stderr_path).splitlines() if x.strip()]
+            return last_line(read_log(self.stderr_path))[:200]
         except OSError:
             return ""
-        return lines[-1][:200] if lines else ""
 
     def close(self, timeout: float) -> WorkerExit:
         """End of input; wait up to ``timeout`` seconds for the worker to exit, then end its group."""
