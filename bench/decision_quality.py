@@ -78,8 +78,10 @@ from ci_autoresearch.decide import stats
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import AutoresearchError
 from ci_autoresearch.measure import metrics
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
+from ci_autoresearch.measure.valgrind import require_valgrind, wrap_for_instructions
 from ci_autoresearch.model import Estimate
 
 EFFECTS: tuple[float, ...] = (0.0, -0.02, -0.05, -0.10, 0.05)
@@ -720,7 +722,7 @@ def instructions_check(settings: Settings) -> dict[str, Any]:
     """The CPU workload and a 2 %-less-work candidate under callgrind, interleaved: CV and the verdict."""
     env = scrub_env(common.python_env())
     try:
-        valgrind = metrics.require_valgrind(env)
+        valgrind = require_valgrind(env)
     except AutoresearchError as err:
         return {"available": False, "reason": str(err)}
     spec = MetricSpec(name="instructions", source="instructions", tool="callgrind")
@@ -738,7 +740,7 @@ def instructions_check(settings: Settings) -> dict[str, Any]:
             for side in order:
                 out = Path(tmp) / f"{side}{i}.callgrind"
                 out.mkdir()
-                rec.run(metrics.wrap_for_instructions(commands[side], spec, out, valgrind), side)
+                rec.run(wrap_for_instructions(commands[side], spec, out, valgrind), side)
                 values[side].append(metrics.read_instruction_count(out, "callgrind"))
     config = tool_config(metric="instructions")
     d = decide(

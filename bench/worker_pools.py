@@ -47,9 +47,10 @@ from ci_autoresearch.config.model import (
     Config,
     WorkerConfig,
 )
-from ci_autoresearch.measure.runner import WorkerProcess, scrub_env, start_worker
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.measure.worker import Channel, WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
 
 WORKER_SAMPLES_SCHEMA = "ci-autoresearch-bench/worker-samples@1"
 WORKER_EFFECTS: tuple[float, ...] = (0.0, -0.02, -0.01)

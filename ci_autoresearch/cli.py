@@ -313,7 +313,7 @@ def bench(
     """Measure one ref (default: the working tree as it is) and write a result."""
     from ci_autoresearch.artifacts import result_to_json, write_json
     from ci_autoresearch.errors import MeasurementError
-    from ci_autoresearch.measure.session import measure_ref
+    from ci_autoresearch.measure.single import measure_ref
     from ci_autoresearch.model import Result
     from ci_autoresearch.report.render import result_text
 

@@ -35,7 +35,7 @@ from ci_autoresearch.errors import AutoresearchError, BadInputError
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.measure import overlay
 from ci_autoresearch.measure.environment import detect_environment, now_iso
-from ci_autoresearch.measure.runner import secrets_in
+from ci_autoresearch.measure.scrub import secrets_in
 from ci_autoresearch.measure.session import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Comparison, Evaluation, RefInfo, Result
 

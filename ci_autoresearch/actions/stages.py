@@ -51,7 +51,8 @@ from ci_autoresearch.forge import RemoteForge
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.history.recorded import key_for
 from ci_autoresearch.measure.environment import detect_environment
-from ci_autoresearch.measure.session import ProgressFn, measure_ref
+from ci_autoresearch.measure.session import ProgressFn
+from ci_autoresearch.measure.single import measure_ref
 from ci_autoresearch.model import Result
 from ci_autoresearch.report.render import comparison_markdown, comparison_text, escape_md, result_text
 

@@ -65,7 +65,8 @@ from ci_autoresearch.config.model import Hypothesis, ProposeConfig, SearchParame
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from ci_autoresearch.history import recover
 from ci_autoresearch.history.state import state_dir
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.model import Candidate
 
 PROPOSED_PREFIX = "refs/autoresearch/proposed/"

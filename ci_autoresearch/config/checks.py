@@ -16,7 +16,8 @@ from typing import Any
 from ci_autoresearch.config.explain import either, show
 from ci_autoresearch.config.model import BUILTIN_UNITS, WORKER_METRICS, CollectionConfig, DecisionConfig
 from ci_autoresearch.config.problems import Found, KeyPath
-from ci_autoresearch.measure.runner import never_passed
+from ci_autoresearch.measure.metrics.harness import HYPERFINE_FIELDS, PYTEST_BENCHMARK_FIELDS
+from ci_autoresearch.measure.scrub import never_passed
 
 MAX_RANGE_VALUES = 10_000
 
@@ -24,15 +25,12 @@ MAX_RANGE_VALUES = 10_000
 RESERVED_METRICS = tuple(BUILTIN_UNITS)
 HARNESS_SOURCES = ("pytest-benchmark", "hyperfine", "google-benchmark", "github-action-benchmark")
 FILE_SOURCES = ("json", *HARNESS_SOURCES)
-# The statistics ``field`` may name, per harness format (as :mod:`ci_autoresearch.measure.metrics` reads them;
-# Google Benchmark also takes any counter, so it is not checked here).
+# The statistics ``field`` may name, per harness format: the parsers' own lists (Google Benchmark also
+# takes any counter, so it is not checked here).
 HARNESS_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "pytest-benchmark": (
-            *("median", "mean", "min", "max", "stddev", "iqr", "q1", "q3"),
-            *("ld15iqr", "hd15iqr", "ops", "total"),
-        ),
-        "hyperfine": ("median", "mean", "min", "max", "stddev", "user", "system"),
+        "pytest-benchmark": PYTEST_BENCHMARK_FIELDS,
+        "hyperfine": HYPERFINE_FIELDS,
         "github-action-benchmark": ("value",),
     }
 )

@@ -24,7 +24,6 @@ from ci_autoresearch.config import (
     validate_config,
 )
 from ci_autoresearch.config import model as config_model
-from ci_autoresearch.config.checks import HARNESS_FIELDS
 from ci_autoresearch.config.model import (
     BenchmarkConfig,
     CollectionConfig,
@@ -330,13 +329,6 @@ def test_schema_is_draft_2020_12_and_closed_everywhere() -> None:
 
     visit(schema, "#")
     assert config_schema() is schema  # loaded once
-
-
-def test_harness_fields_match_the_parsers() -> None:
-    from ci_autoresearch.measure import metrics
-
-    assert HARNESS_FIELDS["pytest-benchmark"] == metrics.PYTEST_BENCHMARK_FIELDS
-    assert HARNESS_FIELDS["hyperfine"] == metrics.HYPERFINE_FIELDS
 
 
 # --- values turned into dataclasses -----------------------------------------------------------------
