@@ -186,6 +186,7 @@ def _evaluate_all(
             out_dir=stage.out_dir,
             say=stage.say,
             progress=stage.progress,
+            remote=stage.remote,
             stored=stored,
         )
     pending = "not decided yet: the publish job decides and posts"
