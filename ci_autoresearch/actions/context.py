@@ -18,7 +18,7 @@ from ci_autoresearch.config.model import Config
 from ci_autoresearch.errors import AutoresearchError, BadInputError
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.measure.session import ProgressFn
-from ci_autoresearch.model import Comparison
+from ci_autoresearch.model import Comparison, Evaluation
 
 DEFAULT_REMOTE = "origin"  # the remote a CI checkout has (actions/checkout)
 EMPTY_OUTPUTS: Mapping[str, str] = {"verdict": "", "delta": "", "improved": "false", "report": ""}
@@ -107,3 +107,16 @@ def annotate_verdict(say: Callable[[str], None], c: Comparison) -> None:
         say(gha.annotation("error", c.reason, title=f"ci-autoresearch: {c.candidate.ref} is {c.verdict}"))
     elif c.verdict == "regressed":
         say(gha.annotation("warning", c.reason, title=f"ci-autoresearch: {c.candidate.ref} regressed"))
+
+
+def outputs_of(ev: Evaluation, md: str, path: Path) -> dict[str, str]:
+    """The step outputs of one evaluation: its verdict, the objective's delta, its report and file."""
+    obj = ev.comparison.objective_metric
+    delta = f"{obj.estimate.delta:.6f}" if obj and obj.estimate else ""
+    return {
+        "verdict": ev.comparison.verdict,
+        "delta": delta,
+        "improved": "true" if ev.comparison.verdict == "improved" else "false",
+        "report": md,
+        "result-path": str(path),
+    }

@@ -212,6 +212,14 @@ def pull_request_info(event: Mapping[str, Any], *, source: str = "event payload"
     )
 
 
+def pull_request_action(event: Mapping[str, Any]) -> tuple[str, str | None]:
+    """What happened to the pull request (``opened``, ``labeled``, …) and, for ``labeled``, the label
+    added (None when the payload names none)."""
+    label = event.get("label")
+    added = str(label.get("name", "")) if isinstance(label, dict) else None
+    return str(event.get("action", "")), added
+
+
 @dataclass(frozen=True, kw_only=True)
 class PushInfo:
     """A ``push``: the full ref, the branch (``None`` for a tag) and the sha it now points at."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from ci_autoresearch import git
 from ci_autoresearch.actions.context import EMPTY_OUTPUTS, Stage, trusted_config
@@ -28,7 +27,7 @@ from ci_autoresearch.decide import keep
 from ci_autoresearch.forge import Publication, PullState, RemoteForge
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.model import Evaluation
-from ci_autoresearch.report.render import comparison_markdown, pr_history_markdown, trend_markdown
+from ci_autoresearch.report.render import evaluation_markdown, pr_history_markdown, trend_markdown
 
 PUBLISH_FILE = "publish.json"
 
@@ -112,7 +111,7 @@ def pull_markdown(
     past = [e for e in hist.latest() if e.source == ev.source and e.key != ev.key] + [ev]
     if len(past) > 1:
         extra.append(pr_history_markdown(past))
-    return comparison_markdown(ev.comparison, decision=f"{ev.decision} — {ev.decision_reason}", extra=extra)
+    return evaluation_markdown(ev, extra=extra)
 
 
 def post(
@@ -126,15 +125,3 @@ def post(
     if pull is not None:
         return bool(ctx.forge.close_change(pull=pull, reason=ev.decision_reason, key=ev.key))
     return bool(ctx.forge.close_change(branch=branch or "", reason=ev.decision_reason, key=ev.key))
-
-
-def outputs_of(ev: Evaluation, md: str, path: Path) -> dict[str, str]:
-    obj = ev.comparison.objective_metric
-    delta = f"{obj.estimate.delta:.6f}" if obj and obj.estimate else ""
-    return {
-        "verdict": ev.comparison.verdict,
-        "delta": delta,
-        "improved": "true" if ev.comparison.verdict == "improved" else "false",
-        "report": md,
-        "result-path": str(path),
-    }

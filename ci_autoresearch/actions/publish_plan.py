@@ -38,7 +38,7 @@ from ci_autoresearch.errors import BadInputError, GitError
 from ci_autoresearch.forge import FoundBundle
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.model import Evaluation
-from ci_autoresearch.report.render import comparison_markdown, escape_md, pull_request_body
+from ci_autoresearch.report.render import escape_md, evaluation_markdown, pull_request_body
 
 
 def publish_plan(ctx: Context, plan: Plan, docs: Sequence[FoundBundle]) -> Outcome:
@@ -99,10 +99,6 @@ def _effects(
 ) -> str:
     """GitHub's side of one decided evaluation; the line the summary shows for it."""
     slot = item.slot
-    c = ev.comparison
-    obj = c.objective_metric
-    delta = pct(obj.estimate.delta) if obj and obj.estimate else ""
-    md = comparison_markdown(c, decision=f"{ev.decision} — {ev.decision_reason}")
     if slot.kind == "pr" and slot.pull is not None:
         state = ctx.forge.pull_state(slot.pull)
         if state is None or state.head_sha != slot.head:
@@ -112,32 +108,28 @@ def _effects(
         return f"#{slot.pull}: {ev.decision}"
     branch = item.branch or slot.branch
     if ev.decision == "kept" and branch:
-        opened = _open(ctx, config, plan, branch, ev, item=item)
-        return f"{escape_md(branch)}: kept ({delta}); {opened}"
+        opened = _open(ctx, config, plan, branch, ev)
+        return f"{escape_md(branch)}: kept ({_delta(ev)}); {opened}"
     if branch:
-        closed = post(ctx, config, ev, md, pull=None, branch=branch)
+        closed = post(ctx, config, ev, evaluation_markdown(ev), pull=None, branch=branch)
         return f"{escape_md(branch)}: {ev.decision}" + (" (its pull request closed)" if closed else "")
     return f"{escape_md(branch or slot.name)}: {ev.decision}"
 
 
-def _open(
-    ctx: Context, config: Config, plan: Plan, branch: str, ev: Evaluation, *, item: Accepted | None
-) -> str:
+def _open(ctx: Context, config: Config, plan: Plan, branch: str, ev: Evaluation) -> str:
     """Push the branch of a generated candidate, then open its pull request (unless one exists)."""
     c = ev.comparison
     if not config.github.open_prs:
         return "no pull request (github.open_prs is off)"
     if ev.source.startswith(("search:", "propose:")):
         _push_generated(ctx, config, plan, branch, ev)
-    obj = c.objective_metric
-    delta = pct(obj.estimate.delta) if obj and obj.estimate else ""
-    title = f"autoresearch: {c.objective} {delta} ({branch})"
+    title = f"autoresearch: {c.objective} {_delta(ev)} ({branch})"
     url = ctx.forge.open_change(
         branch=branch,
         base=plan.base_ref,
         title=title,
         body=pull_request_body(ev, base=plan.base_ref, candidate=branch),
-        report=comparison_markdown(c, decision=f"{ev.decision} — {ev.decision_reason}"),
+        report=evaluation_markdown(ev),
     )
     if config.github.auto_merge and not url.startswith("(dry run)"):
         number = next((p.number for p in ctx.forge.pulls_of_branch(branch) if p.state == "open"), None)
@@ -183,9 +175,15 @@ def _reconcile(
             continue
         lines.append(
             f"{escape_md(branch)}: kept earlier, its pull request was missing; "
-            + _open(ctx, config, plan, branch, ev, item=None)
+            + _open(ctx, config, plan, branch, ev)
         )
     return lines
+
+
+def _delta(ev: Evaluation, missing: str = "") -> str:
+    """The objective's change, as reports show it."""
+    obj = ev.comparison.objective_metric
+    return pct(obj.estimate.delta) if obj and obj.estimate else missing
 
 
 def _branch_of(ev: Evaluation) -> str | None:
@@ -211,10 +209,8 @@ def plan_markdown(
     if decided:
         parts += ["| candidate | verdict | Δ | decision |", "| --- | --- | ---: | --- |"]
         for ev in decided:
-            obj = ev.comparison.objective_metric
-            delta = pct(obj.estimate.delta) if obj and obj.estimate else "–"
             parts.append(
-                f"| {escape_md(ev.comparison.candidate.ref)} | {ev.comparison.verdict} | {delta} "
+                f"| {escape_md(ev.comparison.candidate.ref)} | {ev.comparison.verdict} | {_delta(ev, '–')} "
                 f"| {ev.decision} |"
             )
         parts.append("")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.actions.bundles import accept
-from ci_autoresearch.actions.context import annotate_verdict, load_history
+from ci_autoresearch.actions.context import annotate_verdict, load_history, outputs_of
 from ci_autoresearch.actions.event import WorkflowRunInfo, workflow_run_info
 from ci_autoresearch.actions.plan import Plan, pull_slot
 from ci_autoresearch.actions.publish import (
@@ -21,7 +21,6 @@ from ci_autoresearch.actions.publish import (
     PUBLISH_FILE,
     Context,
     Outcome,
-    outputs_of,
     post,
     publish_config,
     pull_markdown,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
@@ -29,10 +30,16 @@ from ci_autoresearch.actions.context import (
     annotate_verdict,
     finish,
     load_history,
+    outputs_of,
     trusted_config,
 )
 from ci_autoresearch.actions.evaluate import Evaluated, Request, evaluate, refuse_privileges
-from ci_autoresearch.actions.event import default_branch, pull_request_info, push_info
+from ci_autoresearch.actions.event import (
+    default_branch,
+    pull_request_action,
+    pull_request_info,
+    push_info,
+)
 from ci_autoresearch.actions.plan import (
     MAX_SLOTS,
     Plan,
@@ -77,42 +84,50 @@ def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, C
             hint="use pull_request for plan and evaluate, and workflow_run for publish (docs/github.md)",
         )
     if name in PULL_EVENTS:
-        pr = pull_request_info(event, source=stage.source)
-        config = trusted_config(stage, pr.base_sha)
-        key, _ = key_for(stage.repo, config, pr.base_sha, pr.head_sha)
-        label = event.get("label")
-        added = str(label.get("name", "")) if isinstance(label, dict) else None
-        plan = plan_pull_request(
-            config,
-            pr,
-            action=str(event.get("action", "")),
-            added_label=added,
-            known=load_history(stage).find(key),
-        )
-        return plan, config
+        return _plan_pull(stage, event)
     if name in SCHEDULE_EVENTS:
-        base_ref = default_branch(event)
-        config = trusted_config(stage, base_of(stage.repo, base_ref, stage.remote))
-        if config.github.base_branch and config.github.base_branch != base_ref:
-            base_ref = config.github.base_branch
-            config = trusted_config(stage, base_of(stage.repo, base_ref, stage.remote))
-        track_remote_branches(stage.repo, stage.remote, config.candidates.branches)
-        parallel = config.branching.strategy == "parallel"
-        limit = max_parallel or (config.branching.max_branches if parallel else MAX_SLOTS)
-        plan = plan_schedule(
-            stage.repo,
-            config,
-            event=name,
-            base_ref=base_ref,
-            base_sha=base_of(stage.repo, base_ref, stage.remote),
-            hist=load_history(stage),
-            limit=limit,
-            say=stage.say,
-        )
-        return plan, config
+        return _plan_scheduled(stage, name, event, max_parallel=max_parallel)
     raise BadInputError(
         f"GITHUB_EVENT_NAME is {name!r}: plan runs for pull_request, schedule or workflow_dispatch"
     )
+
+
+def _plan_pull(stage: Stage, event: Mapping[str, Any]) -> tuple[Plan, Config]:
+    pr = pull_request_info(event, source=stage.source)
+    config = trusted_config(stage, pr.base_sha)
+    key, _ = key_for(stage.repo, config, pr.base_sha, pr.head_sha)
+    action, added = pull_request_action(event)
+    plan = plan_pull_request(
+        config, pr, action=action, added_label=added, known=load_history(stage).find(key)
+    )
+    return plan, config
+
+
+def _plan_scheduled(
+    stage: Stage, name: str, event: Mapping[str, Any], *, max_parallel: int | None
+) -> tuple[Plan, Config]:
+    """The default branch's configuration may name another base branch: then that one's is used."""
+    base_ref = default_branch(event)
+    base_sha = base_of(stage.repo, base_ref, stage.remote)
+    config = trusted_config(stage, base_sha)
+    if config.github.base_branch and config.github.base_branch != base_ref:
+        base_ref = config.github.base_branch
+        base_sha = base_of(stage.repo, base_ref, stage.remote)
+        config = trusted_config(stage, base_sha)
+    track_remote_branches(stage.repo, stage.remote, config.candidates.branches)
+    parallel = config.branching.strategy == "parallel"
+    limit = max_parallel or (config.branching.max_branches if parallel else MAX_SLOTS)
+    plan = plan_schedule(
+        stage.repo,
+        config,
+        event=name,
+        base_ref=base_ref,
+        base_sha=base_sha,
+        hist=load_history(stage),
+        limit=limit,
+        say=stage.say,
+    )
+    return plan, config
 
 
 def plan_stage(stage: Stage, *, max_parallel: int | None, forge: RemoteForge | None) -> Plan:
@@ -198,15 +213,7 @@ def _evaluate_all(
         if not gha.is_actions(stage.env):  # on a terminal: the table a person reads
             stage.say(comparison_text(c).rstrip())
     if done:
-        first = done[0].evaluation.comparison
-        obj = first.objective_metric
-        result.update(
-            verdict=first.verdict,
-            delta=f"{obj.estimate.delta:.6f}" if obj and obj.estimate else "",
-            improved="true" if first.verdict == "improved" else "false",
-            report=reports[0],
-        )
-        result["result-path"] = str(done[0].bundle)
+        result.update(outputs_of(done[0].evaluation, reports[0], done[0].bundle))
         stage.say(
             f"{len(done)} bundle(s) in {stage.out_dir / 'bundles'}: the publish job (write permissions, no "
             "repository code) decides and posts them"
