@@ -44,6 +44,11 @@ class Stage:
         """``$GITHUB_EVENT_NAME`` and its payload, loaded (and checked) once however many steps read it."""
         return load_event(self.env)
 
+    @functools.cached_property
+    def remote_url(self) -> str | None:
+        """The URL of the stage's remote, looked up once; None when the checkout has no such remote."""
+        return git.remote_url(self.repo, self.remote)
+
     @property
     def source(self) -> str:
         """The event payload's file, as messages about it name it."""
@@ -74,10 +79,8 @@ def trusted_config(stage: Stage, sha: str) -> Config:
 
 
 def fetch_remote_notes(repo: Path, remote: str, *, say: Callable[[str], None] | None) -> None:
-    """Bring the remote's notes in when ``remote`` has a URL (a public repository's need no credential);
-    when that fails the notes this checkout has are used, and ``say`` (if given) is told why."""
-    if git.remote_url(repo, remote) is None:
-        return
+    """Bring the remote's notes in (a public repository's need no credential); when that fails the notes
+    this checkout has are used, and ``say`` (if given) is told why."""
     try:
         history.fetch_notes(repo, remote)
     except AutoresearchError as err:
@@ -86,8 +89,9 @@ def fetch_remote_notes(repo: Path, remote: str, *, say: Callable[[str], None] | 
 
 
 def load_history(stage: Stage) -> history.History:
-    """The notes, the remote's merged in first."""
-    fetch_remote_notes(stage.repo, stage.remote, say=stage.say)
+    """The notes, the remote's (when there is one) merged in first."""
+    if stage.remote_url is not None:
+        fetch_remote_notes(stage.repo, stage.remote, say=stage.say)
     return history.load(stage.repo)
 
 

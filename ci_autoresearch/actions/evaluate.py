@@ -163,7 +163,8 @@ def _proposals(
 ) -> list[Candidate]:
     if config.propose is None:
         raise BadInputError("--source propose: the base's configuration has no propose.command")
-    fetch_remote_notes(repo, remote, say=None)  # when that fails: the history this checkout has
+    if git.remote_url(repo, remote) is not None:
+        fetch_remote_notes(repo, remote, say=None)  # when that fails: the history this checkout has
     hist = history.load(repo, use_cache=False)
     payload = {
         "schema": "ci-autoresearch/propose-input@1",

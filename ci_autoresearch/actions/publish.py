@@ -20,7 +20,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ci_autoresearch import git
 from ci_autoresearch.actions.context import EMPTY_OUTPUTS, Stage, trusted_config
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
@@ -83,7 +82,7 @@ def record(ctx: Context, hist: history.History, evaluations: Sequence[Evaluation
 
 
 def push_notes(ctx: Context) -> None:
-    if git.remote_url(ctx.repo, ctx.remote) is None:
+    if ctx.remote_url is None:
         return
     history.push_notes(ctx.repo, ctx.remote, attempts=5)
 
