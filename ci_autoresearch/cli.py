@@ -602,8 +602,8 @@ out_dir_option = click.option(
 
 def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
     from ci_autoresearch.actions import runtime as gha
+    from ci_autoresearch.actions.context import Stage
     from ci_autoresearch.actions.plan import config_path_in_repo
-    from ci_autoresearch.actions.stages import Stage
     from ci_autoresearch.history.state import state_dir
 
     env = _environ()
