@@ -13,7 +13,7 @@ from typing import Literal
 Direction = Literal["minimize", "maximize"]
 Role = Literal["objective", "guard", "info"]
 Verdict = Literal["improved", "regressed", "unchanged", "inconclusive", "invalid", "rejected"]
-Decision = Literal["kept", "discarded", "pending"]
+KeepDecision = Literal["kept", "discarded", "pending"]
 Lean = Literal["better", "worse"]
 
 VERDICTS: tuple[Verdict, ...] = ("improved", "regressed", "unchanged", "inconclusive", "invalid", "rejected")
@@ -239,7 +239,7 @@ class Evaluation:
     """
 
     comparison: Comparison
-    decision: Decision
+    decision: KeepDecision
     decision_reason: str
     iteration: int
     key: str
