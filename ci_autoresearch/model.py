@@ -46,7 +46,7 @@ class Environment:
 
 @dataclass(frozen=True, kw_only=True)
 class Look:
-    """Where a sequential estimate stands in its schedule of looks (see :mod:`ci_autoresearch.decide.stats`).
+    """Where a sequential estimate stands in its schedule of looks (:mod:`ci_autoresearch.decide.sequential`).
 
     ``final_n``: the rounds of the last scheduled look; ``boundary``: the critical value (normal scale)
     at this look, ``final_boundary`` at the last one; ``se``: the standard error of ``ln(ratio)`` now
@@ -131,7 +131,7 @@ class BenchmarkFiles:
 
 @dataclass(frozen=True, kw_only=True)
 class Resolution:
-    """What the noise seen lets a session tell apart by its last round (see ``stats.resolution``).
+    """What the noise seen lets a session tell apart by its last round (see ``stopping.resolution``).
 
     ``half_width``: the relative half-width the objective's interval is expected to have at
     ``max_rounds`` rounds; ``smallest_effect``: ``min_effect + half_width``, about the smallest effect

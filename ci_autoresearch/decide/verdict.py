@@ -1,7 +1,7 @@
 """From samples to a verdict: objective, guards, informational metrics. Pure.
 
-The statistics themselves are in :mod:`ci_autoresearch.decide.stats`; this module applies them to every metric
-of a configuration and words the reason a person reads.
+The statistics themselves are in :mod:`ci_autoresearch.decide.stats`, ``sequential`` and ``stopping``;
+this module applies them to every metric of a configuration and words the reason a person reads.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ci_autoresearch.config.model import Config, MetricSpec
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential, stats, stopping
 from ci_autoresearch.model import (
     Comparison,
     Direction,
@@ -103,11 +103,13 @@ def resolution_of(config: Config, name: str, est: Estimate | None) -> Resolution
     if est is None or est.look is None:
         return None
     last = est.look.final_n
-    half = stats.resolution(est, max_rounds=last)
+    half = stopping.resolution(est, max_rounds=last)
     min_effect = config.decision.min_effect
     if half is None or half <= min_effect:
         return None
-    needed = stats.rounds_for(est, resolution_wanted=min_effect, max_rounds=last) if min_effect > 0 else None
+    needed = (
+        stopping.rounds_for(est, resolution_wanted=min_effect, max_rounds=last) if min_effect > 0 else None
+    )
     return Resolution(
         metric=name,
         half_width=half,
@@ -141,7 +143,7 @@ def _estimate(
         return None
     if any(v <= 0 for v in base) or any(v <= 0 for v in cand):
         return None  # ratios need positive values; such a metric is shown, not judged
-    estimate = stats.paired_estimate if paired else stats.unpaired_estimate
+    estimate = sequential.paired_estimate if paired else sequential.unpaired_estimate
     return estimate(base, cand, confidence=config.decision.confidence, looks=looks)
 
 
@@ -234,7 +236,7 @@ def decide(
 
     The objective decides (improved / regressed / unchanged / inconclusive); a guard whose point
     estimate regresses beyond its ``max_regression`` turns ``improved`` into ``rejected``.
-    ``looks``: the rounds at which the session looks (``stats.look_schedule``), so that its intervals
+    ``looks``: the rounds at which the session looks (``sequential.look_schedule``), so that its intervals
     hold over all of them; None for one look (two result files compared offline).
     """
     metrics = {

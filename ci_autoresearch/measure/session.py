@@ -3,7 +3,7 @@
 ``compare_refs`` measures both sides in the same run, one round = one run of each side (or, in worker
 mode, fresh worker processes timing blocks of calls: :mod:`ci_autoresearch.measure.worker`), in ABBA or seeded
 random order, so slow drifts of the machine hit both sides alike and rounds pair up. It adds rounds
-while the verdict is inconclusive, at the looks of ``stats.look_schedule``, up to
+while the verdict is inconclusive, at the looks of ``sequential.look_schedule``, up to
 ``decision.max_rounds``. ``measure_ref`` measures one
 ref on its own (``bench``, the baseline artifact).
 """
@@ -22,8 +22,8 @@ from typing import Any, Literal
 from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, result_to_json, write_json
 from ci_autoresearch.config.model import Config, MetricSpec
-from ci_autoresearch.decide import stats
-from ci_autoresearch.decide.stats import paired_estimate, rounds_to_add
+from ci_autoresearch.decide.sequential import look_schedule, paired_estimate
+from ci_autoresearch.decide.stopping import rounds_to_add
 from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
@@ -285,7 +285,7 @@ def compare_refs(
 
     notes: tuple[str, ...] = ()
     workers: WorkerRounds | None = None
-    looks = stats.look_schedule(config.collection.measurement_runs, config.decision.max_rounds)
+    looks = look_schedule(config.collection.measurement_runs, config.decision.max_rounds)
     head = git.try_resolve(repo, "HEAD")
     if head in (base.sha, cand.sha) and git.is_dirty(repo):
         notes = (
