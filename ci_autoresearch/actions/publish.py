@@ -45,13 +45,8 @@ from ci_autoresearch.forge import Publication, PullState, RemoteForge
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.measure import overlay
 from ci_autoresearch.model import Comparison, Evaluation
-from ci_autoresearch.report.render import (
-    comparison_markdown,
-    escape_md,
-    pr_history_markdown,
-    pull_request_body,
-    trend_markdown,
-)
+from ci_autoresearch.report.chart import pr_history_markdown
+from ci_autoresearch.report.markdown import comparison_markdown, escape_md, pull_request_body, trend_markdown
 
 MAX_BUNDLE_FILES = 64
 BUNDLE_PREFIX = "autoresearch-bundle-"  # the artifact each evaluate job uploads: + its slot
