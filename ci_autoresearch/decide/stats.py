@@ -240,6 +240,11 @@ def guard_broken(estimate: Estimate, *, direction: Direction, max_regression: fl
     return estimate.delta < -max_regression
 
 
+def median_of(samples: Sequence[float]) -> float | None:
+    """The median of one side's samples, None for none (what tables and documents show)."""
+    return _median(finite_values(samples, "samples")) if samples else None
+
+
 def summary(samples: Sequence[float]) -> dict[str, float]:
     """n, median, mean, stdev (sample, n - 1), min, max and cv (stdev / |mean|) of one side.
 

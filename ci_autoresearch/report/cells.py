@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-from ci_autoresearch.decide.stats import summary
 from ci_autoresearch.decide.verdict import ci_text, lean_word
 from ci_autoresearch.model import Comparison, Measurement, MetricComparison
 
@@ -33,10 +31,6 @@ def format_value(value: float | None, unit: str) -> str:
             if abs(value) >= scale or name == "B":
                 return f"{_sig(value / scale)} {name}"
     return f"{_sig(value)} {unit}".rstrip()
-
-
-def median_of(xs: Sequence[float]) -> float | None:
-    return summary(xs)["median"] if xs else None
 
 
 def ci_cell(m: MetricComparison) -> str:

@@ -7,8 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ci_autoresearch.decide.stats import median_of
 from ci_autoresearch.model import Evaluation
-from ci_autoresearch.report.cells import BYTES, SI_TIME, median_of
+from ci_autoresearch.report.cells import BYTES, SI_TIME
 
 
 @dataclass(frozen=True, kw_only=True)

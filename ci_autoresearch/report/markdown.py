@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ci_autoresearch.decide.stats import summary
+from ci_autoresearch.decide.stats import median_of, summary
 from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.model import Comparison, Evaluation, Result
 from ci_autoresearch.report.cells import (
@@ -17,7 +17,6 @@ from ci_autoresearch.report.cells import (
     leaning,
     measured_on,
     measurement_text,
-    median_of,
 )
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")

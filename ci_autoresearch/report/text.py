@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ci_autoresearch.decide.stats import summary
+from ci_autoresearch.decide.stats import median_of, summary
 from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.model import Comparison, Evaluation, MetricComparison, Result
 from ci_autoresearch.report.cells import (
@@ -13,7 +13,6 @@ from ci_autoresearch.report.cells import (
     leaning,
     measured_on,
     measurement_text,
-    median_of,
 )
 
 
