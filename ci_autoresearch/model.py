@@ -184,9 +184,9 @@ class Comparison:
     confidence: float
     config_hash: str
     environment: Environment
+    offline: bool = False
     started_at: str
     finished_at: str
-    offline: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
     benchmark: BenchmarkFiles | None = None  # with benchmark.from: the files both sides ran
     measured_by: str = ""  # the command that measured it: compare, run, ci (empty: not recorded)
