@@ -62,16 +62,29 @@ Convert = Callable[[Any], Any] | None  # None: the value as it is (the common ca
 
 @dataclass(frozen=True, kw_only=True)
 class _Field:
-    """One field as a plan carries it: its key, and its conversions specialised to its type once."""
+    """How one field is written, its conversion specialised to its type once."""
 
     name: str
     json: str
     how: Literal["plain", "flat", "map_key"]
     write: Convert
-    read: Convert
-    read_doc: Callable[[Any, Mapping[str, Any]], Any] | None  # a Key's own reader
     omit_empty: bool
-    required: bool
+
+
+#: How one field is read: its name, its key, its conversion (None: as it is), whether that conversion
+#: is a Key's own (given the enclosing object too), and whether the field has no default.
+_Read = tuple[str, str, Callable[..., Any] | None, bool, bool]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """A class's fields prepared once: the keys written in order, and what reading needs."""
+
+    writes: tuple[_Field, ...]
+    derived: tuple[Derived, ...]
+    reads: tuple[_Read, ...]  # the plain fields
+    flat: tuple[tuple[str, Callable[[Any], Any]], ...]  # nested objects read from the same document
+    map_key: str | None  # the field the enclosing mapping's key fills
 
 
 def _optional(item: Convert) -> Convert:
@@ -105,20 +118,20 @@ class JsonMap:
 
     def __init__(self, shapes: Mapping[type, Shape]) -> None:
         self._shapes = dict(shapes)
-        self._plans: dict[type, tuple[tuple[_Field, ...], tuple[Derived, ...]]] = {}
+        self._plans: dict[type, _Plan] = {}
 
     def to_json(self, obj: Any) -> dict[str, Any]:
         """The JSON object of the dataclass instance ``obj``."""
-        fields, derived = self._plan(type(obj))
+        plan = self._plan(type(obj))
         out: dict[str, Any] = {}
-        for f in fields:
+        for f in plan.writes:
             value = getattr(obj, f.name)
             if f.how == "plain" and not (f.omit_empty and not value):
                 out[f.json] = value if f.write is None else f.write(value)
             elif f.how == "flat":
                 out.update(self.to_json(value))
-            if derived:
-                out.update((d.name, d.value(obj)) for d in derived if d.after == f.name)
+            if plan.derived:
+                out.update((d.name, d.value(obj)) for d in plan.derived if d.after == f.name)
         return out
 
     def from_json(self, cls: type[Any], doc: Mapping[str, Any], *, map_key: str | None = None) -> Any:
@@ -127,47 +140,51 @@ class JsonMap:
         A key the document lacks leaves the field at its default (documents written before an
         addition); with no default, that is a :class:`KeyError` a schema check would have prevented.
         """
+        plan = self._plans.get(cls) or self._plan(cls)
         kwargs: dict[str, Any] = {}
-        for f in self._plan(cls)[0]:
-            if f.how == "plain":
-                if f.json in doc:
-                    value = doc[f.json]
-                    if f.read_doc is not None:
-                        value = f.read_doc(value, doc)
-                    elif f.read is not None:
-                        value = f.read(value)
-                    kwargs[f.name] = value
-                elif f.required:
-                    raise KeyError(f.json)
-            elif f.how == "flat":
-                assert f.read is not None  # a dataclass's reader
-                kwargs[f.name] = f.read(doc)
-            else:
-                kwargs[f.name] = map_key
+        for name, key, read, with_doc, required in plan.reads:
+            if key in doc:
+                value = doc[key]
+                kwargs[name] = value if read is None else read(value, doc) if with_doc else read(value)
+            elif required:
+                raise KeyError(key)
+        for name, read_flat in plan.flat:
+            kwargs[name] = read_flat(doc)
+        if plan.map_key is not None:
+            kwargs[plan.map_key] = map_key
         return cls(**kwargs)
 
-    def _plan(self, cls: type) -> tuple[tuple[_Field, ...], tuple[Derived, ...]]:
-        if cls not in self._plans:
-            shape = self._shapes.get(cls, _PLAIN)
-            hints = typing.get_type_hints(cls)
-            fields = []
-            for f in dataclasses.fields(cls):
-                key = shape.key(f.name)
-                fields.append(
-                    _Field(
-                        name=f.name,
-                        json=key.name or f.name,
-                        how="flat" if key.flat else "map_key" if key.map_key else "plain",
-                        write=key.write or self._writer(hints[f.name]),
-                        read=self._reader(hints[f.name]),
-                        read_doc=key.read,
-                        omit_empty=key.omit_empty,
-                        required=f.default is dataclasses.MISSING
-                        and f.default_factory is dataclasses.MISSING,
-                    )
-                )
-            self._plans[cls] = (tuple(fields), shape.derived)
-        return self._plans[cls]
+    def _plan(self, cls: type) -> _Plan:
+        plan = self._plans.get(cls)
+        if plan is None:
+            plan = self._plans[cls] = self._prepare(cls)
+        return plan
+
+    def _prepare(self, cls: type) -> _Plan:
+        shape = self._shapes.get(cls, _PLAIN)
+        hints = typing.get_type_hints(cls)
+        writes, reads, flat, map_key = [], [], [], None
+        for f in dataclasses.fields(cls):
+            key = shape.key(f.name)
+            how: Literal["plain", "flat", "map_key"] = (
+                "flat" if key.flat else "map_key" if key.map_key else "plain"
+            )
+            write = key.write or self._writer(hints[f.name])
+            writes.append(
+                _Field(name=f.name, json=key.name or f.name, how=how, write=write, omit_empty=key.omit_empty)
+            )
+            read = self._reader(hints[f.name])
+            if how == "flat":
+                assert read is not None, f"{cls.__name__}.{f.name}: only a dataclass field is written flat"
+                flat.append((f.name, read))
+            elif how == "map_key":
+                map_key = f.name
+            else:
+                required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                reads.append((f.name, key.name or f.name, key.read or read, key.read is not None, required))
+        return _Plan(
+            writes=tuple(writes), derived=shape.derived, reads=tuple(reads), flat=tuple(flat), map_key=map_key
+        )
 
     def _writer(self, tp: Any) -> Convert:
         """How a value of the type ``tp`` (a field's annotation) is written."""
