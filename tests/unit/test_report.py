@@ -328,8 +328,8 @@ def test_inconclusive_with_its_lean_and_the_processes_behind_it() -> None:
     )
     lines = comparison_markdown(c).splitlines()
     assert lines[0] == (
-        "### 🟡 autoresearch: **inconclusive** — score likely worse: \\+1\\.4% \\(95% CI \\+0\\.53% … \\+2\\.3%, "
-        "p=0\\.002, n=30\\), not beyond the 1\\.0% band"
+        "### 🟡 autoresearch: **inconclusive** — score likely worse: \\+1\\.4% "
+        "\\(95% CI \\+0\\.53% … \\+2\\.3%, p=0\\.002, n=30\\), not beyond the 1\\.0% band"
     )
     row = "| **score** (objective) | 100.1 | 101.7 | +1.4% | +0.53% … +2.3% | inconclusive, likely worse |"
     assert row in lines
