@@ -197,8 +197,7 @@ def result_to_json(r: Result) -> dict[str, Any]:
 
 
 def result_from_json(d: Mapping[str, Any]) -> Result:
-    result: Result = _JSON.from_json(Result, d)
-    return result
+    return _JSON.from_json(Result, d)
 
 
 def comparison_to_json(c: Comparison) -> dict[str, Any]:
@@ -207,8 +206,7 @@ def comparison_to_json(c: Comparison) -> dict[str, Any]:
 
 def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
     """Rebuild a :class:`Comparison` from a comparison@1 or evaluation@1 document."""
-    comparison: Comparison = _JSON.from_json(Comparison, d)
-    return comparison
+    return _JSON.from_json(Comparison, d)
 
 
 def evaluation_to_json(ev: Evaluation) -> dict[str, Any]:
@@ -216,8 +214,7 @@ def evaluation_to_json(ev: Evaluation) -> dict[str, Any]:
 
 
 def evaluation_from_json(d: Mapping[str, Any]) -> Evaluation:
-    evaluation: Evaluation = _JSON.from_json(Evaluation, d)
-    return evaluation
+    return _JSON.from_json(Evaluation, d)
 
 
 # --- files -------------------------------------------------------------------------------------------

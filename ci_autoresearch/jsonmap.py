@@ -14,7 +14,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +55,7 @@ class Shape:
 
 
 _PLAIN = Shape()
+T = TypeVar("T")
 
 
 Convert = Callable[[Any], Any] | None  # None: the value as it is (the common case, and the fast one)
@@ -134,7 +135,7 @@ class JsonMap:
                 out.update((d.name, d.value(obj)) for d in plan.derived if d.after == f.name)
         return out
 
-    def from_json(self, cls: type[Any], doc: Mapping[str, Any], *, map_key: str | None = None) -> Any:
+    def from_json(self, cls: type[T], doc: Mapping[str, Any], *, map_key: str | None = None) -> T:
         """An instance of ``cls`` from its JSON object (``map_key``: the key it was found under).
 
         A key the document lacks leaves the field at its default (documents written before an
