@@ -24,7 +24,7 @@ effects are shuffled together so that the machine's slow changes of load hit eve
 then reads only the samples it would have measured:
 
 1. ``ci-autoresearch``: the tool's defaults (``Config`` defaults: objective ``wall_time``, min_effect 1 %,
-   confidence 95 %, 10 rounds, then ``stats.rounds_to_add`` while ``decide`` says inconclusive and a
+   confidence 95 %, 10 rounds, then ``stopping.rounds_to_add`` while ``decide`` says inconclusive and a
    verdict is still reachable, up to 30), run through ``decide.decide``; keep = verdict ``improved``.
 2. ``one run each``: keep if the candidate's single run is faster (karpathy/autoresearch, autoloop).
 3. ``median of 5``: keep if the median of 5 runs is better by more than 1 % (the autoresearch article's
@@ -74,7 +74,7 @@ from ci_autoresearch.config.model import (
     MetricSpec,
     ObjectiveConfig,
 )
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential, stats, stopping
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import AutoresearchError
 from ci_autoresearch.measure import metrics
@@ -211,7 +211,7 @@ def tool_rule(
     config: Config, *, previous: bool = False, shape: float | None = None, futility: bool = True
 ) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
-    its statistics): ``measurement_runs`` rounds, then ``stats.rounds_to_add`` more while inconclusive
+    its statistics): ``measurement_runs`` rounds, then ``stopping.rounds_to_add`` more while inconclusive
     and a verdict is still reachable, ``decide.decide`` at every look with the session's schedule.
 
     ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
@@ -224,7 +224,7 @@ def tool_rule(
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
     warmup = config.collection.warmup_runs
     confidence, min_effect = config.decision.confidence, config.decision.min_effect
-    looks = stats.look_schedule(first, config.decision.max_rounds)
+    looks = sequential.look_schedule(first, config.decision.max_rounds)
 
     def rule(base: Sequence[float], cand: Sequence[float]) -> Outcome:
         target = first
@@ -234,11 +234,11 @@ def tool_rule(
             rounds = target
             est: Estimate | None
             if shape is not None:
-                est = stats.paired_estimate(
+                est = sequential.paired_estimate(
                     base[:rounds], cand[:rounds], confidence=confidence, looks=looks, shape=shape
                 )
                 verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
-                more = stats.rounds_to_add(
+                more = stopping.rounds_to_add(
                     est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
                 )
             elif not previous:
@@ -247,7 +247,7 @@ def tool_rule(
                 )
                 verdict = decision.verdict
                 est = decision.metrics[name].estimate
-                more = stats.rounds_to_add(
+                more = stopping.rounds_to_add(
                     est if futility else None,
                     verdict,
                     rounds=rounds,

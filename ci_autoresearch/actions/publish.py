@@ -26,7 +26,8 @@ from ci_autoresearch.decide import keep
 from ci_autoresearch.forge import Publication, PullState, RemoteForge
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.model import Evaluation
-from ci_autoresearch.report.render import evaluation_markdown, pr_history_markdown, trend_markdown
+from ci_autoresearch.report.chart import pr_history_markdown
+from ci_autoresearch.report.markdown import evaluation_markdown, trend_markdown
 
 PUBLISH_FILE = "publish.json"
 

@@ -38,7 +38,7 @@ from ci_autoresearch.errors import BadInputError, GitError
 from ci_autoresearch.forge import FoundBundle
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.model import Evaluation
-from ci_autoresearch.report.render import escape_md, evaluation_markdown, pull_request_body
+from ci_autoresearch.report.markdown import escape_md, evaluation_markdown, pull_request_body
 
 
 def publish_plan(ctx: Context, plan: Plan, docs: Sequence[FoundBundle]) -> Outcome:

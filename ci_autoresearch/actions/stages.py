@@ -62,7 +62,8 @@ from ci_autoresearch.history.recorded import key_for
 from ci_autoresearch.measure.environment import detect_environment
 from ci_autoresearch.measure.single import measure_ref
 from ci_autoresearch.model import Result
-from ci_autoresearch.report.render import comparison_markdown, comparison_text, escape_md, result_text
+from ci_autoresearch.report.markdown import comparison_markdown, escape_md
+from ci_autoresearch.report.text import comparison_text, result_text
 
 BASELINE_FILE = "baseline.json"
 PLAN_FILE = "plan.json"

@@ -3,7 +3,7 @@
 ``compare_refs`` measures both sides in the same run, one round = one run of each side (or, in worker
 mode, fresh worker processes timing blocks of calls: :mod:`ci_autoresearch.measure.worker`), in ABBA or seeded
 random order, so slow drifts of the machine hit both sides alike and rounds pair up. The rounds give
-samples; at the looks of ``stats.look_schedule`` the decision comes from
+samples; at the looks of ``sequential.look_schedule`` the decision comes from
 :func:`~ci_autoresearch.decide.verdict.decide`, and rounds are added while it is inconclusive, up to
 ``decision.max_rounds``. ``measure_ref`` (:mod:`ci_autoresearch.measure.single`) measures one ref on its own.
 The sides and their runner are :mod:`ci_autoresearch.measure.sides`, the gate
@@ -23,8 +23,8 @@ from typing import Any, Literal
 from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, write_json
 from ci_autoresearch.config.model import Config
-from ci_autoresearch.decide import stats
-from ci_autoresearch.decide.stats import paired_estimate, rounds_to_add
+from ci_autoresearch.decide.sequential import look_schedule, paired_estimate
+from ci_autoresearch.decide.stopping import rounds_to_add
 from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
@@ -281,7 +281,7 @@ def _open_session(
         sides=sides,
         workers=None,
         paired=stored is None,
-        looks=stats.look_schedule(config.collection.measurement_runs, config.decision.max_rounds),
+        looks=look_schedule(config.collection.measurement_runs, config.decision.max_rounds),
         progress=progress,
     )
     if config.benchmark.mode == "worker":

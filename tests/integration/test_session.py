@@ -13,7 +13,7 @@ import pytest
 
 from ci_autoresearch.config import load_config_text
 from ci_autoresearch.config.model import Config
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.measure.runner import RunResult
 from ci_autoresearch.measure.session import Progress, compare_refs
@@ -83,7 +83,7 @@ def test_a_clear_improvement_is_decided_at_a_later_look_in_abba_order(repo: Path
     runner, events, comparison = compare(
         repo, tmp_path, lambda side, n: 100.0 + n % 3 if side == "baseline" else 80.0 + n % 2
     )
-    assert stats.look_schedule(6, 30) == (6, 9, 14, 21, 30)
+    assert sequential.look_schedule(6, 30) == (6, 9, 14, 21, 30)
     # 20 % faster, yet six rank-based pairs cannot reach the first look's strict boundary: two more looks
     assert [(e.phase, e.round, e.total) for e in events if e.phase not in ("warmup", "round")] == [
         ("extend", 6, 9),

@@ -24,7 +24,7 @@ from ci_autoresearch.config.feasibility import fewest_rounds, warnings
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import ArtifactError, BadInputError, GitError
 from ci_autoresearch.history import notes as history
-from ci_autoresearch.report.render import escape_md, evaluation_markdown
+from ci_autoresearch.report.markdown import escape_md, evaluation_markdown
 from tests.unit.factories import comparison, config, evaluation
 
 DEEP = 5000
