@@ -1,80 +1,33 @@
 """The command line: Click only. Each command parses its options and calls one core function.
 
-Errors are caught in one place (:class:`_Group`): an :class:`AutoresearchError` prints one line and exits
-with its code; anything else is a bug (exit 1), with the traceback only under ``--debug``.
+Errors are caught in one place: :class:`_Group` runs every command inside :func:`console.exit_codes`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from ci_autoresearch import __version__
-from ci_autoresearch.errors import EXIT_INTERRUPTED, AutoresearchError, BadInputError
-from ci_autoresearch.interrupt import Interrupted, signals_interrupt
+from ci_autoresearch.console import ProgressPrinter, echo, exit_codes
+from ci_autoresearch.errors import AutoresearchError, BadInputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = ".autoresearch.yml"
 
 
-def _last_word(line: str) -> None:
-    """The one line a failed or interrupted command ends with: line breaks in quoted commands or
-    output are shown as ``\\n`` (so no second line can pass for a workflow command), and a terminal
-    that went away (SIGHUP) does not turn it into a second failure."""
-    flat = line.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    flat = flat.replace("##[", "##\u200b[")  # nor a legacy `##[command]` of the Actions runner
-    with contextlib.suppress(OSError):
-        click.echo(flat, err=True)
-
-
-def _echo(
-    text: str, *, env: Mapping[str, str], err: bool = False, nl: bool = True, is_json: bool = False
-) -> None:
-    """Print text that may hold untrusted parts (candidate output, reasons, branch names, notes read
-    from a remote): in Actions none of it can act as a workflow command (see :func:`gha.inert`)."""
-    from ci_autoresearch.actions import runtime as gha
-
-    safe = gha.inert_json(text, env=env) if is_json else gha.inert(text, env=env)
-    click.echo(safe, err=err, nl=nl)
-
-
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get("AUTORESEARCH_DEBUG") == "1"
-        try:
-            with signals_interrupt():  # SIGINT, SIGTERM, SIGHUP: one path, see interrupt.py
-                return super().invoke(ctx)
-        except Interrupted as stop:
-            kept = f"; what was measured is in {stop.partial}" if stop.partial else ""
-            _last_word(f"interrupted by {stop.name}: its processes were stopped and checkouts removed{kept}")
-            ctx.exit(stop.exit_code)
-        except AutoresearchError as err:
-            if debug:
-                traceback.print_exc()
-            _last_word(f"error: {err}")
-            ctx.exit(err.exit_code)
-        except KeyboardInterrupt:
-            _last_word("interrupted; its processes were stopped and checkouts removed")
-            ctx.exit(EXIT_INTERRUPTED)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except Exception as err:  # a bug: say so in one line unless --debug
-            if debug:
-                raise
-            _last_word(
-                f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback; "
-                "please report it)"
-            )
-            ctx.exit(1)
+        with exit_codes(ctx, debug=debug):
+            return super().invoke(ctx)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -156,41 +109,6 @@ def _log_dir(repo: Path, out: Path | None, what: str) -> Path:
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return runs_dir(repo) / f"{stamp}-{what}"
-
-
-class ProgressPrinter:
-    """Round i of n and the current estimate: a redrawn line on a terminal, one line per round in CI."""
-
-    def __init__(self, stream: TextIO, *, env: Mapping[str, str], quiet: bool = False) -> None:
-        self.stream = stream
-        self.tty = stream.isatty() and not env.get("CI")
-        self.quiet = quiet
-        self.env = env
-
-    def __call__(self, p: Any) -> None:
-        if self.quiet:
-            return
-        from ci_autoresearch.decide.verdict import describe
-
-        if p.phase == "round":
-            est = f"  {describe(p.estimate)}" if p.estimate is not None else ""
-            text = f"round {p.round}/{p.total}{est}{'  ' + p.message if p.message else ''}"
-        elif p.phase == "warmup":
-            text = f"warm-up {p.round}/{p.total}"
-        elif p.phase == "done":
-            if self.tty:
-                self.stream.write("\r\033[K")
-                self.stream.flush()
-            return
-        else:
-            text = f"{p.phase}: {p.message}" if p.message else p.phase
-        if self.tty:
-            self.stream.write("\r\033[K" + " ".join(text.split())[:200])
-        else:  # echoed setup and gate commands are untrusted: never workflow commands in Actions
-            from ci_autoresearch.actions.runtime import inert
-
-            self.stream.write(inert(text + "\n", env=self.env))
-        self.stream.flush()
 
 
 # --- init / validate ---------------------------------------------------------------------------------
@@ -292,9 +210,9 @@ def _emit(doc: dict[str, Any], out: Path | None, as_json: bool, text: str, *, en
     if out is not None:
         write_json(out, doc)
     if as_json:
-        _echo(dumps(doc), env=env, nl=False, is_json=True)
+        echo(dumps(doc), env=env, nl=False, is_json=True)
     else:
-        _echo(text, env=env, nl=False)
+        echo(text, env=env, nl=False)
         if out is not None:
             click.echo(f"written to {out}")
 
@@ -455,7 +373,7 @@ def run(config_path: Path | None, branch: str | None, max_evaluations: int | Non
     config = _load(repo, config_path)
 
     def say(line: str) -> None:
-        _echo(line, env=env)
+        echo(line, env=env)
 
     outcome = _run_loop(
         repo,
@@ -516,7 +434,7 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
     evaluations = hist.latest()
     env = _environ()
     for problem in hist.problems:  # about notes that may come from a remote: untrusted text
-        _echo(f"warning: {problem}", env=env, err=True)
+        echo(f"warning: {problem}", env=env, err=True)
     if chart is not None:
         chart.write_text(status_mod.chart_markdown(evaluations, config))
         click.echo(f"chart written to {chart}", err=True)
@@ -524,9 +442,9 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
         status_mod.plot_png(evaluations, config, plot)
         click.echo(f"plot written to {plot}", err=True)
     if as_json:
-        _echo(status_mod.history_json_text(evaluations), env=env, nl=False, is_json=True)
+        echo(status_mod.history_json_text(evaluations), env=env, nl=False, is_json=True)
     else:
-        _echo(history_text(evaluations), env=env, nl=False)
+        echo(history_text(evaluations), env=env, nl=False)
 
 
 @cli.command()
@@ -542,9 +460,9 @@ def status(config_path: Path | None, as_json: bool) -> None:
     doc = status_mod.status_json(hist_mod.load(repo).latest(), config)
     env = _environ()
     if as_json:
-        _echo(json.dumps(doc, indent=2), env=env, is_json=True)
+        echo(json.dumps(doc, indent=2), env=env, is_json=True)
     else:
-        _echo(status_mod.status_text(doc), env=env, nl=False)
+        echo(status_mod.status_text(doc), env=env, nl=False)
 
 
 @cli.command()
