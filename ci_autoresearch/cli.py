@@ -7,7 +7,6 @@ Commands import their modules when they run, so that ``--help`` stays fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -187,42 +186,6 @@ out_dir_option = click.option(
 )
 
 
-def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
-    from ci_autoresearch.actions import runtime as gha
-    from ci_autoresearch.actions.plan import config_path_in_repo
-    from ci_autoresearch.actions.stages import Stage
-    from ci_autoresearch.app.workspace import repo_root
-    from ci_autoresearch.console import progress_printer
-    from ci_autoresearch.history.state import state_dir
-
-    env = _environ()
-    repo = repo_root()
-    default_out = Path(env.get("RUNNER_TEMP") or state_dir(repo)) / "ci-autoresearch"
-    return Stage(
-        repo=repo,
-        config_file=config_path_in_repo(repo, config_path),
-        env=env,
-        out_dir=out_dir or default_out,
-        say=gha.safe_say(click.echo, env=env),
-        progress=progress_printer(env),
-    )
-
-
-def _forge(env: Mapping[str, str], *, dry_run: bool, required: bool) -> Any:
-    """The GitHub forge with the job's token (masked in the log); None when no token and not required."""
-    from ci_autoresearch.actions import runtime as gha
-    from ci_autoresearch.config.model import GithubConfig
-    from ci_autoresearch.forge.github import GithubForge, token_of
-
-    token = token_of(env)
-    if not token and not required and not dry_run:
-        return None
-    if token:
-        gha.mask(token, env=env, say=click.echo)
-    say = gha.safe_say(click.echo, env=env)
-    return GithubForge.from_env(env, config=GithubConfig(), token=token, dry_run=dry_run, say=say)
-
-
 @cli.command()
 @config_option
 @out_dir_option
@@ -235,10 +198,9 @@ def plan(config_path: Path | None, out_dir: Path | None, max_parallel: int | Non
 
     Writes the `matrix`, `count` and `plan` step outputs. Runs no repository code.
     """
-    from ci_autoresearch.actions.stages import plan_stage
+    from ci_autoresearch.actions import job
 
-    stage = _stage(config_path, out_dir)
-    plan_stage(stage, max_parallel=max_parallel, forge=_forge(stage.env, dry_run=dry_run, required=False))
+    job.plan(config_path, out_dir, max_parallel=max_parallel, dry_run=dry_run, env=_environ())
 
 
 @cli.command()
@@ -280,12 +242,18 @@ def evaluate(
     No API call, no note, no push. The configuration is read from the base commit. Refuses to start
     with a token, secret or persisted git credential in reach (exit 2) unless --allow-secrets.
     """
+    from ci_autoresearch.actions import job
     from ci_autoresearch.actions.evaluate import Request
-    from ci_autoresearch.actions.stages import evaluate_stage
 
-    stage = _stage(config_path, out_dir)
     request = Request(base=base, candidate=candidate, head=head, source=source, slot=slot, name=name)
-    evaluate_stage(stage, request, allow_secrets=allow_secrets, stored_baseline=stored_baseline)
+    job.evaluate(
+        config_path,
+        out_dir,
+        request=request,
+        allow_secrets=allow_secrets,
+        stored_baseline=stored_baseline,
+        env=_environ(),
+    )
 
 
 @cli.command()
@@ -306,10 +274,9 @@ def publish(
     Needs the token; runs no repository code; every bundle is untrusted and checked against the plan
     (or, on workflow_run, against the pull request GitHub reports).
     """
-    from ci_autoresearch.actions.stages import publish_stage
+    from ci_autoresearch.actions import job
 
-    stage = _stage(config_path, out_dir)
-    publish_stage(stage, _forge(stage.env, dry_run=dry_run, required=True), plan=plan_arg, bundles=bundles)
+    job.publish(config_path, out_dir, plan=plan_arg, bundles=bundles, dry_run=dry_run, env=_environ())
 
 
 @cli.command()
@@ -327,11 +294,6 @@ def ci(config_path: Path | None, out_dir: Path | None, dry_run: bool, allow_secr
     workflow_run           publish what a pull_request run evaluated (token)
     pull_request_target    refused: use pull_request + workflow_run
     """
-    from ci_autoresearch.actions.stages import ci_stage, publish_stage
+    from ci_autoresearch.actions import job
 
-    stage = _stage(config_path, out_dir)
-
-    def publish_now() -> None:
-        publish_stage(stage, _forge(stage.env, dry_run=dry_run, required=True), plan=None, bundles=None)
-
-    ci_stage(stage, allow_secrets=allow_secrets, publish=publish_now)
+    job.ci(config_path, out_dir, dry_run=dry_run, allow_secrets=allow_secrets, env=_environ())
