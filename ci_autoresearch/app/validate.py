@@ -11,9 +11,7 @@ import click
 
 from ci_autoresearch.app.workspace import config_path, repo_root_or_none
 from ci_autoresearch.config import load_config, runnability_problems, validate_config
-from ci_autoresearch.config.feasibility import warnings
 from ci_autoresearch.config.model import Config
-from ci_autoresearch.config.readiness import ineffective_settings, missing_programs
 
 
 def validate(given: Path | None, *, env: Mapping[str, str]) -> None:
@@ -26,6 +24,9 @@ def validate(given: Path | None, *, env: Mapping[str, str]) -> None:
     if problems:
         raise click.exceptions.Exit(2)
     config = load_config(path)
+    # only for a valid file: these import the statistics, which an invalid file need not wait for
+    from ci_autoresearch.config.feasibility import warnings  # noqa: PLC0415
+
     for warning in warnings(config):
         click.echo(f"{path}: warning: {warning}", err=True)
     notes = runnability_problems(config)
@@ -38,6 +39,8 @@ def validate(given: Path | None, *, env: Mapping[str, str]) -> None:
 
 def readiness(config: Config, root: Path, *, env: Mapping[str, str]) -> list[str]:
     """Settings without effect and programs missing from the repository and ``PATH``."""
+    from ci_autoresearch.config.readiness import ineffective_settings, missing_programs  # noqa: PLC0415
+
     path = env.get("PATH", os.defpath)
     return ineffective_settings(config) + missing_programs(
         config, exists=lambda p: (root / p).exists(), which=lambda p: shutil.which(p, path=path)
