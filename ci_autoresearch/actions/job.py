@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.actions.evaluate import Request
 from ci_autoresearch.actions.plan import config_path_in_repo
 from ci_autoresearch.actions.stages import Stage, ci_stage, evaluate_stage, plan_stage, publish_stage
-from ci_autoresearch.app.workspace import repo_root
 from ci_autoresearch.config.model import GithubConfig
 from ci_autoresearch.console import progress_printer
 from ci_autoresearch.history.state import state_dir
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # PyGithub is imported by the stages that talk to GitHub only
 
 def stage(config_path: Path | None, out_dir: Path | None, *, env: Mapping[str, str]) -> Stage:
     """This checkout's stage; its files go to ``out_dir``, else ``$RUNNER_TEMP/ci-autoresearch``."""
-    repo = repo_root()
+    repo = git.toplevel(Path.cwd())
     default_out = Path(env.get("RUNNER_TEMP") or state_dir(repo)) / "ci-autoresearch"
     return Stage(
         repo=repo,
