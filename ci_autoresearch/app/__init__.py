@@ -1,1 +1,2 @@
-"""Orchestration: the loop, the demo, init."""
+"""The commands' bodies and the orchestration: init (adopt), validate, bench and compare, run (the loop),
+history and status, the demo; workspace holds what they share."""

@@ -1,6 +1,5 @@
-"""What ``init`` writes into a repository: the proposed configuration, the workflow files, and the
-exclude lines for files the benchmark writes. The effects of ``init``; the looking is in
-:mod:`ci_autoresearch.app.detect`.
+"""``init``: what it writes into a repository (the proposed configuration, the workflow files, the
+exclude lines for files the benchmark writes) and says. The looking is in :mod:`ci_autoresearch.app.detect`.
 """
 
 from __future__ import annotations
@@ -11,9 +10,12 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+import click
+
 from ci_autoresearch import git
 from ci_autoresearch.app.detect import Proposal, RepoView, propose_config
-from ci_autoresearch.config import starter_config
+from ci_autoresearch.app.workspace import repo_root
+from ci_autoresearch.config import DEFAULT_CONFIG_FILE, starter_config
 from ci_autoresearch.errors import AutoresearchError, BadInputError, ToolMissingError
 
 MAX_READ_BYTES = 256 * 1024  # larger files are not looked into
@@ -117,3 +119,36 @@ def write_workflows(root: Path, *, force: bool) -> list[Path]:
         (target / name).write_text(text, encoding="utf-8")
         written.append(target / name)
     return written
+
+
+def init(config_path: Path | None, *, force: bool, github: bool, env: Mapping[str, str]) -> None:
+    """``init``: write the proposed configuration (and with ``github`` the workflows), say what was found."""
+
+    try:
+        root: Path = repo_root()
+        git_dir: Path | None = git.common_dir(root)
+    except AutoresearchError:
+        root, git_dir = Path.cwd(), None
+    path = config_path or root / DEFAULT_CONFIG_FILE
+    keep = path.exists() and not force
+    if keep and not github:
+        raise BadInputError(f"{path} already exists", hint="use --force to overwrite it")
+    if github:
+        for written in write_workflows(root, force=force):
+            click.echo(f"wrote {written}")
+    if keep:
+        click.echo(f"kept {path} (--force overwrites it)")
+        return
+    found = proposal(root, env)
+    for finding in found.findings:
+        click.echo(f"found {finding}")
+    path.write_text(found.config)
+    if git_dir is not None:
+        for name in exclude_locally(git_dir, found.ignore):
+            click.echo(f"added /{name} to {git_dir / 'info' / 'exclude'} (the benchmark writes it)")
+    if found.kind is None:
+        click.echo(f"wrote {path}; edit benchmark.command, then run `ci-autoresearch validate`")
+    else:
+        click.echo(
+            f"wrote {path}; check it with `ci-autoresearch validate`, try it with `ci-autoresearch bench`"
+        )

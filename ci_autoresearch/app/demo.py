@@ -282,3 +282,46 @@ def worker_showcase(repo: Path, env: Mapping[str, str], *, progress: ProgressFn)
         progress=progress,
     )
     return f"worker mode (worker.yml), {cand} against {base}:\n\n" + comparison_text(comparison)
+
+
+def run_demo(keep: Path | None, *, env: Mapping[str, str]) -> None:
+    """``demo``: create the repository (in ``keep``, else a temporary folder), run the loop on it to its
+    end, show the history, the status and worker mode, and write the report with its chart."""
+    # the command's parts only: building the repository (`create`) needs none of them
+    import tempfile  # noqa: PLC0415
+
+    import click  # noqa: PLC0415
+
+    from ci_autoresearch.app.loop import LoopOptions  # noqa: PLC0415
+    from ci_autoresearch.app.run import run_loop  # noqa: PLC0415
+    from ci_autoresearch.console import progress_printer  # noqa: PLC0415
+    from ci_autoresearch.forge.local import LocalForge  # noqa: PLC0415
+    from ci_autoresearch.history import notes  # noqa: PLC0415
+    from ci_autoresearch.history.state import state_dir  # noqa: PLC0415
+    from ci_autoresearch.report import views  # noqa: PLC0415
+    from ci_autoresearch.report.text import history_text  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="autoresearch-demo-") as tmp:
+        repo = create((keep or Path(tmp) / "demo").resolve(), env)
+        click.echo(
+            f"demo repository: {repo}\ncandidates: "
+            + ", ".join(CANDIDATES)
+            + " and a search over the sort algorithm\n"
+        )
+        config = load_config(repo / ".autoresearch.yml")
+        outcome = run_loop(
+            repo, config, env, LocalForge(state_dir(repo), say=click.echo), LoopOptions(branch="main")
+        )
+        evaluations = notes.load(repo).latest()
+        click.echo("\n" + history_text(evaluations))
+        click.echo(views.status_text(views.status_json(evaluations, config)), nl=False)
+        click.echo(f"stopped: {outcome.reason}")
+        click.echo("\n" + worker_showcase(repo, env, progress=progress_printer(env)))
+        report_dir = state_dir(repo) if keep else Path(tempfile.gettempdir())
+        report = report_dir / "autoresearch-demo-report.md"
+        report.write_text(
+            views.report_markdown(evaluations, config, title="ci-autoresearch demo", changes=outcome.changes)
+        )
+        click.echo(f"report with chart: {report}")
+        if keep:
+            click.echo(f"explore it: cd {repo} && ci-autoresearch history && git log --oneline --graph --all")
