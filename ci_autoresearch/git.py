@@ -62,6 +62,18 @@ def common_dir(repo: Path) -> Path:
     return Path(_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
 
 
+def git_path(repo: Path, name: str) -> Path:
+    """Where ``<git dir>/<name>`` is for ``repo`` (``git rev-parse --git-path``), as an absolute path."""
+    path = Path(_out(repo, "rev-parse", "--git-path", name))
+    return path if path.is_absolute() else repo / path
+
+
+def listed_files(repo: Path) -> list[str]:
+    """The work tree's files as git lists them: tracked and untracked, not ignored (unsorted)."""
+    out = _git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
+    return [p for p in out.split("\0") if p]
+
+
 def check_name(name: str, what: str = "git ref") -> str:
     """``name`` when it can safely be given to git as a ref or a remote; :class:`GitError` when it
     starts with ``-`` (git would read it as an option: ``--upload-pack=…`` runs a command) or holds a
@@ -99,10 +111,6 @@ def is_dirty(repo: Path) -> bool:
 
 def short(sha: str) -> str:
     return sha[:8]
-
-
-def subject(repo: Path, sha: str) -> str:
-    return _out(repo, "log", "-1", "--format=%s", sha)
 
 
 def merge_base(repo: Path, a: str, b: str) -> str | None:
@@ -148,8 +156,32 @@ def worktree(repo: Path, sha: str, path: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        _git(repo, "worktree", "remove", "--force", "--", str(path), check=False)
-        _git(repo, "worktree", "prune", check=False)
+        worktree_remove(repo, str(path))
+        worktree_prune(repo)
+
+
+def worktree_paths(repo: Path) -> list[str] | None:
+    """The paths of ``repo``'s worktrees (the main one first); None when git cannot list them."""
+    res = _git(repo, "worktree", "list", "--porcelain", check=False)
+    if res.returncode != 0:
+        return None
+    lines = res.stdout.splitlines()
+    return [line.removeprefix("worktree ") for line in lines if line.startswith("worktree ")]
+
+
+def worktree_remove(repo: Path, path: str) -> None:
+    """Remove the worktree at ``path`` even with changes in it (nothing happens when it is not one)."""
+    _git(repo, "worktree", "remove", "--force", "--", path, check=False)
+
+
+def worktree_prune(repo: Path) -> None:
+    """Forget worktrees whose folder is gone."""
+    _git(repo, "worktree", "prune", check=False)
+
+
+def merge_ff_only(repo: Path, sha: str) -> None:
+    """Move the checked-out branch (and its work tree) forward to ``sha``; :class:`GitError` otherwise."""
+    _git(repo, "merge", "--ff-only", "--quiet", sha)
 
 
 # --- commits without a worktree ---------------------------------------------------------------------
@@ -195,6 +227,11 @@ def note_show(repo: Path, sha: str, ref: str = NOTES_REF) -> str | None:
 def note_add(repo: Path, sha: str, text: str, ref: str = NOTES_REF) -> None:
     """Attach ``text`` as the note of ``sha`` (replacing an older note)."""
     _git(repo, "notes", f"--ref={ref}", "add", "--force", "--file=-", sha, input=text)
+
+
+def notes_merge(repo: Path, other: str, *, strategy: str, ref: str = NOTES_REF) -> None:
+    """Merge the notes ref ``other`` into ``ref`` with git's notes merge ``strategy``."""
+    _git(repo, "notes", f"--ref={ref}", "merge", "--quiet", f"--strategy={strategy}", other)
 
 
 def notes_list(repo: Path, ref: str = NOTES_REF) -> list[tuple[str, str]]:
@@ -298,7 +335,19 @@ def bundle_fetch(repo: Path, path: Path, ref: str, into: str) -> None:
 
 def push(repo: Path, remote: str, refspec: str) -> None:
     """Push one refspec (never forced unless it starts with ``+``); :class:`GitError` when refused."""
-    _git(repo, "push", "--quiet", remote, refspec)
+    _git(repo, "push", "--quiet", "--", remote, refspec)
+
+
+def try_push(repo: Path, remote: str, refspec: str) -> bool:
+    """Push one refspec to ``remote`` (a checked name); False when it is refused (e.g. not a fast-forward)."""
+    res = _git(repo, "push", "--quiet", "--", check_name(remote, "remote"), refspec, check=False)
+    return res.returncode == 0
+
+
+def try_fetch(repo: Path, remote: str, refspec: str) -> str | None:
+    """Fetch one refspec from ``remote`` (a checked name); None when done, else git's error output."""
+    res = _git(repo, "fetch", "--quiet", "--", check_name(remote, "remote"), refspec, check=False)
+    return None if res.returncode == 0 else res.stderr
 
 
 def fetch_commit(repo: Path, remote: str, sha: str) -> bool:
@@ -319,6 +368,35 @@ def run(
 ) -> ToolResult:
     """Escape hatch for the loop's less common git operations (commit, merge, push, fetch)."""
     return _git(repo, *args, check=check, input=input, env=env)
+
+
+# --- making a repository (the demo) ------------------------------------------------------------------
+
+
+def init(path: Path, *, branch: str, env: Mapping[str, str]) -> None:
+    """A new repository at ``path`` whose first branch is ``branch``."""
+    _git(path, "init", "--quiet", f"--initial-branch={branch}", env=env)
+
+
+def add_all(repo: Path, *, env: Mapping[str, str]) -> None:
+    """Stage every change of the work tree, new and deleted files included."""
+    _git(repo, "add", "-A", env=env)
+
+
+def commit(repo: Path, message: str, *, env: Mapping[str, str], all_tracked: bool = False) -> None:
+    """Commit the index (with ``all_tracked``: every change to tracked files) with ``message``."""
+    _git(repo, "commit", "--quiet", *(["-a"] if all_tracked else []), "-m", message, env=env)
+
+
+def tag(repo: Path, name: str, *, env: Mapping[str, str]) -> None:
+    """A lightweight tag ``name`` on ``HEAD``."""
+    _git(repo, "tag", name, env=env)
+
+
+def checkout(repo: Path, branch: str, *, env: Mapping[str, str], start: str | None = None) -> None:
+    """Check out ``branch``; with ``start``, a new branch made there."""
+    new = ["-b", branch, start] if start is not None else [branch]
+    _git(repo, "checkout", "--quiet", *new, env=env)
 
 
 # --- plumbing for propose ----------------------------------------------------------------------------

@@ -26,8 +26,7 @@ WORKFLOWS_DIR = Path(".github") / "workflows"
 def _listed(root: Path) -> tuple[str, ...]:
     """The repository's files: git's list (tracked and untracked, not ignored), else a walk."""
     try:
-        out = git.run(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
-        return tuple(sorted({p for p in out.split("\0") if p}))
+        return tuple(sorted(set(git.listed_files(root))))
     except AutoresearchError:
         files = []
         for folder, dirs, names in os.walk(root):

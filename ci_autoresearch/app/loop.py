@@ -115,7 +115,7 @@ class Loop:
             self.say(f"resuming: moving {self.options.branch} to the kept {git.short(last.new_best)}")
             self._advance(last.new_best)
             if self.remote:
-                git.run(self.repo, "push", "--quiet", "--", self.remote, f"refs/heads/{self.options.branch}")
+                git.push(self.repo, self.remote, f"refs/heads/{self.options.branch}")
 
     # --- candidates --------------------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class Loop:
     def _advance(self, new_best: str) -> None:
         branch = self.options.branch
         if git.current_branch(self.repo) == branch:
-            git.run(self.repo, "merge", "--ff-only", "--quiet", new_best)
+            git.merge_ff_only(self.repo, new_best)
         else:
             git.update_ref(self.repo, f"refs/heads/{branch}", new_best)
 
@@ -278,7 +278,7 @@ class Loop:
         if self.remote:
             history.push_notes(self.repo, self.remote)
             if ev.decision == "kept" and self.options.advance:
-                git.run(self.repo, "push", "--quiet", "--", self.remote, f"refs/heads/{self.options.branch}")
+                git.push(self.repo, self.remote, f"refs/heads/{self.options.branch}")
         pub = Publication(evaluation=ev, markdown=evaluation_markdown(ev), branch=cand.branch)
         self.forge.publish(pub)
         c = ev.comparison
