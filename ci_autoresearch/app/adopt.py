@@ -12,7 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from ci_autoresearch import git
-from ci_autoresearch.app.detect import Proposal, RepoView, propose_config
+from ci_autoresearch.app.detect import Proposal, propose_config
+from ci_autoresearch.app.harnesses import RepoView
 from ci_autoresearch.config import starter_config
 from ci_autoresearch.errors import AutoresearchError, BadInputError, ToolMissingError
 
