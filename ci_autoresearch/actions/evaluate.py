@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ci_autoresearch import __version__, git
+from ci_autoresearch import candidates as propose
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_to_json, write_json
-from ci_autoresearch.candidates import propose
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import Decision, comparison_of

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ci_autoresearch import __version__, git
+from ci_autoresearch import candidates as propose
 from ci_autoresearch.actions.runtime import PullInfo
 from ci_autoresearch.artifacts import SCHEMA_IDS, parse_document
-from ci_autoresearch.candidates import propose
 from ci_autoresearch.config import load_config_text
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.errors import BadInputError

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ci_autoresearch import candidates as propose
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.actions.plan import Plan, Slot, config_at, loop_evaluations, pull_slot
@@ -36,7 +37,6 @@ from ci_autoresearch.artifacts import (
     parse_document,
     write_json,
 )
-from ci_autoresearch.candidates import propose
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import pct

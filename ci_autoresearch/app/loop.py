@@ -21,7 +21,7 @@ from typing import Any
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
-from ci_autoresearch.candidates import propose
+from ci_autoresearch.candidates import branches, generator, search_space
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import pct
@@ -123,7 +123,7 @@ class Loop:
         latest = [ev for ev in hist.latest() if ev.decision != "pending"]
         tried_heads = {ev.candidate_head for ev in latest}
         tried_sources = {ev.source for ev in latest if ev.source.startswith("search:")}
-        pool = propose.branch_candidates(
+        pool = branches.branch_candidates(
             self.repo, self.config.candidates.branches, self.config.hypotheses, exclude=[self.options.branch]
         )
         if self.config.search_space is not None:
@@ -131,7 +131,7 @@ class Loop:
             pool = [c for c in pool if not (c.branch or "").startswith(generated)]  # made below, on the best
             pool += [
                 c
-                for c in propose.search_candidates(self.repo, self.config.search_space, best)
+                for c in search_space.search_candidates(self.repo, self.config.search_space, best)
                 if c.source not in tried_sources
             ]
         best_tree = git.tree_of(self.repo, best)
@@ -146,7 +146,7 @@ class Loop:
             payload = self._propose_payload(best, hist)
             fresh = [
                 c
-                for c in propose.run_propose(
+                for c in generator.run_propose(
                     self.repo,
                     self.config.propose,
                     payload,
@@ -197,7 +197,7 @@ class Loop:
     def _measure(
         self, best: str, cand: Candidate, hist: history.History, iteration: int, round_no: int
     ) -> Evaluation:
-        trial = propose.trial_commit(self.repo, best, cand)
+        trial = branches.trial_commit(self.repo, best, cand)
         label = cand.branch or cand.source
         if trial is None:
             comparison = keep.conflict(

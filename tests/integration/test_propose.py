@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 
 from ci_autoresearch import git as gitmod
-from ci_autoresearch.candidates.propose import (
-    BOT_EMAIL,
-    BOT_NAME,
-    branch_candidates,
-    branch_name,
-    rank,
-    run_propose,
-    search_candidates,
-)
+from ci_autoresearch.candidates.branches import BOT_EMAIL, BOT_NAME, branch_candidates, rank
+from ci_autoresearch.candidates.generator import run_propose
+from ci_autoresearch.candidates.search_space import branch_name, search_candidates
 from ci_autoresearch.config.model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from tests.helpers import base_env, commit_branch, git, make_repo
