@@ -454,20 +454,21 @@ def commit_files(
     name: str,
     email: str,
     date: str,
+    env: Mapping[str, str],
 ) -> str:
     """A commit on top of ``base`` whose tree is ``base``'s with ``files`` (path → text) replaced.
 
     Plumbing only, with a temporary index (``GIT_INDEX_FILE``): no worktree, no user index, no ref is
     touched. Author and committer are ``name <email>`` at ``date`` (git's raw form), the commit is never
     signed, and the blobs are hashed without filters: the same inputs give the same sha every time.
-    Each file keeps its mode in ``base`` (``100644`` for a new file). Returns the new commit's sha.
+    Each file keeps its mode in ``base`` (``100644`` for a new file). The git processes get ``env`` (the
+    caller's environment) with the index and the identity set. Returns the new commit's sha.
     """
-    import os  # noqa: PLC0415 - only the child git processes need the inherited environment
     import tempfile  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="autoresearch-index-") as tmp:
         env = {
-            **os.environ,
+            **env,
             "GIT_INDEX_FILE": str(Path(tmp) / "index"),
             "GIT_AUTHOR_NAME": name,
             "GIT_AUTHOR_EMAIL": email,

@@ -118,7 +118,9 @@ def _candidates(
         if config.search_space is None:
             raise BadInputError(f"--source {source}: the base's configuration has no search_space")
         found = [
-            c for c in propose.search_candidates(repo, config.search_space, base_sha) if c.source == source
+            c
+            for c in propose.search_candidates(repo, config.search_space, base_sha, env=env)
+            if c.source == source
         ]
         if not found:
             raise BadInputError(f"--source {source}: not a point of the base's search_space")

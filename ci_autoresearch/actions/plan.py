@@ -227,6 +227,7 @@ def plan_schedule(
     base_sha: str,
     hist: history.History,
     limit: int,
+    env: Mapping[str, str],
     say: Callable[[str], None] = lambda _: None,
 ) -> Plan:
     """The candidates of one scheduled run: untried branches ranked by hypotheses, search-space points on
@@ -255,7 +256,7 @@ def plan_schedule(
     if config.search_space is not None:
         generated = config.search_space.branch_prefix
         pool = [c for c in pool if not (c.branch or "").startswith(generated)]
-        pool += propose.search_candidates(repo, config.search_space, base_sha)
+        pool += propose.search_candidates(repo, config.search_space, base_sha, env=env)
     base_tree = git.tree_of(repo, base_sha)
     slots: list[Slot] = []
     skipped: list[str] = []

@@ -533,7 +533,10 @@ def _push_generated(ctx: Context, config: Config, plan: Plan, branch: str, ev: E
     proposal's commit came in through its verified git bundle."""
     sha = ev.comparison.candidate.sha
     if ev.source.startswith("search:") and config.search_space is not None:
-        remade = [c.sha for c in propose.search_candidates(ctx.repo, config.search_space, plan.base_sha)]
+        remade = [
+            c.sha
+            for c in propose.search_candidates(ctx.repo, config.search_space, plan.base_sha, env=ctx.env)
+        ]
         if sha not in remade:
             ctx.say(
                 gha.annotation("warning", f"{branch}: the search point does not come out as {sha[:12]} here")

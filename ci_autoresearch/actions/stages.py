@@ -170,6 +170,7 @@ def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, C
             base_sha=base_of(stage.repo, base_ref, stage.remote),
             hist=_history(stage),
             limit=limit,
+            env=stage.env,
             say=stage.say,
         )
         return plan, config

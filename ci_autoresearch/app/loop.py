@@ -131,7 +131,9 @@ class Loop:
             pool = [c for c in pool if not (c.branch or "").startswith(generated)]  # made below, on the best
             pool += [
                 c
-                for c in search_space.search_candidates(self.repo, self.config.search_space, best)
+                for c in search_space.search_candidates(
+                    self.repo, self.config.search_space, best, env=self.env
+                )
                 if c.source not in tried_sources
             ]
         best_tree = git.tree_of(self.repo, best)

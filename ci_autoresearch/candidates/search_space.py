@@ -159,14 +159,16 @@ def _render(
     return files
 
 
-def search_candidates(repo: Path, space: SearchSpaceConfig, base_sha: str) -> list[Candidate]:
+def search_candidates(
+    repo: Path, space: SearchSpaceConfig, base_sha: str, *, env: Mapping[str, str]
+) -> list[Candidate]:
     """One deterministic commit (and branch) per combination of the search space, on top of ``base_sha``.
 
     Everything is checked before any commit is made: a missing file, a pattern that does not compile,
     has no group, matches nothing or overlaps another one is a :class:`BadInputError` naming
     ``search_space.parameters[i]``. Combinations whose text equals the base (the value is already
     there) give no candidate. Branches are created or moved with ``update-ref``; the branch checked out
-    in ``repo`` is never moved.
+    in ``repo`` is never moved. ``env`` is the environment of the git processes that make the commits.
     """
     base_sha = git.resolve(repo, base_sha)
     combos = combinations(space)
@@ -192,7 +194,9 @@ def search_candidates(repo: Path, space: SearchSpaceConfig, base_sha: str) -> li
             f"Autoresearch-Source: search:{label}\n"
             f"Autoresearch-Base: {base_sha}\n"
         )
-        sha = git.commit_files(repo, base_sha, files, message, name=BOT_NAME, email=BOT_EMAIL, date=date)
+        sha = git.commit_files(
+            repo, base_sha, files, message, name=BOT_NAME, email=BOT_EMAIL, date=date, env=env
+        )
         branch = branch_name(space.branch_prefix, combo)
         if branch in used:  # two value sets sanitised to the same name
             branch = f"{branch}-{git.short(sha)}"
