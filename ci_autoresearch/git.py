@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,15 +63,22 @@ def common_dir(repo: Path) -> Path:
     return Path(_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir"))
 
 
+def git_dir(repo: Path) -> Path:
+    """The git directory of ``repo``'s worktree (absolute; a linked worktree has its own)."""
+    return Path(_out(repo, "rev-parse", "--absolute-git-dir"))
+
+
 def git_path(repo: Path, name: str) -> Path:
     """Where ``<git dir>/<name>`` is for ``repo`` (``git rev-parse --git-path``), as an absolute path."""
     path = Path(_out(repo, "rev-parse", "--git-path", name))
     return path if path.is_absolute() else repo / path
 
 
-def listed_files(repo: Path) -> list[str]:
-    """The work tree's files as git lists them: tracked and untracked, not ignored (unsorted)."""
-    out = _git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
+def listed_files(repo: Path, patterns: Sequence[str] = ()) -> list[str]:
+    """The work tree's files as git lists them: tracked and untracked, not ignored (unsorted); with
+    ``patterns``, only those matching them (see :func:`pathspecs`)."""
+    limit = ["--", *pathspecs(patterns)] if patterns else []
+    out = _git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard", *limit).stdout
     return [p for p in out.split("\0") if p]
 
 
@@ -289,6 +297,21 @@ def delete_ref(repo: Path, ref: str) -> None:
     _git(repo, "update-ref", "-d", ref)
 
 
+def all_refs(repo: Path) -> dict[str, str]:
+    """Every ref of ``repo`` (full name → the sha it points at)."""
+    out = _out(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def restore_ref(repo: Path, ref: str, sha: str | None) -> None:
+    """Point ``ref`` at ``sha`` again, or delete it when ``sha`` is None; a failure is not raised (the
+    caller compares the refs afterwards)."""
+    if sha is None:
+        _git(repo, "update-ref", "-d", ref, check=False)
+    else:
+        _git(repo, "update-ref", ref, sha, check=False)
+
+
 _CREDENTIAL_KEYS = (
     r"^(http\..*\.extraheader|credential\..*|remote\..*\.(push)?url|url\..*\.(push)?insteadof)$"
 )
@@ -358,24 +381,38 @@ def fetch_commit(repo: Path, remote: str, sha: str) -> bool:
     return res.returncode == 0 and try_resolve(repo, sha) is not None
 
 
+def fetch_shallow(repo: Path, source: Path, sha: str) -> None:
+    """Fetch commit ``sha`` and only its objects (depth 1) from the repository at ``source``, with no ref
+    or ``FETCH_HEAD`` written; ``sha`` need not be on a ref (protocol v2 lets upload-pack send it)."""
+    _git(
+        repo,
+        *("-c", "protocol.version=2", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1"),
+        str(source),
+        sha,
+    )
+
+
 def remote_url(repo: Path, remote: str) -> str | None:
     res = _git(repo, "remote", "get-url", "--", check_name(remote, "remote"), check=False)
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def run(
-    repo: Path, *args: str, check: bool = True, input: str | None = None, env: Mapping[str, str] | None = None
-) -> ToolResult:
-    """Escape hatch for the loop's less common git operations (commit, merge, push, fetch)."""
-    return _git(repo, *args, check=check, input=input, env=env)
-
-
-# --- making a repository (the demo) ------------------------------------------------------------------
+# --- making a repository (the demo, private clones) -----------------------------------------------------
 
 
 def init(path: Path, *, branch: str, env: Mapping[str, str]) -> None:
     """A new repository at ``path`` whose first branch is ``branch``."""
     _git(path, "init", "--quiet", f"--initial-branch={branch}", env=env)
+
+
+def init_without_template(path: Path) -> None:
+    """A new repository at ``path`` made without any template: no hooks, no sample files."""
+    _git(path, "init", "--quiet", "--template=")
+
+
+def checkout_detached(repo: Path, sha: str) -> None:
+    """Check out commit ``sha`` with a detached ``HEAD``."""
+    _git(repo, "checkout", "--quiet", "--detach", sha)
 
 
 def add_all(repo: Path, *, env: Mapping[str, str]) -> None:
@@ -445,6 +482,37 @@ def is_valid_branch_name(repo: Path, name: str) -> bool:
     return _git(repo, "check-ref-format", "--branch", name, check=False).returncode == 0
 
 
+def read_tree(repo: Path, tree: str, *, env: Mapping[str, str]) -> None:
+    """Load ``tree`` (or a commit's tree) into the index ``env`` names (``GIT_INDEX_FILE``)."""
+    _git(repo, "read-tree", tree, env=env)
+
+
+def index_entries(repo: Path, patterns: Sequence[str], *, env: Mapping[str, str]) -> list[str]:
+    """The entries (``mode sha stage<TAB>path``) of the index ``env`` names that match ``patterns``."""
+    out = _git(repo, "ls-files", "-z", "--stage", "--", *pathspecs(patterns), env=env).stdout
+    return [e for e in out.split("\0") if e]
+
+
+def update_index_info(repo: Path, entries: Sequence[str], *, env: Mapping[str, str]) -> None:
+    """Put ``entries`` (as :func:`index_entries` gives them) into the index ``env`` names."""
+    _git(repo, "update-index", "-z", "--index-info", input="\0".join(entries) + "\0", env=env)
+
+
+def add_force(repo: Path, paths: Sequence[str], *, env: Mapping[str, str]) -> None:
+    """Add the files at ``paths`` (literal, from the top) to the index ``env`` names, ignored or not."""
+    _git(repo, "add", "--force", "--", *(f":(top,literal){p}" for p in paths), env=env)
+
+
+def write_tree(repo: Path, *, env: Mapping[str, str]) -> str:
+    """The tree of the index ``env`` names, written to the object store."""
+    return _git(repo, "write-tree", env=env).stdout.strip()
+
+
+def checkout_index(repo: Path, prefix: Path, *, env: Mapping[str, str]) -> None:
+    """Write every file of the index ``env`` names below the folder ``prefix`` (overwriting)."""
+    _git(repo, "checkout-index", "--all", "--force", f"--prefix={prefix}{os.sep}", env=env)
+
+
 def commit_files(
     repo: Path,
     base: str,
@@ -477,11 +545,11 @@ def commit_files(
             "GIT_COMMITTER_EMAIL": email,
             "GIT_COMMITTER_DATE": date,
         }
-        _git(repo, "read-tree", base, env=env)
+        read_tree(repo, base, env=env)
         for path, text in files.items():
             blob = _git(repo, "hash-object", "-w", "--stdin", input=text, env=env).stdout.strip()
             mode = file_mode(repo, base, path) or "100644"
             _git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
-        tree = _git(repo, "write-tree", env=env).stdout.strip()
+        tree = write_tree(repo, env=env)
         res = _git(repo, "commit-tree", "--no-gpg-sign", tree, "-p", base, "-F", "-", input=message, env=env)
         return res.stdout.strip()
