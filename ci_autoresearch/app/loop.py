@@ -20,7 +20,7 @@ from typing import Any
 
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
-from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
+from ci_autoresearch.artifacts import evaluation_from_json, parse_document
 from ci_autoresearch.candidates import branches, generator, search_space
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
@@ -161,38 +161,14 @@ class Loop:
         return fresh
 
     def _propose_payload(self, best: str, hist: history.History) -> dict[str, Any]:
-        state = self._state(hist)
-        return {
-            "schema": "ci-autoresearch/propose-input@1",
-            "objective": {
-                "metric": self.config.objective.metric,
-                "direction": self.config.objective.direction,
-                "target": self.config.objective.target,
-            },
-            "best": {"sha": best, "value": state.best_value, "branch": self.options.branch},
-            "start_value": state.start_value,
-            "hypotheses": self._hypotheses(hist),
-            "history": [
-                {k: v for k, v in evaluation_to_json(ev).items() if k not in ("environment",)}
-                for ev in hist.latest()
-            ],
-        }
-
-    def _hypotheses(self, hist: history.History) -> list[dict[str, Any]]:
-        """``hypotheses`` ranked (highest expected gain first), each saying whether its branch exists and
-        whether it was evaluated: the ideas a generator (e.g. a coding agent) can work on next."""
-        tried = {ev.source for ev in hist.latest()}
-        ranked = sorted(self.config.hypotheses, key=lambda h: (-h.expected_gain, h.branch))
-        return [
-            {
-                "branch": h.branch,
-                "expected_gain": h.expected_gain,
-                "description": h.description,
-                "exists": git.try_resolve(self.repo, f"refs/heads/{h.branch}") is not None,
-                "tried": bool({f"branch:{h.branch}", f"propose:{h.branch}"} & tried),
-            }
-            for h in ranked
-        ]
+        return generator.propose_payload(
+            self.repo,
+            self.config,
+            hist.latest(),
+            best=best,
+            branch=self.options.branch,
+            state=self._state(hist),
+        )
 
     # --- one candidate -----------------------------------------------------------------------------
 

@@ -37,18 +37,20 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ci_autoresearch import git
+from ci_autoresearch.artifacts import evaluation_to_json
 from ci_autoresearch.candidates.branches import PROPOSED_PREFIX
-from ci_autoresearch.config.model import ProposeConfig
+from ci_autoresearch.config.model import Config, Hypothesis, ProposeConfig
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from ci_autoresearch.history import recover
+from ci_autoresearch.history.convergence import LoopState
 from ci_autoresearch.history.state import state_dir
 from ci_autoresearch.measure.runner import run_measured, scrub_env
-from ci_autoresearch.model import Candidate
+from ci_autoresearch.model import Candidate, Evaluation
 
 _GIT_LOCATION_VARS = (
     "GIT_DIR",
@@ -61,6 +63,52 @@ _GIT_LOCATION_VARS = (
     "GIT_PREFIX",
 )
 _BRANCH_LINE = re.compile(r"^BRANCH[ \t]+(\S+)(?:[ \t]+(.*?))?\s*$")
+
+
+def propose_payload(
+    repo: Path,
+    config: Config,
+    latest: Sequence[Evaluation],
+    *,
+    best: str,
+    branch: str,
+    state: LoopState,
+) -> dict[str, Any]:
+    """The JSON the command reads (``ci-autoresearch/propose-input@1``): the objective, the best on
+    ``branch``, the start value, the ranked hypotheses and ``latest`` (one evaluation per key)."""
+    return {
+        "schema": "ci-autoresearch/propose-input@1",
+        "objective": {
+            "metric": config.objective.metric,
+            "direction": config.objective.direction,
+            "target": config.objective.target,
+        },
+        "best": {"sha": best, "value": state.best_value, "branch": branch},
+        "start_value": state.start_value,
+        "hypotheses": _hypotheses(repo, config.hypotheses, latest),
+        "history": [
+            {k: v for k, v in evaluation_to_json(ev).items() if k not in ("environment",)} for ev in latest
+        ],
+    }
+
+
+def _hypotheses(
+    repo: Path, hypotheses: Sequence[Hypothesis], latest: Sequence[Evaluation]
+) -> list[dict[str, Any]]:
+    """``hypotheses`` ranked (highest expected gain first), each saying whether its branch exists and
+    whether it was evaluated: the ideas a generator (e.g. a coding agent) can work on next."""
+    tried = {ev.source for ev in latest}
+    ranked = sorted(hypotheses, key=lambda h: (-h.expected_gain, h.branch))
+    return [
+        {
+            "branch": h.branch,
+            "expected_gain": h.expected_gain,
+            "description": h.description,
+            "exists": git.try_resolve(repo, f"refs/heads/{h.branch}") is not None,
+            "tried": bool({f"branch:{h.branch}", f"propose:{h.branch}"} & tried),
+        }
+        for h in ranked
+    ]
 
 
 def _propose_env(
