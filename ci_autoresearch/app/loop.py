@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
@@ -33,7 +33,7 @@ from ci_autoresearch.history.convergence import LoopState, StopReason, state_fro
 from ci_autoresearch.history.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.session import ProgressFn, compare_refs
-from ci_autoresearch.model import Candidate, Change, Evaluation, RefInfo
+from ci_autoresearch.model import BenchmarkFiles, Candidate, Change, Comparison, Evaluation, RefInfo
 from ci_autoresearch.report.render import evaluation_markdown, pull_request_body
 
 
@@ -61,6 +61,25 @@ class LoopOutcome:
         return "evaluation budget of this invocation used"
 
 
+class CompareFn(Protocol):
+    """How the loop measures a trial against the best: :func:`compare_refs` (a test passes a fake)."""
+
+    def __call__(
+        self,
+        repo: Path,
+        config: Config,
+        base_ref: str,
+        cand_ref: str,
+        *,
+        env: Mapping[str, str],
+        log_dir: Path,
+        progress: ProgressFn,
+        labels: tuple[str, str] | None,
+        benchmark_files: BenchmarkFiles | None,
+        measured_by: str,
+    ) -> Comparison: ...
+
+
 def _say_nothing(_: str) -> None:
     return None
 
@@ -77,6 +96,7 @@ class Loop:
         log_root: Path,
         say: Callable[[str], None] = _say_nothing,
         progress: ProgressFn | None = None,
+        compare: CompareFn = compare_refs,
     ) -> None:
         self.repo = repo
         self.config = config
@@ -86,6 +106,7 @@ class Loop:
         self.log_root = log_root
         self._say = say
         self.progress = progress
+        self.compare = compare
         self.remote = config.checkpoint.remote
         self.changes: list[Change] = []
 
@@ -206,7 +227,7 @@ class Loop:
             return known
         t0 = time.monotonic()
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
-        comparison = compare_refs(
+        comparison = self.compare(
             self.repo,
             self.config,
             best,
