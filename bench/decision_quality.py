@@ -24,7 +24,7 @@ effects are shuffled together so that the machine's slow changes of load hit eve
 then reads only the samples it would have measured:
 
 1. ``ci-autoresearch``: the tool's defaults (``Config`` defaults: objective ``wall_time``, min_effect 1 %,
-   confidence 95 %, 10 rounds, then ``stats.rounds_to_add`` while ``decide`` says inconclusive and a
+   confidence 95 %, 10 rounds, then ``stopping.rounds_to_add`` while ``decide`` says inconclusive and a
    verdict is still reachable, up to 30), run through ``decide.decide``; keep = verdict ``improved``.
 2. ``one run each``: keep if the candidate's single run is faster (karpathy/autoresearch, autoloop).
 3. ``median of 5``: keep if the median of 5 runs is better by more than 1 % (the autoresearch article's
@@ -74,12 +74,14 @@ from ci_autoresearch.config.model import (
     MetricSpec,
     ObjectiveConfig,
 )
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential, stats, stopping
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import AutoresearchError
 from ci_autoresearch.measure import metrics
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
+from ci_autoresearch.measure.valgrind import require_valgrind, wrap_for_instructions
 from ci_autoresearch.model import Estimate
 
 EFFECTS: tuple[float, ...] = (0.0, -0.02, -0.05, -0.10, 0.05)
@@ -209,7 +211,7 @@ def tool_rule(
     config: Config, *, previous: bool = False, shape: float | None = None, futility: bool = True
 ) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
-    its statistics): ``measurement_runs`` rounds, then ``stats.rounds_to_add`` more while inconclusive
+    its statistics): ``measurement_runs`` rounds, then ``stopping.rounds_to_add`` more while inconclusive
     and a verdict is still reachable, ``decide.decide`` at every look with the session's schedule.
 
     ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
@@ -222,7 +224,7 @@ def tool_rule(
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
     warmup = config.collection.warmup_runs
     confidence, min_effect = config.decision.confidence, config.decision.min_effect
-    looks = stats.look_schedule(first, config.decision.max_rounds)
+    looks = sequential.look_schedule(first, config.decision.max_rounds)
 
     def rule(base: Sequence[float], cand: Sequence[float]) -> Outcome:
         target = first
@@ -232,11 +234,11 @@ def tool_rule(
             rounds = target
             est: Estimate | None
             if shape is not None:
-                est = stats.paired_estimate(
+                est = sequential.paired_estimate(
                     base[:rounds], cand[:rounds], confidence=confidence, looks=looks, shape=shape
                 )
                 verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
-                more = stats.rounds_to_add(
+                more = stopping.rounds_to_add(
                     est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
                 )
             elif not previous:
@@ -245,7 +247,7 @@ def tool_rule(
                 )
                 verdict = decision.verdict
                 est = decision.metrics[name].estimate
-                more = stats.rounds_to_add(
+                more = stopping.rounds_to_add(
                     est if futility else None,
                     verdict,
                     rounds=rounds,
@@ -720,7 +722,7 @@ def instructions_check(settings: Settings) -> dict[str, Any]:
     """The CPU workload and a 2 %-less-work candidate under callgrind, interleaved: CV and the verdict."""
     env = scrub_env(common.python_env())
     try:
-        valgrind = metrics.require_valgrind(env)
+        valgrind = require_valgrind(env)
     except AutoresearchError as err:
         return {"available": False, "reason": str(err)}
     spec = MetricSpec(name="instructions", source="instructions", tool="callgrind")
@@ -738,7 +740,7 @@ def instructions_check(settings: Settings) -> dict[str, Any]:
             for side in order:
                 out = Path(tmp) / f"{side}{i}.callgrind"
                 out.mkdir()
-                rec.run(metrics.wrap_for_instructions(commands[side], spec, out, valgrind), side)
+                rec.run(wrap_for_instructions(commands[side], spec, out, valgrind), side)
                 values[side].append(metrics.read_instruction_count(out, "callgrind"))
     config = tool_config(metric="instructions")
     d = decide(
@@ -1338,6 +1340,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic noise part")
     p.add_argument("--no-instructions", action="store_true", help="skip the callgrind part")
     p.add_argument("--no-worker", action="store_true", help="skip worker mode")
+    p.add_argument(
+        "--worker-scale",
+        type=float,
+        default=1.0,
+        help="record this fraction of each worker pool's trials (default 1: 300 A/A, 100 per effect)",
+    )
+    p.add_argument(
+        "--record-worker-only",
+        action="store_true",
+        help="take the process pools from their samples files (as --replay) and record worker mode",
+    )
     args = p.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.trials_aa is not None:
@@ -1349,7 +1362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rule_list, variant_list = rules(settings.rounds), variants(settings.rounds)
     elapsed: dict[str, float] = {}
 
-    if args.replay:
+    if args.replay or args.record_worker_only:
         pools = {}
         for w in WORKLOADS:
             path = samples_path(out_dir, w, settings.quick)
@@ -1366,7 +1379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "schema": RESULT_SCHEMA,
         "machine": machine,
-        "mode": "replay of recorded samples" if args.replay else "live",
+        "mode": "replay of recorded samples"
+        if args.replay
+        else ("process pools replayed, worker mode live" if args.record_worker_only else "live"),
         "quick": settings.quick,
         "settings": settings.__dict__,
         "defaults": {
@@ -1411,11 +1426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "results": decide_all(synthetic_cells(key, settings), [*rule_list, *variant_list]),
             }
         elapsed["synthetic"] = time.perf_counter() - t0
-    if not args.no_instructions and not args.replay:
+    if not args.no_instructions and not (args.replay or args.record_worker_only):
         t0 = time.perf_counter()
         doc["instructions"] = instructions_check(settings)
         elapsed["instructions"] = time.perf_counter() - t0
-    elif args.replay:
+    elif args.replay or args.record_worker_only:
         old = out_dir / common.result_name("decision_quality", settings.quick)
         if old.is_file():
             doc["instructions"] = json.loads(old.read_text()).get("instructions")
@@ -1434,6 +1449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=settings.seed,
                 say=_say,
                 enough=worker_enough,
+                scale=args.worker_scale,
             )
             elapsed["worker_recording"] = time.perf_counter() - t0
         overhead = out_dir / "overhead.json"

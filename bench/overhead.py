@@ -413,7 +413,7 @@ def measure_api_calls() -> dict[str, Any]:
         from ci_autoresearch.config.model import GithubConfig
         from ci_autoresearch.forge import Publication
         from ci_autoresearch.forge.github import GithubForge
-        from ci_autoresearch.report.render import evaluation_markdown
+        from ci_autoresearch.report.markdown import evaluation_markdown
         from tests.fakegithub import FakeGitHub
     except Exception as err:  # the forge or the fake server (needs the test extra) cannot be imported
         return {"available": False, "reason": f"cannot import the forge or the fake server: {err}"}

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Literal
 
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential, stats
 from ci_autoresearch.model import Estimate
 
 Aggregate = Literal["median", "mean"]
@@ -371,7 +371,7 @@ def rounds_to_add(
     """
     if verdict != "inconclusive":
         return 0
-    more = stats.extra_rounds(rounds, max_rounds)
+    more = sequential.extra_rounds(rounds, max_rounds)
     if (
         more
         and estimate is not None

@@ -24,6 +24,7 @@ cell alike; the pools are written to ``samples-worker-<pool>.json`` at least onc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -46,9 +47,10 @@ from ci_autoresearch.config.model import (
     Config,
     WorkerConfig,
 )
-from ci_autoresearch.measure.runner import WorkerProcess, scrub_env, start_worker
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.measure.worker import Channel, WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
 
 WORKER_SAMPLES_SCHEMA = "ci-autoresearch-bench/worker-samples@1"
 WORKER_EFFECTS: tuple[float, ...] = (0.0, -0.02, -0.01)
@@ -88,8 +90,19 @@ class PoolSpec:
     max_rounds: int = 30  # decision.max_rounds of the comparisons (the tool's default unless told)
 
 
-def pool_specs(*, quick: bool) -> list[PoolSpec]:
-    """The pools recorded: the CPU workload both ways, a longer one, and the pinning experiment."""
+def pool_specs(*, quick: bool, scale: float = 1.0) -> list[PoolSpec]:
+    """The pools recorded: the CPU workload both ways, a longer one, and the pinning experiment.
+
+    ``scale`` records that fraction of each cell's trials (at least 2 A/A and 1 per effect): a shorter
+    recording whose rates carry wider intervals, for machines or sessions without five hours to spare.
+    """
+    if scale != 1.0 and not quick:
+        return [
+            dataclasses.replace(
+                s, trials={k: max(2 if k == "+0" else 1, round(n * scale)) for k, n in s.trials.items()}
+            )
+            for s in pool_specs(quick=False)
+        ]
     if quick:
         few = {"+0": 2, "-2": 1, "-1": 1}
         return [
@@ -297,9 +310,10 @@ def record_worker_pools(
     seed: int,
     say: Any,
     enough: Enough | None = None,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
     """Record (or continue) every worker pool; returns ``{pool key: pool}``."""
-    specs = pool_specs(quick=quick)
+    specs = pool_specs(quick=quick, scale=scale)
     pools: dict[str, Any] = {}
     for spec in specs:
         path = worker_samples_path(out_dir, spec.key, quick)

@@ -17,20 +17,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ci_autoresearch import __version__, bounds
-from ci_autoresearch.decide.stats import summary
+from ci_autoresearch.decide.stats import median_of, summary
 from ci_autoresearch.errors import ArtifactError
+from ci_autoresearch.jsonmap import Derived, JsonMap, Key, Shape
 from ci_autoresearch.model import (
     BenchmarkFiles,
     Comparison,
-    Environment,
     Estimate,
     Evaluation,
     GateResult,
-    Measurement,
     MetricComparison,
     MetricSamples,
-    RefInfo,
-    Resolution,
     Result,
 )
 from ci_autoresearch.schemacheck import Check, compile_schema
@@ -89,108 +86,15 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
-def _env_json(e: Environment) -> dict[str, Any]:
-    return {
-        "cpu_model": e.cpu_model,
-        "cores": e.cores,
-        "os": e.os,
-        "python": e.python,
-        "machine": e.machine,
-        "runner_name": e.runner_name,
-    }
-
-
-def _benchmark_json(b: BenchmarkFiles | None) -> dict[str, Any]:
-    """``{"benchmark": {from, sha, files}}`` when the benchmark came from one source, else nothing."""
-    if b is None:
-        return {}
-    return {"benchmark": {"from": b.source, "sha": b.sha, "files": list(b.patterns)}}
-
-
-def _benchmark_from_json(d: Mapping[str, Any]) -> BenchmarkFiles | None:
-    b = d.get("benchmark")
-    if b is None:
-        return None
-    return BenchmarkFiles(source=b["from"], sha=b["sha"], patterns=tuple(b["files"]))
-
-
-def env_from_json(d: Mapping[str, Any]) -> Environment:
-    return Environment(
-        cpu_model=d["cpu_model"],
-        cores=d["cores"],
-        os=d["os"],
-        python=d["python"],
-        machine=d["machine"],
-        runner_name=d["runner_name"],
-    )
-
-
-# --- result ------------------------------------------------------------------------------------------
-
-
-def result_to_json(r: Result) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_IDS["result"],
-        "tool_version": __version__,
-        "ref": r.ref.ref,
-        "sha": r.ref.sha,
-        "dirty": r.dirty,
-        "config_hash": r.config_hash,
-        "environment": _env_json(r.environment),
-        "metrics": {
-            name: {
-                "unit": m.unit,
-                "direction": m.direction,
-                "samples": list(m.samples),
-                "summary": summary(m.samples),
-            }
-            for name, m in r.metrics.items()
-        },
-        "runs": r.runs,
-        "warmup_runs": r.warmup_runs,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "error": r.error,
-        **_benchmark_json(r.benchmark),
-    }
-
-
-def result_from_json(d: Mapping[str, Any]) -> Result:
-    return Result(
-        ref=RefInfo(ref=d["ref"], sha=d["sha"]),
-        dirty=d["dirty"],
-        config_hash=d["config_hash"],
-        environment=env_from_json(d["environment"]),
-        metrics={
-            name: MetricSamples(
-                name=name, unit=m["unit"], direction=m["direction"], samples=tuple(m["samples"])
-            )
-            for name, m in d["metrics"].items()
-        },
-        runs=d["runs"],
-        warmup_runs=d["warmup_runs"],
-        started_at=d["started_at"],
-        finished_at=d["finished_at"],
-        error=d["error"],
-        benchmark=_benchmark_from_json(d),
-    )
-
-
-# --- comparison --------------------------------------------------------------------------------------
-
-
-def _median(xs: tuple[float, ...]) -> float | None:
-    return summary(xs)["median"] if xs else None
-
-
 def _metric_json(m: MetricComparison) -> dict[str, Any]:
+    """A metric of comparison@1: medians, the effect and its interval as deltas, the samples."""
     est = m.estimate
     return {
         "role": m.role,
         "unit": m.unit,
         "direction": m.direction,
-        "baseline": _median(m.baseline),
-        "candidate": _median(m.candidate),
+        "baseline": median_of(m.baseline),
+        "candidate": median_of(m.candidate),
         "delta": _finite(est.delta) if est else None,
         "ci": [_finite(est.ci_delta[0]), _finite(est.ci_delta[1])] if est else None,
         "p_value": _finite(est.p_value) if est else None,
@@ -201,23 +105,37 @@ def _metric_json(m: MetricComparison) -> dict[str, Any]:
     }
 
 
-def _gate_json(g: GateResult | None) -> dict[str, Any] | None:
-    if g is None:
-        return None
-    return {
-        "command": g.command,
-        "passed": g.passed,
-        "returncode": g.returncode,
-        "seconds": round(g.seconds, 3),
-        "log": g.log,
-        "protected_paths_touched": list(g.protected_paths_touched),
-        "reason": g.reason,
-    }
+def _metric_from_json(
+    name: str, m: Mapping[str, Any], *, confidence: float, paired: bool
+) -> MetricComparison:
+    est = None
+    if m["delta"] is not None and m["ci"] is not None:
+        low, high = m["ci"]
+        est = Estimate(
+            ratio=1.0 + m["delta"],
+            ci_low=0.0 if low is None else 1.0 + low,
+            ci_high=math.inf if high is None else 1.0 + high,
+            p_value=m["p_value"] if m["p_value"] is not None else 1.0,
+            n=min(len(m["samples"]["baseline"]), len(m["samples"]["candidate"])),
+            confidence=confidence,
+            paired=paired,
+        )
+    return MetricComparison(
+        name=name,
+        unit=m["unit"],
+        direction=m["direction"],
+        role=m["role"],
+        baseline=tuple(m["samples"]["baseline"]),
+        candidate=tuple(m["samples"]["candidate"]),
+        estimate=est,
+        verdict=m["verdict"],
+        max_regression=m.get("max_regression"),
+        lean=m.get("lean"),
+    )
 
 
-def comparison_body(c: Comparison) -> dict[str, Any]:
-    """The fields comparison@1 and evaluation@1 share."""
-    guards = [
+def _guards_json(c: Comparison) -> list[dict[str, Any]]:
+    return [
         {
             "metric": m.name,
             "max_regression": m.max_regression or 0.0,
@@ -227,111 +145,76 @@ def comparison_body(c: Comparison) -> dict[str, Any]:
         for m in c.metrics.values()
         if m.role == "guard"
     ]
-    return {
-        "baseline": {"ref": c.baseline.ref, "sha": c.baseline.sha},
-        "candidate": {"ref": c.candidate.ref, "sha": c.candidate.sha},
-        "objective": c.objective,
-        "direction": c.direction,
-        "verdict": c.verdict,
-        "reason": c.reason,
-        "metrics": {name: _metric_json(m) for name, m in c.metrics.items()},
-        "gate": _gate_json(c.gate),
-        "guards": guards,
-        "rounds": c.rounds,
-        "paired": c.paired,
-        "order": c.order,
-        "seed": c.seed,
-        "min_effect": c.min_effect,
-        "confidence": c.confidence,
-        "config_hash": c.config_hash,
-        "environment": _env_json(c.environment),
-        "offline": c.offline,
-        "started_at": c.started_at,
-        "finished_at": c.finished_at,
-        "notes": list(c.notes),
-        **_benchmark_json(c.benchmark),
-        **({"measured_by": c.measured_by} if c.measured_by else {}),
-        **({"failure_output": c.failure_output} if c.failure_output else {}),
-        "lean": c.lean,
-        "resolution": None if c.resolution is None else dict(c.resolution.__dict__),
-        "measurement": None if c.measurement is None else dict(c.measurement.__dict__),
+
+
+def _round3(x: float) -> float:
+    return round(x, 3)
+
+
+#: Where the documents differ from the dataclasses they hold (:mod:`ci_autoresearch.jsonmap`).
+_JSON = JsonMap(
+    {
+        Result: Shape(keys=(Key(field="ref", flat=True), Key(field="benchmark", omit_empty=True))),
+        MetricSamples: Shape(
+            keys=(Key(field="name", map_key=True),),
+            derived=(Derived(name="summary", after="samples", value=lambda m: summary(m.samples)),),
+        ),
+        BenchmarkFiles: Shape(keys=(Key(field="source", name="from"), Key(field="patterns", name="files"))),
+        GateResult: Shape(keys=(Key(field="seconds", write=_round3),)),
+        Comparison: Shape(
+            keys=(
+                Key(
+                    field="metrics",
+                    write=lambda ms: {name: _metric_json(m) for name, m in ms.items()},
+                    read=lambda ms, d: {
+                        name: _metric_from_json(name, m, confidence=d["confidence"], paired=d["paired"])
+                        for name, m in ms.items()
+                    },
+                ),
+                Key(field="benchmark", omit_empty=True),
+                Key(field="measured_by", omit_empty=True),
+                Key(field="failure_output", omit_empty=True),
+            ),
+            derived=(Derived(name="guards", after="gate", value=_guards_json),),
+        ),
+        Evaluation: Shape(
+            keys=(
+                Key(field="comparison", flat=True),
+                Key(field="objective_value", write=_finite),
+                Key(field="measured_seconds", write=_round3),
+            )
+        ),
     }
+)
+
+
+def _header(kind: Kind) -> dict[str, Any]:
+    return {"schema": SCHEMA_IDS[kind], "tool_version": __version__}
+
+
+def result_to_json(r: Result) -> dict[str, Any]:
+    return {**_header("result"), **_JSON.to_json(r)}
+
+
+def result_from_json(d: Mapping[str, Any]) -> Result:
+    return _JSON.from_json(Result, d)
 
 
 def comparison_to_json(c: Comparison) -> dict[str, Any]:
-    return {"schema": SCHEMA_IDS["comparison"], "tool_version": __version__, **comparison_body(c)}
+    return {**_header("comparison"), **_JSON.to_json(c)}
 
 
 def comparison_from_json(d: Mapping[str, Any]) -> Comparison:
     """Rebuild a :class:`Comparison` from a comparison@1 or evaluation@1 document."""
-    metrics: dict[str, MetricComparison] = {}
-    for name, m in d["metrics"].items():
-        est = None
-        if m["delta"] is not None and m["ci"] is not None:
-            low, high = m["ci"]
-            est = Estimate(
-                ratio=1.0 + m["delta"],
-                ci_low=0.0 if low is None else 1.0 + low,
-                ci_high=math.inf if high is None else 1.0 + high,
-                p_value=m["p_value"] if m["p_value"] is not None else 1.0,
-                n=min(len(m["samples"]["baseline"]), len(m["samples"]["candidate"])),
-                confidence=d["confidence"],
-                paired=d["paired"],
-            )
-        metrics[name] = MetricComparison(
-            name=name,
-            unit=m["unit"],
-            direction=m["direction"],
-            role=m["role"],
-            baseline=tuple(m["samples"]["baseline"]),
-            candidate=tuple(m["samples"]["candidate"]),
-            estimate=est,
-            verdict=m["verdict"],
-            max_regression=m.get("max_regression"),
-            lean=m.get("lean"),
-        )
-    g = d["gate"]
-    gate = (
-        None
-        if g is None
-        else GateResult(
-            command=g["command"],
-            passed=g["passed"],
-            returncode=g["returncode"],
-            seconds=g["seconds"],
-            log=g.get("log"),
-            protected_paths_touched=tuple(g["protected_paths_touched"]),
-            reason=g["reason"],
-        )
-    )
-    return Comparison(
-        baseline=RefInfo(**d["baseline"]),
-        candidate=RefInfo(**d["candidate"]),
-        objective=d["objective"],
-        direction=d["direction"],
-        verdict=d["verdict"],
-        reason=d["reason"],
-        metrics=metrics,
-        gate=gate,
-        rounds=d["rounds"],
-        paired=d["paired"],
-        order=d["order"],
-        seed=d["seed"],
-        min_effect=d["min_effect"],
-        confidence=d["confidence"],
-        config_hash=d["config_hash"],
-        environment=env_from_json(d["environment"]),
-        started_at=d["started_at"],
-        finished_at=d["finished_at"],
-        offline=d["offline"],
-        notes=tuple(d["notes"]),
-        benchmark=_benchmark_from_json(d),
-        measured_by=d.get("measured_by", ""),
-        failure_output=d.get("failure_output", ""),
-        lean=d.get("lean"),
-        resolution=None if d.get("resolution") is None else Resolution(**d["resolution"]),
-        measurement=None if d.get("measurement") is None else Measurement(**d["measurement"]),
-    )
+    return _JSON.from_json(Comparison, d)
+
+
+def evaluation_to_json(ev: Evaluation) -> dict[str, Any]:
+    return {**_header("evaluation"), **_JSON.to_json(ev)}
+
+
+def evaluation_from_json(d: Mapping[str, Any]) -> Evaluation:
+    return _JSON.from_json(Evaluation, d)
 
 
 # --- files -------------------------------------------------------------------------------------------
@@ -420,40 +303,3 @@ def read_document(path: Path, *, expect: Kind | None = None) -> dict[str, Any]:
 
 def load_result(path: Path) -> Result:
     return result_from_json(read_document(path, expect="result"))
-
-
-# --- evaluation --------------------------------------------------------------------------------------
-
-
-def evaluation_to_json(ev: Evaluation) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_IDS["evaluation"],
-        "tool_version": __version__,
-        **comparison_body(ev.comparison),
-        "decision": ev.decision,
-        "decision_reason": ev.decision_reason,
-        "iteration": ev.iteration,
-        "key": ev.key,
-        "source": ev.source,
-        "candidate_head": ev.candidate_head,
-        "objective_value": _finite(ev.objective_value),
-        "measured_seconds": round(ev.measured_seconds, 3),
-        "new_best": ev.new_best,
-        "round": ev.round,
-    }
-
-
-def evaluation_from_json(d: Mapping[str, Any]) -> Evaluation:
-    return Evaluation(
-        comparison=comparison_from_json(d),
-        decision=d["decision"],
-        decision_reason=d["decision_reason"],
-        iteration=d["iteration"],
-        key=d["key"],
-        source=d["source"],
-        candidate_head=d["candidate_head"],
-        objective_value=d["objective_value"],
-        measured_seconds=d["measured_seconds"],
-        new_best=d["new_best"],
-        round=d["round"],
-    )

@@ -313,9 +313,9 @@ def bench(
     """Measure one ref (default: the working tree as it is) and write a result."""
     from ci_autoresearch.artifacts import result_to_json, write_json
     from ci_autoresearch.errors import MeasurementError
-    from ci_autoresearch.measure.session import measure_ref
+    from ci_autoresearch.measure.single import measure_ref
     from ci_autoresearch.model import Result
-    from ci_autoresearch.report.render import result_text
+    from ci_autoresearch.report.text import result_text
 
     env = _environ()
     repo = _repo()
@@ -355,7 +355,7 @@ def compare(
     again).
     """
     from ci_autoresearch.artifacts import comparison_to_json
-    from ci_autoresearch.report.render import comparison_text
+    from ci_autoresearch.report.text import comparison_text
 
     env = _environ()
     repo_or_none: Path | None
@@ -508,7 +508,7 @@ def history(config_path: Path | None, as_json: bool, chart: Path | None, plot: P
     """List the recorded evaluations, oldest first."""
     from ci_autoresearch.history import notes as hist_mod
     from ci_autoresearch.report import views as status_mod
-    from ci_autoresearch.report.render import history_text
+    from ci_autoresearch.report.text import history_text
 
     repo = _repo()
     hist = hist_mod.load(repo)
@@ -560,7 +560,7 @@ def demo(keep: Path | None) -> None:
     from ci_autoresearch.history import notes as hist_mod
     from ci_autoresearch.history.state import state_dir
     from ci_autoresearch.report import views as status_mod
-    from ci_autoresearch.report.render import history_text
+    from ci_autoresearch.report.text import history_text
 
     env = _environ()
     with tempfile.TemporaryDirectory(prefix="autoresearch-demo-") as tmp:
@@ -602,8 +602,8 @@ out_dir_option = click.option(
 
 def _stage(config_path: Path | None, out_dir: Path | None) -> Any:
     from ci_autoresearch.actions import runtime as gha
+    from ci_autoresearch.actions.context import Stage
     from ci_autoresearch.actions.plan import config_path_in_repo
-    from ci_autoresearch.actions.stages import Stage
     from ci_autoresearch.history.state import state_dir
 
     env = _environ()

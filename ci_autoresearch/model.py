@@ -13,7 +13,7 @@ from typing import Literal
 Direction = Literal["minimize", "maximize"]
 Role = Literal["objective", "guard", "info"]
 Verdict = Literal["improved", "regressed", "unchanged", "inconclusive", "invalid", "rejected"]
-Decision = Literal["kept", "discarded", "pending"]
+KeepDecision = Literal["kept", "discarded", "pending"]
 Lean = Literal["better", "worse"]
 
 VERDICTS: tuple[Verdict, ...] = ("improved", "regressed", "unchanged", "inconclusive", "invalid", "rejected")
@@ -46,7 +46,7 @@ class Environment:
 
 @dataclass(frozen=True, kw_only=True)
 class Look:
-    """Where a sequential estimate stands in its schedule of looks (see :mod:`ci_autoresearch.decide.stats`).
+    """Where a sequential estimate stands in its schedule of looks (:mod:`ci_autoresearch.decide.sequential`).
 
     ``final_n``: the rounds of the last scheduled look; ``boundary``: the critical value (normal scale)
     at this look, ``final_boundary`` at the last one; ``se``: the standard error of ``ln(ratio)`` now
@@ -131,7 +131,7 @@ class BenchmarkFiles:
 
 @dataclass(frozen=True, kw_only=True)
 class Resolution:
-    """What the noise seen lets a session tell apart by its last round (see ``stats.resolution``).
+    """What the noise seen lets a session tell apart by its last round (see ``stopping.resolution``).
 
     ``half_width``: the relative half-width the objective's interval is expected to have at
     ``max_rounds`` rounds; ``smallest_effect``: ``min_effect + half_width``, about the smallest effect
@@ -184,9 +184,9 @@ class Comparison:
     confidence: float
     config_hash: str
     environment: Environment
+    offline: bool = False
     started_at: str
     finished_at: str
-    offline: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
     benchmark: BenchmarkFiles | None = None  # with benchmark.from: the files both sides ran
     measured_by: str = ""  # the command that measured it: compare, run, ci (empty: not recorded)
@@ -239,7 +239,7 @@ class Evaluation:
     """
 
     comparison: Comparison
-    decision: Decision
+    decision: KeepDecision
     decision_reason: str
     iteration: int
     key: str

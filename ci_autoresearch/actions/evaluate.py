@@ -16,7 +16,6 @@ for ``publish``, which checks it against the plan.
 from __future__ import annotations
 
 import base64
-import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,15 +26,16 @@ from typing import Any
 from ci_autoresearch import __version__, git
 from ci_autoresearch import candidates as propose
 from ci_autoresearch.actions import runtime as gha
+from ci_autoresearch.actions.context import fetch_remote_notes
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_to_json, write_json
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import Decision, comparison_of
-from ci_autoresearch.errors import AutoresearchError, BadInputError
+from ci_autoresearch.errors import BadInputError
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.measure import overlay
 from ci_autoresearch.measure.environment import detect_environment, now_iso
-from ci_autoresearch.measure.runner import secrets_in
+from ci_autoresearch.measure.scrub import secrets_in
 from ci_autoresearch.measure.session import ProgressFn, compare_refs
 from ci_autoresearch.model import Candidate, Comparison, Evaluation, RefInfo, Result
 
@@ -108,12 +108,21 @@ def refuse_privileges(repo: Path, config: Config, env: Mapping[str, str], *, all
 
 
 def _candidates(
-    repo: Path, config: Config, request: Request, base_sha: str, *, env: Mapping[str, str], log_dir: Path
+    repo: Path,
+    config: Config,
+    request: Request,
+    base_sha: str,
+    *,
+    env: Mapping[str, str],
+    log_dir: Path,
+    remote: str,
 ) -> list[tuple[Candidate, str | None]]:
     """Each candidate of the request with the commit to measure (None: a merge conflict)."""
     source = request.source or ""
     if source == "propose":
-        return [(c, c.sha) for c in _proposals(repo, config, base_sha, env=env, log_dir=log_dir)]
+        return [
+            (c, c.sha) for c in _proposals(repo, config, base_sha, env=env, log_dir=log_dir, remote=remote)
+        ]
     if source.startswith("search:"):
         if config.search_space is None:
             raise BadInputError(f"--source {source}: the base's configuration has no search_space")
@@ -152,13 +161,12 @@ def _expect(request: Request, sha: str) -> None:
 
 
 def _proposals(
-    repo: Path, config: Config, base_sha: str, *, env: Mapping[str, str], log_dir: Path
+    repo: Path, config: Config, base_sha: str, *, env: Mapping[str, str], log_dir: Path, remote: str
 ) -> list[Candidate]:
     if config.propose is None:
         raise BadInputError("--source propose: the base's configuration has no propose.command")
-    if git.remote_url(repo, "origin") is not None:  # a public repository's notes need no credential
-        with contextlib.suppress(AutoresearchError):  # else the history this checkout has
-            history.fetch_notes(repo, "origin")
+    if git.remote_url(repo, remote) is not None:
+        fetch_remote_notes(repo, remote, say=None)  # when that fails: the history this checkout has
     hist = history.load(repo, use_cache=False)
     payload = {
         "schema": "ci-autoresearch/propose-input@1",
@@ -188,58 +196,36 @@ def evaluate(
     out_dir: Path,
     say: Callable[[str], None],
     progress: ProgressFn,
+    remote: str,
     stored: Result | None = None,
 ) -> list[Evaluated]:
     """Measure every candidate of ``request`` and write one bundle per candidate into ``out_dir``.
 
     ``stored``: the base's stored result (``decision.baseline: artifact``), measured only on the candidate
-    side then."""
+    side then. ``remote``: where a generator's history (the notes) is fetched from."""
     base_sha = git.resolve(repo, request.base)
-    base_name = config.github.base_branch or request.base
-    guard = gha.CommandFiles.snapshot(env)
+    job = _Job(
+        repo=repo,
+        config=config,
+        base_sha=base_sha,
+        base_name=config.github.base_branch or request.base,
+        env=env,
+        say=say,
+        progress=progress,
+        stored=stored,
+        guard=gha.CommandFiles.snapshot(env),
+    )
     log_root = out_dir / "logs"
-    done: list[Evaluated] = []
-    cands = _candidates(repo, config, request, base_sha, env=env, log_dir=log_root / "propose")
+    cands = _candidates(repo, config, request, base_sha, env=env, log_dir=log_root / "propose", remote=remote)
     if not cands:
         say(gha.annotation("notice", "propose.command proposed nothing: nothing to evaluate"))
+    done: list[Evaluated] = []
     for index, (cand, trial) in enumerate(cands, 1):
         slot = request.slot or _slot_id(cand, index)
         if len(cands) > 1:
             slot = f"{slot}-{index}"
         log_dir = log_root / slot
-        t0 = time.monotonic()
-        name = cand.branch or cand.source
-        if trial is None:
-            comparison = keep.conflict(
-                config,
-                best=RefInfo(ref=base_name, sha=base_sha),
-                candidate=cand,
-                environment=detect_environment(env),
-                now=now_iso(),
-            )
-        else:
-            with gha.group(
-                f"measure {name} @ {trial[:8]} against {base_name} @ {base_sha[:8]}", env=env, say=say
-            ):
-                comparison = compare_refs(
-                    repo,
-                    config,
-                    base_sha,
-                    trial,
-                    env=env,
-                    log_dir=log_dir,
-                    progress=progress,
-                    labels=(base_name, name),
-                    stored=stored,
-                    measured_by="evaluate",
-                )
-        tampered = guard.restore()
-        if tampered:
-            comparison = _tampered(config, comparison, tampered, env)
-        key = history.evaluation_key(
-            comparison.candidate.sha, base_sha, config.hash, overlay.key_part(comparison.benchmark)
-        )
-        ev = keep.pending(comparison, cand, key=key, iteration=0, seconds=time.monotonic() - t0)
+        ev = _measure(job, cand, trial, log_dir=log_dir)
         commits = _git_bundle(repo, base_sha, cand) if request.source == "propose" else None
         doc = bundle_json(
             slot, ev, logs=log_tails(log_dir), branch=cand.branch if commits else None, commits=commits
@@ -249,13 +235,68 @@ def evaluate(
     return done
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Job:
+    """What measuring each candidate of one request needs."""
+
+    repo: Path
+    config: Config
+    base_sha: str
+    base_name: str
+    env: Mapping[str, str]
+    say: Callable[[str], None]
+    progress: ProgressFn
+    stored: Result | None
+    guard: gha.CommandFiles  # the runner's command files as they were before candidate code ran
+
+
+def _measure(job: _Job, cand: Candidate, trial: str | None, *, log_dir: Path) -> Evaluation:
+    """One candidate measured against the base (``trial`` None: a merge conflict, nothing run), the
+    command files restored after it: the pending evaluation."""
+    t0 = time.monotonic()
+    name = cand.branch or cand.source
+    if trial is None:
+        comparison = keep.conflict(
+            job.config,
+            best=RefInfo(ref=job.base_name, sha=job.base_sha),
+            candidate=cand,
+            environment=detect_environment(job.env),
+            now=now_iso(),
+        )
+    else:
+        with gha.group(
+            f"measure {name} @ {trial[:8]} against {job.base_name} @ {job.base_sha[:8]}",
+            env=job.env,
+            say=job.say,
+        ):
+            comparison = compare_refs(
+                job.repo,
+                job.config,
+                job.base_sha,
+                trial,
+                env=job.env,
+                log_dir=log_dir,
+                progress=job.progress,
+                labels=(job.base_name, name),
+                stored=job.stored,
+                measured_by="evaluate",
+            )
+    tampered = job.guard.restore()
+    if tampered:
+        comparison = _tampered(job.config, comparison, tampered)
+    key = history.evaluation_key(
+        comparison.candidate.sha, job.base_sha, job.config.hash, overlay.key_part(comparison.benchmark)
+    )
+    return keep.pending(comparison, cand, key=key, iteration=0, seconds=time.monotonic() - t0)
+
+
 def _slot_id(cand: Candidate, index: int) -> str:
     if cand.source.startswith("pr:"):
         return f"pr-{cand.source[3:]}"
     return f"c{index}"
 
 
-def _tampered(config: Config, c: Comparison, names: Sequence[str], env: Mapping[str, str]) -> Comparison:
+def _tampered(config: Config, c: Comparison, names: Sequence[str]) -> Comparison:
     """Candidate code wrote to the runner's command files: restored, and the candidate is invalid."""
     reason = (
         f"candidate code wrote to ${', $'.join(names)} (the runner's command files); restored, and "
@@ -268,7 +309,7 @@ def _tampered(config: Config, c: Comparison, names: Sequence[str], env: Mapping[
         candidate=c.candidate,
         gate=c.gate,
         rounds=c.rounds,
-        environment=detect_environment(env),
+        environment=c.environment,
         started_at=c.started_at,
         finished_at=c.finished_at,
         paired=c.paired,

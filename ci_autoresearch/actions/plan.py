@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from ci_autoresearch import __version__, git
 from ci_autoresearch import candidates as propose
-from ci_autoresearch.actions.runtime import PullInfo
+from ci_autoresearch.actions.event import PullInfo
 from ci_autoresearch.artifacts import SCHEMA_IDS, parse_document
 from ci_autoresearch.config import load_config_text
 from ci_autoresearch.config.model import Config
@@ -250,13 +250,41 @@ def plan_schedule(
 
     if stop is not None:
         return plan([], [], notice=f"converged: {stop.message}", why=stop.message)
-    decided = {ev.candidate_head: ev for ev in evaluations if ev.decision != "pending"}
-    tried_sources = {ev.source for ev in evaluations if ev.decision != "pending"}
+    pool = _pool(repo, config, base_ref=base_ref, base_sha=base_sha, env=env)
+    slots, skipped = _choose(repo, pool, evaluations, base_ref=base_ref, base_sha=base_sha, limit=limit)
+    if not slots and config.propose is not None:
+        slots.append(PROPOSE_SLOT)
+    notice = "" if slots else "no untried candidates: nothing to evaluate"
+    for line in skipped:
+        say(f"skipped {line}")
+    return plan(slots, skipped, notice=notice)
+
+
+def _pool(
+    repo: Path, config: Config, *, base_ref: str, base_sha: str, env: Mapping[str, str]
+) -> list[Candidate]:
+    """Every candidate there is: the branches (best hypotheses first; a search space's own branches
+    left out), then the search-space points on the base."""
     pool = propose.branch_candidates(repo, config.candidates.branches, config.hypotheses, exclude=[base_ref])
     if config.search_space is not None:
         generated = config.search_space.branch_prefix
         pool = [c for c in pool if not (c.branch or "").startswith(generated)]
         pool += propose.search_candidates(repo, config.search_space, base_sha, env=env)
+    return pool
+
+
+def _choose(
+    repo: Path,
+    pool: Sequence[Candidate],
+    evaluations: Sequence[Evaluation],
+    *,
+    base_ref: str,
+    base_sha: str,
+    limit: int,
+) -> tuple[list[Slot], list[str]]:
+    """The untried candidates of ``pool`` as slots (at most ``limit``), and one line for each left out."""
+    decided = {ev.candidate_head: ev for ev in evaluations if ev.decision != "pending"}
+    tried_sources = {ev.source for ev in evaluations if ev.decision != "pending"}
     base_tree = git.tree_of(repo, base_sha)
     slots: list[Slot] = []
     skipped: list[str] = []
@@ -277,22 +305,7 @@ def plan_schedule(
             skipped.append(f"{name}: left for the next run (at most {limit} per run)")
             continue
         slots.append(_slot(repo, cand, base_sha, index=len(slots) + 1))
-    if not slots and config.propose is not None:
-        slots.append(
-            Slot(
-                id="propose",
-                kind="propose",
-                source="propose",
-                name="propose",
-                branch=None,
-                head="",
-                candidate="",
-            )
-        )
-    notice = "" if slots else "no untried candidates: nothing to evaluate"
-    for line in skipped:
-        say(f"skipped {line}")
-    return plan(slots, skipped, notice=notice)
+    return slots, skipped
 
 
 def _slot(repo: Path, cand: Candidate, base_sha: str, *, index: int) -> Slot:

@@ -24,7 +24,7 @@ from ci_autoresearch.config import load_config
 from ci_autoresearch.errors import BadInputError
 from ci_autoresearch.history.state import runs_dir
 from ci_autoresearch.measure.session import ProgressFn, compare_refs
-from ci_autoresearch.report.render import comparison_text
+from ci_autoresearch.report.text import comparison_text
 
 PROGRAM = '''\
 """Count primes and sort numbers: a small program with two hotspots."""

@@ -34,7 +34,7 @@ from ci_autoresearch.history.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.session import ProgressFn, compare_refs
 from ci_autoresearch.model import BenchmarkFiles, Candidate, Change, Comparison, Evaluation, RefInfo
-from ci_autoresearch.report.render import evaluation_markdown, pull_request_body
+from ci_autoresearch.report.markdown import evaluation_markdown, pull_request_body
 
 
 @dataclass(frozen=True, kw_only=True)

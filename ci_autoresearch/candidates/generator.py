@@ -49,7 +49,8 @@ from ci_autoresearch.errors import BadInputError, MeasurementError
 from ci_autoresearch.history import recover
 from ci_autoresearch.history.convergence import LoopState
 from ci_autoresearch.history.state import state_dir
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.model import Candidate, Evaluation
 
 _GIT_LOCATION_VARS = (

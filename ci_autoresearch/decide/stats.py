@@ -1,48 +1,9 @@
-"""The statistics behind a verdict: one sequential rank method for estimate, interval and p-value. Pure.
+"""The statistics every method shares: per-round log-ratios, the classical rank tests, one metric's
+verdict from an estimate, summaries. Pure.
 
-Standard library only, deterministic, and fast enough for one decision in a few milliseconds.
-
-**One method.** Paired (both sides measured in the same job, one round = one run -- or one worker
-process -- of each side): the per-round log-ratio ``d = ln(candidate / baseline)``. The effect is the
-Hodges-Lehmann estimate, the median of the ``n (n + 1) / 2`` Walsh averages ``(d_i + d_j) / 2``; the
-interval is the set of shifts the Wilcoxon signed-rank test does not reject, which is an interval of
-Walsh averages; the p-value is that same test's at a shift of 0. The three are one computation, so the
-interval excludes 0 (a ratio of 1) exactly when ``p < 1 - confidence``. Unpaired (the candidate against
-a stored artifact, or two result files): the same with the ``m n`` differences ``ln c_j - ln b_i`` and
-the Mann-Whitney test (the Hodges-Lehmann shift and Moses' interval). Ties (deterministic metrics
-repeat the same value) are handled by counting a difference equal to the tested shift on both sides,
-which keeps the test conservative: five identical rounds at a ratio of 0.75 are not significant at 95 %
-(two of 32 sign patterns are as extreme), six are.
-
-The signed-rank null distribution is exact up to :data:`EXACT_SIGNED_RANK_MAX_N` rounds, the
-Mann-Whitney one up to :data:`EXACT_U_MAX_CELLS` pairs; above, their normal approximations with a
-continuity correction. The ranks need no bootstrap and no seed: the same samples give the same answer.
-
-**Sequential.** A measuring session looks at the data several times (10 rounds, then more while the
-answer is inconclusive: 15, 23, 30 -- :func:`look_schedule`) and may stop at any look. Deciding at 95 %
-at every look would let a false verdict through at each of them; instead the interval at each look is a
-*repeated confidence interval* (Jennison & Turnbull, "Group Sequential Methods", 2000, ch. 9): the
-intervals of all the looks cover the true effect *simultaneously* with probability ``confidence``, so a
-verdict read from whichever look the session stops at -- for whatever reason it stopped -- is wrong with
-probability at most ``1 - confidence`` (a false keep, which needs the interval to miss on one side, at
-most half of that). The critical values have the O'Brien-Fleming shape ``c_k = C / sqrt(t_k)``
-(``t_k``: the share of the last look's rounds seen so far; Wang & Tsiatis' family with Delta = 0), with
-``C`` chosen so that a Brownian motion crosses ``+-c_k`` at some look with probability ``1 - confidence``
-(:func:`crossing_probability`, by numerical integration over the looks; the standardised signed-rank
-statistic is asymptotically such a process). Each look's interval is then the rank interval at the
-nominal level ``2 * Phi(-c_k)``. The reported p-value is the repeated p-value: the smallest overall
-``1 - confidence`` at which this look's interval would exclude 0.
-
-Why this design and not an anytime-valid confidence sequence: a session has at most ``max_rounds``
-rounds at looks fixed in advance, and an interval valid at *every* round pays for looks that never
-happen: by a rough calculation, a sign-test martingale needs about 27 rounds to clear a 1 % band for a
-2 % gain at 1 % noise, where these boundaries need 10-15. Why the O'Brien-Fleming shape: it spends
-almost nothing on the early looks, where the rank test has the fewest rounds, and keeps the last
-look's critical value near the fixed-sample one (2.03 instead of 1.96 for looks at 10, 15, 23 and 30
-rounds): on the same samples it detected more and kept less noise than Pocock's constant boundary
-(``docs/performance.md``), at the price of more rounds. The first look (10 rounds) can only stop for
-futility: the exact signed-rank test of 10 rounds cannot reach its level of 0.00045, so its interval is
-unbounded, and the session goes on to 15 rounds.
+Standard library only, deterministic. The estimate, interval and p-value of a session (one sequential
+rank method) are in :mod:`ci_autoresearch.decide.sequential`; when a session adds rounds, in
+:mod:`ci_autoresearch.decide.stopping`.
 
 Metric values must be positive: ratios and logarithms of zero or negative values mean nothing here.
 Callers that may see zeros (a counter that did not fire) decide what to show instead; these functions
@@ -51,16 +12,13 @@ raise :class:`ValueError`.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import statistics
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
-from ci_autoresearch.model import Direction, Estimate, Look
+from ci_autoresearch.model import Direction, Estimate
 
 Classification = Literal["improved", "regressed", "unchanged", "inconclusive"]
 
@@ -69,15 +27,6 @@ Classification = Literal["improved", "regressed", "unchanged", "inconclusive"]
 WILCOXON_EXACT_MAX_N = 25
 #: Up to this product of the sample sizes the Mann-Whitney p-value is exact when there are no ties.
 MANN_WHITNEY_EXACT_MAX_CELLS = 2500
-#: Up to this many rounds the signed-rank null distribution behind the paired interval is exact.
-EXACT_SIGNED_RANK_MAX_N = 100
-#: Up to this many pairs (m * n) the Mann-Whitney null distribution behind the unpaired interval is exact.
-EXACT_U_MAX_CELLS = 2500
-#: Wang & Tsiatis' shape parameter of the critical values: ``c_k = C * t_k ** (SHAPE - 1/2)``.
-#: 0 is O'Brien-Fleming's shape, 0.5 Pocock's constant one.
-SHAPE = 0.0
-#: The nominal two-sided level of the interval whose half-width is one standard error.
-_ONE_SE_LEVEL = 2.0 * statistics.NormalDist().cdf(-1.0)
 
 _NORMAL = statistics.NormalDist()
 _TOLERANCE = 1e-9  # of the band edges in classify(): far below any meaningful effect
@@ -86,7 +35,8 @@ _TOLERANCE = 1e-9  # of the band edges in classify(): far below any meaningful e
 # small helpers
 
 
-def _checked(values: Sequence[float], what: str, *, positive: bool = False) -> list[float]:
+def finite_values(values: Sequence[float], what: str, *, positive: bool = False) -> list[float]:
+    """``values`` as floats; :class:`ValueError` naming ``what`` for one not finite (or not positive)."""
     out = [float(v) for v in values]
     for v in out:
         if not math.isfinite(v):
@@ -96,7 +46,7 @@ def _checked(values: Sequence[float], what: str, *, positive: bool = False) -> l
     return out
 
 
-def _check_confidence(confidence: float) -> None:
+def check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie strictly between 0 and 1, not {confidence!r}")
 
@@ -155,8 +105,8 @@ def log_ratios(baseline: Sequence[float], candidate: Sequence[float]) -> list[fl
         raise ValueError(
             f"paired samples differ in length: {len(baseline)} baseline, {len(candidate)} candidate"
         )
-    base = _checked(baseline, "baseline", positive=True)
-    cand = _checked(candidate, "candidate", positive=True)
+    base = finite_values(baseline, "baseline", positive=True)
+    cand = finite_values(candidate, "candidate", positive=True)
     return [math.log(c) - math.log(b) for b, c in zip(base, cand, strict=True)]
 
 
@@ -183,7 +133,7 @@ def wilcoxon_signed_rank(diffs: Sequence[float]) -> float:
     the normal approximation with tie correction and continuity correction (scipy
     ``method="asymptotic", correction=True``). All-zero (or no) differences give p = 1.
     """
-    nonzero = [d for d in _checked(diffs, "diffs") if d != 0.0]
+    nonzero = [d for d in finite_values(diffs, "diffs") if d != 0.0]
     n = len(nonzero)
     if n == 0:
         return 1.0
@@ -208,7 +158,7 @@ def wilcoxon_signed_rank(diffs: Sequence[float]) -> float:
 
 
 @lru_cache(maxsize=256)
-def _mann_whitney_counts(m: int, n: int) -> tuple[int, ...]:
+def mann_whitney_counts(m: int, n: int) -> tuple[int, ...]:
     """counts[u] = how many of the C(m+n, m) arrangements give U = u (Gaussian binomial coefficient)."""
     size = m * n + 1
     poly = [0] * (size + m + n + 1)
@@ -230,8 +180,8 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> float:
     continuity correction (scipy ``method="asymptotic", use_continuity=True``). Identical constant
     samples give p = 1.
     """
-    x = _checked(a, "a")
-    y = _checked(b, "b")
+    x = finite_values(a, "a")
+    y = finite_values(b, "b")
     n1, n2 = len(x), len(y)
     if n1 == 0 or n2 == 0:
         raise ValueError("Mann-Whitney U needs two non-empty samples")
@@ -239,7 +189,7 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> float:
     u1 = math.fsum(ranks[:n1]) - n1 * (n1 + 1) / 2.0
     u = max(u1, n1 * n2 - u1)
     if not ties and n1 * n2 <= MANN_WHITNEY_EXACT_MAX_CELLS:
-        counts = _mann_whitney_counts(min(n1, n2), max(n1, n2))
+        counts = mann_whitney_counts(min(n1, n2), max(n1, n2))
         upper = sum(counts[round(u) :])
         return min(1.0, 2 * upper / math.comb(n1 + n2, n1))
     n = n1 + n2
@@ -248,313 +198,6 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> float:
         return 1.0
     z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
     return max(0.0, min(1.0, 2.0 * _NORMAL.cdf(-z)))
-
-
-# --------------------------------------------------------------------------------------------------
-# the sequential design: looks, critical values, crossing probabilities
-
-
-def extra_rounds(rounds_so_far: int, max_rounds: int) -> int:
-    """How many rounds to add after an inconclusive look: half as many again, at least 2.
-
-    Never past ``max_rounds``; 0 once there. From 10 rounds with ``max_rounds=30`` the looks are at
-    10, 15, 23 and 30 rounds.
-    """
-    if rounds_so_far < 0:
-        raise ValueError(f"rounds_so_far must not be negative, not {rounds_so_far!r}")
-    if rounds_so_far >= max_rounds:
-        return 0
-    return min(max(math.ceil(rounds_so_far / 2), 2), max_rounds - rounds_so_far)
-
-
-def look_schedule(first: int, max_rounds: int) -> tuple[int, ...]:
-    """The rounds at which a session looks: ``first`` (at most ``max_rounds``), then
-    :func:`extra_rounds` more each time, up to ``max_rounds``. Fixed in advance, as the sequential
-    design requires: the data decide only *whether* the session goes on to the next look."""
-    if first < 1 or max_rounds < 1:
-        raise ValueError(f"looks need at least one round, not first={first!r}, max_rounds={max_rounds!r}")
-    looks = [min(first, max_rounds)]
-    while more := extra_rounds(looks[-1], max_rounds):
-        looks.append(looks[-1] + more)
-    return tuple(looks)
-
-
-def _simpson(lo: float, hi: float, step: float) -> tuple[list[float], list[float]]:
-    """Nodes and weights of the composite Simpson rule on ``[lo, hi]`` with spacing about ``step``."""
-    intervals = 2 * max(2, math.ceil((hi - lo) / (2 * step)))
-    width = (hi - lo) / intervals
-    nodes = [lo + i * width for i in range(intervals + 1)]
-    weights = [width / 3 * (1 if i in (0, intervals) else (4 if i % 2 else 2)) for i in range(intervals + 1)]
-    return nodes, weights
-
-
-def crossing_probability(c: float, fractions: Sequence[float], *, shape: float = SHAPE) -> float:
-    """P(|Z_k| >= c * t_k ** (shape - 1/2) at some look k) for a standard Brownian motion observed at
-    the information fractions ``t_k`` (increasing, the last 1), ``Z_k = W(t_k) / sqrt(t_k)``.
-
-    Armitage, McPherson & Rowe's recursion on the score scale ``W(t_k)``: the density of the paths
-    that have not crossed, carried from look to look by the Gaussian increments (composite Simpson
-    rule, nodes about a sixth of the smallest increment's standard deviation apart; the last look in
-    closed form). Accurate to about 1e-6 (the tests compare it with the bivariate normal and with
-    simulation).
-    """
-    ts = [float(t) for t in fractions]
-    if not ts or any(b <= a for a, b in itertools.pairwise(ts)) or ts[0] <= 0.0:
-        raise ValueError(f"information fractions must increase from above 0, not {fractions!r}")
-    if c <= 0.0:
-        return 1.0
-    bounds = [c * t**shape for t in ts]  # on the score scale: c_k * sqrt(t_k)
-    if len(ts) == 1:
-        return min(1.0, 2.0 * _NORMAL.cdf(-bounds[0] / math.sqrt(ts[0])))
-    increments = [ts[0]] + [b - a for a, b in itertools.pairwise(ts)]
-    step = min(math.sqrt(v) for v in increments[1:]) / 6.0
-    nodes, weights = _simpson(-bounds[0], bounds[0], step)
-    sd = math.sqrt(ts[0])
-    density = [math.exp(-0.5 * (x / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi)) for x in nodes]
-    for k in range(1, len(ts) - 1):
-        new_nodes, new_weights = _simpson(-bounds[k], bounds[k], step)
-        inv = 1.0 / math.sqrt(increments[k])
-        mass = [w * f * inv / math.sqrt(2.0 * math.pi) for w, f in zip(weights, density, strict=True)]
-        new_density = []
-        for s in new_nodes:
-            acc = 0.0
-            for u, m in zip(nodes, mass, strict=True):
-                z = (s - u) * inv
-                if -9.0 < z < 9.0:
-                    acc += m * math.exp(-0.5 * z * z)
-            new_density.append(acc)
-        nodes, weights, density = new_nodes, new_weights, new_density
-    sd_last = math.sqrt(increments[-1])
-    last = bounds[-1]
-    stay = math.fsum(
-        w * f * (_NORMAL.cdf((last - u) / sd_last) - _NORMAL.cdf((-last - u) / sd_last))
-        for u, w, f in zip(nodes, weights, density, strict=True)
-    )
-    return min(1.0, max(0.0, 1.0 - stay))
-
-
-@lru_cache(maxsize=256)
-def boundary_constant(alpha: float, fractions: tuple[float, ...], *, shape: float = SHAPE) -> float:
-    """``C`` such that :func:`crossing_probability` ``(C, fractions) == alpha`` (bisection to 1e-12)."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
-    if len(fractions) == 1:
-        return -_NORMAL.inv_cdf(alpha / 2.0)
-    lo, hi = 0.0, 1.0
-    while crossing_probability(hi, fractions, shape=shape) > alpha:
-        lo, hi = hi, 2.0 * hi
-    while hi - lo > 1e-12:
-        mid = (lo + hi) / 2.0
-        if crossing_probability(mid, fractions, shape=shape) > alpha:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
-def _fractions(
-    looks: Sequence[int] | None, n: int, information: Callable[[int], float]
-) -> tuple[tuple[float, ...], int]:
-    """The information fractions of the looks and the index of the look at ``n`` rounds.
-
-    A look at ``n`` that the schedule does not have (a session cut short by a failure) is added to it,
-    which only makes the design more cautious; a schedule ending before ``n`` ends at ``n``.
-    """
-    at = sorted({k for k in (looks or ()) if k > 0} | {n})
-    if at[-1] < n:
-        at.append(n)
-    total = information(at[-1])
-    return tuple(information(k) / total for k in at), at.index(n)
-
-
-# --------------------------------------------------------------------------------------------------
-# null distributions of the rank statistics (as cumulative probabilities P(T <= a), a = 0 .. M)
-
-
-@lru_cache(maxsize=128)
-def _signed_rank_cdf(n: int) -> tuple[float, ...]:
-    """P(T <= a) for Wilcoxon's signed-rank statistic of ``n`` values without ties, ``a = 0..n(n+1)/2``."""
-    counts = [1]
-    for r in range(1, n + 1):
-        grown = [*counts, *([0] * r)]
-        for total, c in enumerate(counts):
-            grown[total + r] += c
-        counts = grown
-    whole = 1 << n
-    out, cum = [], 0
-    for c in counts:
-        cum += c
-        out.append(cum / whole)
-    return tuple(out)
-
-
-@lru_cache(maxsize=128)
-def _u_cdf(m: int, n: int) -> tuple[float, ...]:
-    """P(U <= a) for the Mann-Whitney statistic of samples of ``m`` and ``n`` without ties."""
-    counts = _mann_whitney_counts(min(m, n), max(m, n))
-    whole = math.comb(m + n, m)
-    out, cum = [], 0
-    for c in counts:
-        cum += c
-        out.append(cum / whole)
-    return tuple(out)
-
-
-def _null_cdf(paired: bool, m: int, n: int) -> Callable[[int], float]:
-    """``a -> P(T <= a)`` under the null: exact for small samples, else normal with continuity."""
-    if paired:
-        if n <= EXACT_SIGNED_RANK_MAX_N:
-            table = _signed_rank_cdf(n)
-            return table.__getitem__
-        mean, var = n * (n + 1) / 4.0, n * (n + 1) * (2 * n + 1) / 24.0
-    else:
-        if m * n <= EXACT_U_MAX_CELLS:
-            table = _u_cdf(m, n)
-            return table.__getitem__
-        mean, var = m * n / 2.0, m * n * (m + n + 1) / 12.0
-    sd = math.sqrt(var)
-    return lambda a: _NORMAL.cdf((a + 0.5 - mean) / sd)
-
-
-def _smallest_count(cdf: Callable[[int], float], top: int, level: float) -> int:
-    """The smallest ``a`` in ``0..top`` with ``2 * P(T <= a) >= level`` (``top`` always qualifies)."""
-    lo, hi = 0, top
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if 2.0 * cdf(mid) >= level:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-# --------------------------------------------------------------------------------------------------
-# estimates
-
-
-def _rank_estimate(
-    values: list[float],
-    *,
-    cdf: Callable[[int], float],
-    confidence: float,
-    fractions: tuple[float, ...],
-    look: int,
-    n: int,
-    paired: bool,
-    final_n: int,
-    shape: float,
-) -> Estimate:
-    """Estimate, interval and p-value from the sorted Walsh averages (or pairwise differences)."""
-    values.sort()
-    total = len(values)
-    alpha = round(1.0 - confidence, 12)
-    big_c = boundary_constant(alpha, fractions, shape=shape)
-    t = fractions[look]
-    boundary = big_c * t ** (shape - 0.5)
-    final_boundary = big_c * fractions[-1] ** (shape - 0.5)
-    nominal = alpha if len(fractions) == 1 else 2.0 * _NORMAL.cdf(-boundary)
-    half = total // 2
-    cut = _smallest_count(cdf, half, nominal)
-    if cut >= 1:
-        low, high = values[cut - 1], values[total - cut]
-    else:
-        low, high = -math.inf, math.inf
-    se_cut = _smallest_count(cdf, half, _ONE_SE_LEVEL)
-    se = (values[total - se_cut] - values[se_cut - 1]) / 2.0 if se_cut >= 1 else math.inf
-    at_zero = min(bisect.bisect_right(values, 0.0), total - bisect.bisect_left(values, 0.0))
-    excluded = at_zero < cut
-    p_exact = min(1.0, 2.0 * cdf(at_zero))
-    if len(fractions) == 1:
-        p = p_exact
-    else:
-        z = -_NORMAL.inv_cdf(p_exact / 2.0) if p_exact < 1.0 else 0.0
-        p = crossing_probability(z * t ** (0.5 - shape), fractions, shape=shape)
-    # the repeated p-value is computed by numerical integration; where it lands within that error of
-    # alpha, the interval (exact counts) has the last word, so that the two never disagree
-    p = min(p, math.nextafter(alpha, 0.0)) if excluded else max(p, alpha)
-    return Estimate(
-        ratio=math.exp(statistics.median(values)),
-        ci_low=math.exp(low),
-        ci_high=math.exp(high),
-        p_value=min(1.0, p),
-        n=n,
-        confidence=confidence,
-        paired=paired,
-        look=Look(final_n=final_n, boundary=boundary, final_boundary=final_boundary, se=se, index=look),
-    )
-
-
-def paired_estimate(
-    baseline: Sequence[float],
-    candidate: Sequence[float],
-    *,
-    confidence: float,
-    looks: Sequence[int] | None = None,
-    shape: float = SHAPE,
-) -> Estimate:
-    """The effect of the candidate from paired rounds (``baseline[i]`` and ``candidate[i]`` together).
-
-    ratio = ``exp`` of the Hodges-Lehmann estimate of the round log-ratios; the interval inverts the
-    signed-rank test at this look's nominal level; p = that test's repeated p-value (module docstring).
-    ``looks``: the rounds at which the session looks (:func:`look_schedule`); None for a single look
-    (a fixed-sample interval at ``confidence``). ``shape``: of the critical values (:data:`SHAPE`, the
-    tool's; 0.5 gives Pocock's, for comparisons in ``bench/``).
-    """
-    d = log_ratios(baseline, candidate)
-    n = len(d)
-    if n == 0:
-        raise ValueError("no rounds to compare")
-    _check_confidence(confidence)
-    fractions, look = _fractions(looks, n, float)
-    walsh = [(d[i] + d[j]) / 2.0 for i in range(n) for j in range(i, n)]
-    final_n = max(*(looks or (n,)), n)
-    return _rank_estimate(
-        walsh,
-        cdf=_null_cdf(True, n, n),
-        confidence=confidence,
-        fractions=fractions,
-        look=look,
-        n=n,
-        paired=True,
-        final_n=final_n,
-        shape=shape,
-    )
-
-
-def unpaired_estimate(
-    baseline: Sequence[float],
-    candidate: Sequence[float],
-    *,
-    confidence: float,
-    looks: Sequence[int] | None = None,
-) -> Estimate:
-    """The effect of the candidate from two independent samples (e.g. against a stored artifact).
-
-    ratio = ``exp`` of the Hodges-Lehmann shift of the logarithms (the median of the ``m n``
-    differences ``ln c_j - ln b_i``); the interval inverts the Mann-Whitney test (Moses' interval);
-    p = that test's. ``looks`` count the candidate's samples (the baseline's are fixed, so the
-    information of a look is ``m n / (m + n)``); ``n`` = the smaller sample size.
-    """
-    base = _checked(baseline, "baseline", positive=True)
-    cand = _checked(candidate, "candidate", positive=True)
-    if not base or not cand:
-        raise ValueError("both sides need at least one sample")
-    _check_confidence(confidence)
-    m, k = len(base), len(cand)
-    logs_b = [math.log(b) for b in base]
-    diffs = [math.log(c) - lb for c in cand for lb in logs_b]
-    fractions, look = _fractions(looks, k, lambda j: m * j / (m + j))
-    return _rank_estimate(
-        diffs,
-        cdf=_null_cdf(False, m, k),
-        confidence=confidence,
-        fractions=fractions,
-        look=look,
-        n=min(m, k),
-        paired=False,
-        final_n=max(*(looks or (k,)), k),
-        shape=SHAPE,
-    )
 
 
 def _check_direction(direction: Direction) -> None:
@@ -597,85 +240,9 @@ def guard_broken(estimate: Estimate, *, direction: Direction, max_regression: fl
     return estimate.delta < -max_regression
 
 
-# --------------------------------------------------------------------------------------------------
-# the adaptive rule of a session
-
-
-def _final_half_width(estimate: Estimate, max_rounds: int) -> float | None:
-    """The half-width (log scale) the interval is expected to have at ``max_rounds`` rounds."""
-    look = estimate.look
-    if look is None or not math.isfinite(look.se):
-        return None
-    return look.final_boundary * look.se * math.sqrt(estimate.n / max(max_rounds, estimate.n))
-
-
-def resolution(estimate: Estimate, *, max_rounds: int) -> float | None:
-    """The smallest change the session can tell apart by ``max_rounds`` rounds, at the noise seen so
-    far: the relative half-width its interval is expected to have then (``0.03``: about ±3 %).
-
-    An effect must exceed ``min_effect`` by about this much to come out improved or regressed; a
-    session can end ``unchanged`` only when it is below ``min_effect``. None before the noise is known
-    (fewer than 3 rounds).
-    """
-    half = _final_half_width(estimate, max_rounds)
-    return None if half is None else math.expm1(half)
-
-
-def rounds_for(estimate: Estimate, *, resolution_wanted: float, max_rounds: int) -> int | None:
-    """About how many rounds would bring the resolution down to ``resolution_wanted`` (at this noise)."""
-    now = resolution(estimate, max_rounds=max_rounds)
-    if now is None or resolution_wanted <= 0.0:
-        return None
-    ratio = math.log1p(now) / math.log1p(resolution_wanted)
-    return max(max_rounds, math.ceil(max_rounds * ratio * ratio))
-
-
-def verdict_reachable(estimate: Estimate, *, min_effect: float, max_rounds: int) -> bool:
-    """Whether some verdict (improved, regressed or unchanged) can still be reached by ``max_rounds``.
-
-    Futility check for adaptive rounds. The interval is projected to ``max_rounds`` (its width at the
-    last look, :func:`resolution`) and the estimate may still move by one current standard error in
-    either direction; if even then the interval could neither clear the ±``min_effect`` band on one
-    side nor fit inside it, more rounds would end ``inconclusive`` anyway and are not spent. At the
-    first look the noise is known roughly (ten rounds, an outlier or two among them with heavy-tailed
-    noise such as worker processes have), so the projection assumes it may be half what was seen.
-    Stopping early for futility never makes a verdict less reliable (the intervals hold at every look).
-    """
-    n = estimate.n
-    if n >= max_rounds:
-        return False
-    if estimate.look is not None and estimate.look.index == 0:
-        estimate = replace(estimate, look=replace(estimate.look, se=estimate.look.se / 2.0))
-    half = _final_half_width(estimate, max_rounds)
-    if half is None or estimate.look is None:
-        return True  # the noise is not known yet
-    d = math.log(estimate.ratio)
-    slack = estimate.look.se
-    lo_band, hi_band = math.log1p(-min_effect), math.log1p(min_effect)
-    below = d - slack + half < lo_band
-    above = d + slack - half > hi_band
-    inside = max(d - slack, lo_band + half) <= min(d + slack, hi_band - half)
-    return below or above or inside
-
-
-def rounds_to_add(
-    estimate: Estimate | None, verdict: str, *, rounds: int, max_rounds: int, min_effect: float
-) -> int:
-    """The adaptive rule of a measuring session: how many rounds to add after deciding on ``rounds``.
-
-    None while a verdict other than ``inconclusive`` stands; ``extra_rounds`` while one can still be
-    reached (:func:`verdict_reachable`); none once it cannot.
-    """
-    if verdict != "inconclusive":
-        return 0
-    more = extra_rounds(rounds, max_rounds)
-    if (
-        more
-        and estimate is not None
-        and not verdict_reachable(estimate, min_effect=min_effect, max_rounds=max_rounds)
-    ):
-        return 0
-    return more
+def median_of(samples: Sequence[float]) -> float | None:
+    """The median of one side's samples, None for none (what tables and documents show)."""
+    return _median(finite_values(samples, "samples")) if samples else None
 
 
 def summary(samples: Sequence[float]) -> dict[str, float]:
@@ -683,7 +250,7 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
 
     With no samples every field is 0 (JSON has no NaN); with one sample stdev and cv are 0.
     """
-    data = _checked(samples, "samples")
+    data = finite_values(samples, "samples")
     n = len(data)
     if n == 0:
         return {"n": 0.0, "median": 0.0, "mean": 0.0, "stdev": 0.0, "min": 0.0, "max": 0.0, "cv": 0.0}

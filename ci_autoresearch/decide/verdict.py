@@ -1,7 +1,7 @@
 """From samples to a verdict: objective, guards, informational metrics. Pure.
 
-The statistics themselves are in :mod:`ci_autoresearch.decide.stats`; this module applies them to every metric
-of a configuration and words the reason a person reads.
+The statistics themselves are in :mod:`ci_autoresearch.decide.stats`, ``sequential`` and ``stopping``;
+this module applies them to every metric of a configuration and words the reason a person reads.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ci_autoresearch.config.model import Config
-from ci_autoresearch.decide import stats
+from ci_autoresearch.config.model import Config, MetricSpec
+from ci_autoresearch.decide import sequential, stats, stopping
 from ci_autoresearch.model import (
     Comparison,
     Direction,
@@ -103,11 +103,13 @@ def resolution_of(config: Config, name: str, est: Estimate | None) -> Resolution
     if est is None or est.look is None:
         return None
     last = est.look.final_n
-    half = stats.resolution(est, max_rounds=last)
+    half = stopping.resolution(est, max_rounds=last)
     min_effect = config.decision.min_effect
     if half is None or half <= min_effect:
         return None
-    needed = stats.rounds_for(est, resolution_wanted=min_effect, max_rounds=last) if min_effect > 0 else None
+    needed = (
+        stopping.rounds_for(est, resolution_wanted=min_effect, max_rounds=last) if min_effect > 0 else None
+    )
     return Resolution(
         metric=name,
         half_width=half,
@@ -141,8 +143,84 @@ def _estimate(
         return None
     if any(v <= 0 for v in base) or any(v <= 0 for v in cand):
         return None  # ratios need positive values; such a metric is shown, not judged
-    estimate = stats.paired_estimate if paired else stats.unpaired_estimate
+    estimate = sequential.paired_estimate if paired else sequential.unpaired_estimate
     return estimate(base, cand, confidence=config.decision.confidence, looks=looks)
+
+
+def _judge_metric(
+    config: Config,
+    spec: MetricSpec,
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    paired: bool,
+    unit: str,
+    looks: Sequence[int] | None,
+) -> MetricComparison:
+    """One metric's estimate and label: the objective's and info metrics' verdict, a guard's ok/broken."""
+    name = spec.name
+    b, c = tuple(baseline), tuple(candidate)
+    if paired and len(b) != len(c):  # a round cut short by a failure: judge the complete rounds
+        b, c = b[: min(len(b), len(c))], c[: min(len(b), len(c))]
+    est = _estimate(b, c, paired=paired, config=config, looks=looks)
+    role = config.role(name)
+    max_reg = config.max_regression(name)
+    label: str
+    if est is None:
+        label = "n/a"
+    elif role == "guard":
+        exceeded = stats.guard_broken(est, direction=spec.direction, max_regression=max_reg or 0.0)
+        label = "broken" if exceeded else "ok"
+    else:
+        label = stats.classify(est, direction=spec.direction, min_effect=config.decision.min_effect)
+    return MetricComparison(
+        name=name,
+        unit=unit,
+        direction=spec.direction,
+        role=role,
+        baseline=tuple(baseline),
+        candidate=tuple(candidate),
+        estimate=est,
+        verdict=label,
+        max_regression=max_reg,
+        lean=lean_of(est, label, spec.direction),
+    )
+
+
+def _objective_reason(
+    obj: MetricComparison, est: Estimate, *, min_effect: float, resolution: Resolution | None
+) -> str:
+    """The reason the objective's verdict gives; an inconclusive one says what the noise lets the
+    session resolve (``resolution``) when that is why it stopped short of a verdict."""
+    band = pct(min_effect, signed=False)
+    if obj.verdict == "improved":
+        return f"{obj.name} {describe(est)}: beyond the {band} minimum effect"
+    if obj.verdict == "regressed":
+        return f"{obj.name} {describe(est)}: worse beyond the {band} minimum effect"
+    if obj.verdict == "unchanged":
+        return f"{obj.name} {describe(est)}: within ±{band}"
+    if obj.lean is not None:
+        word = lean_word(obj.lean, unit=obj.unit, direction=obj.direction)
+        reason = f"{obj.name} likely {word}: {describe(est)}, not beyond the {band} band"
+    else:
+        reason = f"{obj.name} {describe(est)}: the interval straddles the ±{band} band"
+    if resolution is not None:
+        reason += f"; {resolution_text(resolution, min_effect=min_effect)}"
+    return reason
+
+
+def _broken_guard(metrics: Mapping[str, MetricComparison], obj: MetricComparison) -> str | None:
+    """Why an improved objective is rejected: the first guard beyond its tolerance (None: none is)."""
+    broken = [m for m in metrics.values() if m.verdict == "broken"]
+    if not broken:
+        return None
+    g = broken[0]
+    assert g.estimate is not None and obj.estimate is not None
+    return (
+        f"guard {g.name} {pct(g.estimate.delta)} exceeds its "
+        f"{pct(g.max_regression or 0.0, signed=False)} tolerance (objective {obj.name} "
+        f"{pct(obj.estimate.delta)})"
+    )
 
 
 def decide(
@@ -158,44 +236,22 @@ def decide(
 
     The objective decides (improved / regressed / unchanged / inconclusive); a guard whose point
     estimate regresses beyond its ``max_regression`` turns ``improved`` into ``rejected``.
-    ``looks``: the rounds at which the session looks (``stats.look_schedule``), so that its intervals
+    ``looks``: the rounds at which the session looks (``sequential.look_schedule``), so that its intervals
     hold over all of them; None for one look (two result files compared offline).
     """
-    min_effect = config.decision.min_effect
-    metrics: dict[str, MetricComparison] = {}
-    for spec in config.measured_metrics():
-        name = spec.name
-        if name not in baseline and name not in candidate:
-            continue
-        b = tuple(baseline.get(name, ()))
-        c = tuple(candidate.get(name, ()))
-        if paired and len(b) != len(c):  # a round cut short by a failure: judge the complete rounds
-            b, c = b[: min(len(b), len(c))], c[: min(len(b), len(c))]
-        est = _estimate(b, c, paired=paired, config=config, looks=looks)
-        role = config.role(name)
-        max_reg = config.max_regression(name)
-        label: str
-        if est is None:
-            label = "n/a"
-        elif role == "guard":
-            exceeded = stats.guard_broken(est, direction=spec.direction, max_regression=max_reg or 0.0)
-            label = "broken" if exceeded else "ok"
-        else:
-            label = stats.classify(est, direction=spec.direction, min_effect=min_effect)
-        unit = (units or {}).get(name, spec.unit)
-        metrics[name] = MetricComparison(
-            name=name,
-            unit=unit,
-            direction=spec.direction,
-            role=role,
-            baseline=tuple(baseline.get(name, ())),
-            candidate=tuple(candidate.get(name, ())),
-            estimate=est,
-            verdict=label,
-            max_regression=max_reg,
-            lean=lean_of(est, label, spec.direction),
+    metrics = {
+        spec.name: _judge_metric(
+            config,
+            spec,
+            baseline.get(spec.name, ()),
+            candidate.get(spec.name, ()),
+            paired=paired,
+            unit=(units or {}).get(spec.name, spec.unit),
+            looks=looks,
         )
-
+        for spec in config.measured_metrics()
+        if spec.name in baseline or spec.name in candidate
+    }
     obj = metrics.get(config.objective.metric)
     if obj is None or obj.estimate is None:
         return Decision(
@@ -205,33 +261,12 @@ def decide(
             "(missing, or not a positive number)",
         )
     verdict: Verdict = _OBJECTIVE_VERDICTS[obj.verdict]
-    band = pct(min_effect, signed=False)
-    est = obj.estimate
-    resolution = resolution_of(config, obj.name, est)
-    if obj.lean is not None:
-        word = lean_word(obj.lean, unit=obj.unit, direction=obj.direction)
-        inconclusive = f"{obj.name} likely {word}: {describe(est)}, not beyond the {band} band"
-    else:
-        inconclusive = f"{obj.name} {describe(est)}: the interval straddles the ±{band} band"
-    if resolution is not None:
-        inconclusive += f"; {resolution_text(resolution, min_effect=min_effect)}"
-    reasons = {
-        "improved": f"{obj.name} {describe(est)}: beyond the {band} minimum effect",
-        "regressed": f"{obj.name} {describe(est)}: worse beyond the {band} minimum effect",
-        "unchanged": f"{obj.name} {describe(est)}: within ±{band}",
-        "inconclusive": inconclusive,
-    }
-    reason = reasons[verdict]
-    broken = [m for m in metrics.values() if m.verdict == "broken"]
-    if verdict == "improved" and broken:
-        g = broken[0]
-        assert g.estimate is not None
-        verdict = "rejected"
-        reason = (
-            f"guard {g.name} {pct(g.estimate.delta)} exceeds its "
-            f"{pct(g.max_regression or 0.0, signed=False)} tolerance (objective {obj.name} "
-            f"{pct(est.delta)})"
-        )
+    min_effect = config.decision.min_effect
+    resolution = resolution_of(config, obj.name, obj.estimate)
+    reason = _objective_reason(obj, obj.estimate, min_effect=min_effect, resolution=resolution)
+    rejected = _broken_guard(metrics, obj) if verdict == "improved" else None
+    if rejected is not None:
+        verdict, reason = "rejected", rejected
     return Decision(
         verdict=verdict,
         reason=reason,

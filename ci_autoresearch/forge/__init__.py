@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ci_autoresearch.actions.runtime import WorkflowRunInfo
+from ci_autoresearch.actions.event import WorkflowRunInfo
 from ci_autoresearch.config.model import GithubConfig
 from ci_autoresearch.model import Evaluation, Result
 
@@ -56,6 +56,8 @@ class Forge(Protocol):
         or when a person reopened it after it was closed for the same evaluation (``key``). A forge that
         knows the closed pull request's URL may return it instead of True."""
 
+
+BUNDLE_ARTIFACT_PREFIX = "autoresearch-bundle-"  # action.yml uploads each evaluate job's bundle under it
 
 FoundBundle = tuple[str, str | None, dict[str, Any]]
 """An evaluation bundle read from an artifact: (where it came from, the artifact's name, the validated

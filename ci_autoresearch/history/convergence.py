@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ci_autoresearch.config.model import ConstraintsConfig, ObjectiveConfig
+from ci_autoresearch.config.model import ConstraintsConfig, ObjectiveConfig, PlateauConfig
 from ci_autoresearch.model import Direction, Evaluation
 
 StopCode = Literal["target", "no_improvement_limit", "plateau", "max_iterations", "max_time_hours"]
@@ -149,6 +149,76 @@ def _pct(x: float) -> str:
     return f"{x * 100:.2f}%" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
 
 
+def _target_reached(state: LoopState, objective: ObjectiveConfig) -> StopReason | None:
+    best, target = state.best_value, objective.target
+    if target is None or best is None or state.iterations == 0:
+        return None
+    minimize = objective.direction == "minimize"
+    if not (best <= target if minimize else best >= target):
+        return None
+    sign = "≤" if minimize else "≥"
+    return StopReason(
+        code="target",
+        message=f"objective.target reached: {objective.metric} = {_num(best)} {sign} {_num(target)}",
+    )
+
+
+def _streak_too_long(state: LoopState, limit: int | None) -> StopReason | None:
+    if limit is None or state.streak < limit:
+        return None
+    return StopReason(
+        code="no_improvement_limit",
+        message=(
+            f"constraints.no_improvement_limit: {state.streak} evaluations in a row without a kept "
+            f"candidate (limit {limit})"
+        ),
+    )
+
+
+def _plateau(
+    state: LoopState, plateau: PlateauConfig | None, objective: ObjectiveConfig
+) -> StopReason | None:
+    if plateau is None or plateau.window <= 0 or state.iterations < plateau.window:
+        return None
+    window = plateau.window
+    before = state.series[-window - 1][2] if len(state.series) > window else state.start_value
+    now = state.series[-1][2] if state.series else None
+    if before is None or now is None:
+        return None
+    improved = gain(before, now, objective.direction)
+    if improved >= plateau.threshold:
+        return None
+    return StopReason(
+        code="plateau",
+        message=(
+            f"constraints.plateau: the best {objective.metric} improved by {_pct(improved)} over "
+            f"the last {window} evaluations (threshold {_pct(plateau.threshold)})"
+        ),
+    )
+
+
+def _budget_spent(
+    state: LoopState, constraints: ConstraintsConfig, elapsed_seconds: float
+) -> StopReason | None:
+    """``constraints.max_iterations``, then ``constraints.max_time_hours``."""
+    if constraints.max_iterations is not None and state.iterations >= constraints.max_iterations:
+        return StopReason(
+            code="max_iterations",
+            message=(
+                f"constraints.max_iterations: {state.iterations} evaluations done "
+                f"(limit {constraints.max_iterations})"
+            ),
+        )
+    hours = constraints.max_time_hours
+    spent = state.seconds + elapsed_seconds
+    if hours is None or spent < hours * 3600.0:
+        return None
+    return StopReason(
+        code="max_time_hours",
+        message=f"constraints.max_time_hours: {spent / 3600.0:.2f} h spent (limit {_num(hours)} h)",
+    )
+
+
 def stop_reason(
     state: LoopState,
     constraints: ConstraintsConfig,
@@ -165,60 +235,12 @@ def stop_reason(
     ``constraints.max_iterations``; ``constraints.max_time_hours`` (time measured in the evaluations plus
     ``elapsed_seconds`` not yet recorded). Unset constraints never stop the loop.
     """
-    best = state.best_value
-    target = objective.target
-    if target is not None and best is not None and state.iterations > 0:
-        reached = best <= target if objective.direction == "minimize" else best >= target
-        if reached:
-            sign = "≤" if objective.direction == "minimize" else "≥"
-            return StopReason(
-                code="target",
-                message=f"objective.target reached: {objective.metric} = {_num(best)} {sign} {_num(target)}",
-            )
-
-    limit = constraints.no_improvement_limit
-    if limit is not None and state.streak >= limit:
-        return StopReason(
-            code="no_improvement_limit",
-            message=(
-                f"constraints.no_improvement_limit: {state.streak} evaluations in a row without a kept "
-                f"candidate (limit {limit})"
-            ),
-        )
-
-    plateau = constraints.plateau
-    if plateau is not None and plateau.window > 0 and state.iterations >= plateau.window:
-        window = plateau.window
-        before = state.series[-window - 1][2] if len(state.series) > window else state.start_value
-        now = state.series[-1][2] if state.series else None
-        if before is not None and now is not None:
-            improved = gain(before, now, objective.direction)
-            if improved < plateau.threshold:
-                return StopReason(
-                    code="plateau",
-                    message=(
-                        f"constraints.plateau: the best {objective.metric} improved by {_pct(improved)} over "
-                        f"the last {window} evaluations (threshold {_pct(plateau.threshold)})"
-                    ),
-                )
-
-    if constraints.max_iterations is not None and state.iterations >= constraints.max_iterations:
-        return StopReason(
-            code="max_iterations",
-            message=(
-                f"constraints.max_iterations: {state.iterations} evaluations done "
-                f"(limit {constraints.max_iterations})"
-            ),
-        )
-
-    hours = constraints.max_time_hours
-    spent = state.seconds + elapsed_seconds
-    if hours is not None and spent >= hours * 3600.0:
-        return StopReason(
-            code="max_time_hours",
-            message=f"constraints.max_time_hours: {spent / 3600.0:.2f} h spent (limit {_num(hours)} h)",
-        )
-    return None
+    return (
+        _target_reached(state, objective)
+        or _streak_too_long(state, constraints.no_improvement_limit)
+        or _plateau(state, constraints.plateau, objective)
+        or _budget_spent(state, constraints, elapsed_seconds)
+    )
 
 
 __all__ = ["LoopState", "StopCode", "StopReason", "gain", "state_from", "stop_reason"]

@@ -211,7 +211,3 @@ def push_notes(repo: Path, remote: str, *, attempts: int = 5) -> None:
             return
         fetch_notes(repo, remote)
     raise GitError(f"could not push {git.NOTES_REF} to {remote} after {attempts} attempts")
-
-
-def sorted_for_display(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    return sorted(evaluations, key=_order)

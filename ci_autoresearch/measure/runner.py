@@ -1,28 +1,25 @@
 """The one place that starts processes.
 
-Three entry points:
+Two entry points here, one beside it:
 
 * :func:`run_measured` runs a benchmark (or gate/setup) command: ``/bin/sh -c`` in its own session
   (process group), output straight to log files, timeout applied to the whole group, and the cost of
   the run (wall time, CPU time, peak RSS) measured with ``os.wait4`` by a small launcher process
   (``_launch.py``), so that the peak RSS is the command's own and not inherited from this process.
-* :func:`start_worker` starts a benchmark worker (worker mode): the same shell, session and
-  environment, with a line-based conversation over its stdin and stdout.
 * :func:`run_tool` runs git and other helpers, capturing their text output.
+* :func:`~ci_autoresearch.measure.worker_process.start_worker` starts a benchmark worker (worker mode):
+  the same shell, session and environment, with a line-based conversation over its stdin and stdout.
 
 The environment is always passed in. Untrusted code (benchmarks, gates, generators) must get an
-environment that went through :func:`scrub_env` (an allow-list); :func:`run_measured` uses the mapping
-it is given as is.
+environment that went through :func:`~ci_autoresearch.measure.scrub.scrub_env` (an allow-list);
+:func:`run_measured` uses the mapping it is given as is.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import os
-import re
-import select
 import shlex
 import signal
 import subprocess
@@ -50,96 +47,6 @@ MAX_LOG_BYTES = 16 * 1024 * 1024
 """The most a run's stdout or stderr log keeps (its beginning and its end); the rest is cut after the run."""
 STOP_GRACE = 5.0
 """Seconds a launcher gets to kill its command's tree when asked, before the tool kills it all itself."""
-
-# What candidate code (benchmark, setup, gate, generator) gets of the caller's environment: an allow-list
-# of what toolchains and interpreters need, plus the names a configuration passes on purpose (`pass_env`).
-# Anything else -- tokens, the Actions runtime, the action's inputs, the runner's command files
-# (GITHUB_ENV, GITHUB_OUTPUT, ...), an ssh agent, registry credentials -- never reaches it.
-PASSED_NAMES = frozenset(
-    {
-        # the shell and the locale
-        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "TMP", "TEMP",
-        "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "SOURCE_DATE_EPOCH",
-        "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
-        # CI detection and the runner's description (not its credentials)
-        "CI", "GITHUB_ACTIONS", "RUNNER_OS", "RUNNER_ARCH", "RUNNER_TEMP", "RUNNER_TOOL_CACHE",
-        # interpreters and toolchains
-        "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONUTF8", "PYTHONIOENCODING",
-        "PYTHONWARNINGS", "VIRTUAL_ENV", "pythonLocation", "Python_ROOT_DIR", "Python2_ROOT_DIR",
-        "Python3_ROOT_DIR", "JAVA_HOME", "GOROOT", "GOPATH", "GOCACHE", "GOFLAGS", "CARGO_HOME",
-        "RUSTUP_HOME", "RUSTFLAGS", "CARGO_TARGET_DIR", "NODE_PATH",
-        "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "PKG_CONFIG_PATH",
-        "CMAKE_PREFIX_PATH", "CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "MAKEFLAGS",
-        # numeric libraries
-        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-        "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-    }
-)  # fmt: skip
-PASSED_PREFIXES = ("LC_",)
-NEVER_PASSED = frozenset(
-    {
-        "GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT",
-        "GITHUB_STATE", "GITHUB_STEP_SUMMARY", "SSH_AUTH_SOCK",
-    }
-)  # fmt: skip
-"""Names no configuration can pass to candidate code (``pass_env`` refuses them)."""
-NEVER_PASSED_PREFIXES = ("ACTIONS_", "INPUT_", "GIT_CONFIG")
-_CREDENTIAL_NAMES = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "SSH_AUTH_SOCK"})
-_SECRET_WORDS = (
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "CREDENTIAL",
-    "PRIVATE_KEY",
-    "API_KEY",
-    "ACCESS_KEY",
-)
-# user:password@ in a URL, or a long user name (a token used as one: https://<token>@github.com)
-_URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/\s@:]+:[^/\s@]+|[^/\s@:]{20,})@")
-
-
-def never_passed(name: str) -> bool:
-    """True for the names :func:`scrub_env` drops even when a configuration asks for them."""
-    upper = name.upper()
-    return upper in NEVER_PASSED or upper.startswith(NEVER_PASSED_PREFIXES)
-
-
-def scrub_env(env: Mapping[str, str], pass_env: Sequence[str] = ()) -> dict[str, str]:
-    """What candidate code may see of ``env``: the allow-list :data:`PASSED_NAMES` (and ``LC_*``), minus
-    any value that carries credentials in a URL (``https://user:pass@host``), plus the names in
-    ``pass_env`` (the configuration's explicit opt-in; glob patterns allowed) -- never a name of
-    :data:`NEVER_PASSED`, ``ACTIONS_*``, ``INPUT_*`` or ``GIT_CONFIG*``.
-    """
-    kept: dict[str, str] = {}
-    for name, value in env.items():
-        if never_passed(name):
-            continue
-        asked = any(fnmatch.fnmatchcase(name, pattern) for pattern in pass_env)
-        allowed = name in PASSED_NAMES or name.startswith(PASSED_PREFIXES)
-        if asked or (allowed and not _URL_CREDENTIALS.search(value)):
-            kept[name] = value
-    return kept
-
-
-def secrets_in(env: Mapping[str, str], allowed: Sequence[str] = ()) -> list[str]:
-    """The names in ``env`` that hold (or look like they hold) a credential: a GitHub token, the Actions
-    runtime's tokens, an ssh agent, any name with TOKEN, SECRET, PASSWORD, CREDENTIAL, API_KEY ...,
-    and any value with credentials in a URL. Names matching ``allowed`` (glob patterns) are left out.
-    """
-    found = []
-    for name, value in env.items():
-        if not value or any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
-            continue
-        upper = name.upper()
-        if (
-            upper in _CREDENTIAL_NAMES
-            or any(word in upper for word in _SECRET_WORDS)
-            or (upper.startswith("INPUT_") and "TOKEN" in upper)
-            or _URL_CREDENTIALS.search(value)
-        ):
-            found.append(name)
-    return sorted(found)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,7 +107,7 @@ class _Waiter(threading.Thread):
             self.error = exc
 
 
-def _signal_group(pgid: int, sig: int) -> bool:
+def signal_group(pgid: int, sig: int) -> bool:
     """Send ``sig`` to process group ``pgid``; False when the group has no member left."""
     try:
         os.killpg(pgid, sig)
@@ -217,7 +124,7 @@ def _group_alive(pgid: int) -> bool:
     Zombies count as members for ``killpg``; in containers whose init does not reap orphans they
     never go away, so on Linux ``/proc`` is consulted to ignore them.
     """
-    if not _signal_group(pgid, 0):
+    if not signal_group(pgid, 0):
         return False
     proc = Path("/proc")
     if not proc.is_dir():  # pragma: no cover - not Linux
@@ -236,16 +143,16 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _terminate_group(pgid: int, grace: float) -> None:
+def terminate_group(pgid: int, grace: float) -> None:
     """SIGTERM the group, wait up to ``grace`` seconds for it to empty, then SIGKILL what is left."""
-    if not _signal_group(pgid, signal.SIGTERM):
+    if not signal_group(pgid, signal.SIGTERM):
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if not _group_alive(pgid):
             return
         time.sleep(0.01)
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
 
 
 def _stop_tree(launcher: int, waiter: _Waiter) -> None:
@@ -279,7 +186,7 @@ def cap_log(path: Path, limit: int) -> bool:
     return True
 
 
-def _read_text(path: Path) -> str:
+def read_log(path: Path) -> str:
     cap_log(path, MAX_LOG_BYTES)
     return path.read_bytes().decode("utf-8", errors="replace")
 
@@ -313,7 +220,6 @@ def run_measured(
     stderr_path = log_dir / f"{name}.stderr.log"
     report_path = log_dir / f".{name}.rusage.json"
     report_path.unlink(missing_ok=True)
-    timed_out = False
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         launcher = [sys.executable, "-S", "-I", str(LAUNCHER), str(report_path), str(os.getpid())]
         start = time.perf_counter()
@@ -331,56 +237,80 @@ def run_measured(
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command or the environment
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise MeasurementError(f"cannot start `{command[:200]}` in {cwd}: {detail}") from exc
-        pgid = proc.pid  # start_new_session: the launcher leads its own group
-        waiter = _Waiter(proc.pid)
-        waiter.start()
-        try:
-            waiter.join(timeout)
-            if waiter.is_alive():
-                timed_out = True
-                _signal_group(pgid, signal.SIGTERM)
-                waiter.join(TERM_GRACE)
-                if waiter.is_alive():
-                    _stop_tree(proc.pid, waiter)
-        except BaseException:  # an interruption (SIGINT, SIGTERM, SIGHUP): leave nothing behind
-            _stop_tree(proc.pid, waiter)
-            proc.returncode = _returncode(waiter.reaped)
-            raise
-        finally:
-            _terminate_group(pgid, LEFTOVER_GRACE)
-        if waiter.error is not None:  # pragma: no cover - wait4 failing is a bug, not a user error
-            raise waiter.error
-        reaped = waiter.reaped
-        assert reaped is not None
-        # Popen did not wait for its child; tell it the outcome so it neither warns nor reaps.
-        proc.returncode = _returncode(reaped)
-    cpu_time = 0.0
-    max_rss = 0
-    wall_time = reaped.end - start
-    returncode = proc.returncode
-    # Linux reports ru_maxrss in KiB, macOS in bytes.
-    rss_unit = 1 if sys.platform == "darwin" else 1024
-    launched = _read_report(report_path)
-    if launched is not None:  # the launcher's own view of the command: exact, without its start-up
-        returncode = os.waitstatus_to_exitcode(int(launched["status"]))
-        wall_time = float(launched["wall"])
-        cpu_time = float(launched["utime"]) + float(launched["stime"])
-        max_rss = int(launched["maxrss_kib"]) * rss_unit
-    elif reaped.rusage is not None:  # killed before it could report (timeout): the launcher's rusage
-        cpu_time = reaped.rusage.ru_utime + reaped.rusage.ru_stime
-        max_rss = reaped.rusage.ru_maxrss * rss_unit
+        reaped, timed_out = _wait(proc, timeout)
+    cost = _cost(reaped, _read_report(report_path), wall_time=reaped.end - start, returncode=proc.returncode)
     return RunResult(
         command=command,
-        returncode=returncode,
-        wall_time=wall_time,
-        cpu_time=cpu_time,
-        max_rss=max_rss,
-        stdout=_read_text(stdout_path),
-        stderr=_read_text(stderr_path),
+        returncode=cost.returncode,
+        wall_time=cost.wall_time,
+        cpu_time=cost.cpu_time,
+        max_rss=cost.max_rss,
+        stdout=read_log(stdout_path),
+        stderr=read_log(stderr_path),
         stdout_path=stdout_path,
         stderr_path=stderr_path,
         timed_out=timed_out,
     )
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> tuple[_Reaped, bool]:
+    """Wait for the launcher ``proc`` (at most ``timeout`` seconds, then end its group) and reap it;
+    leave nothing of its group behind. The reaped launcher, and whether it timed out."""
+    timed_out = False
+    pgid = proc.pid  # start_new_session: the launcher leads its own group
+    waiter = _Waiter(proc.pid)
+    waiter.start()
+    try:
+        waiter.join(timeout)
+        if waiter.is_alive():
+            timed_out = True
+            signal_group(pgid, signal.SIGTERM)
+            waiter.join(TERM_GRACE)
+            if waiter.is_alive():
+                _stop_tree(proc.pid, waiter)
+    except BaseException:  # an interruption (SIGINT, SIGTERM, SIGHUP): leave nothing behind
+        _stop_tree(proc.pid, waiter)
+        proc.returncode = _returncode(waiter.reaped)
+        raise
+    finally:
+        terminate_group(pgid, LEFTOVER_GRACE)
+    if waiter.error is not None:  # pragma: no cover - wait4 failing is a bug, not a user error
+        raise waiter.error
+    reaped = waiter.reaped
+    assert reaped is not None
+    # Popen did not wait for its child; tell it the outcome so it neither warns nor reaps.
+    proc.returncode = _returncode(reaped)
+    return reaped, timed_out
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Cost:
+    returncode: int
+    wall_time: float
+    cpu_time: float
+    max_rss: int
+
+
+def _cost(reaped: _Reaped, launched: dict[str, float] | None, *, wall_time: float, returncode: int) -> _Cost:
+    """What the run cost: the launcher's own report of the command when it wrote one, else what
+    ``wait4`` told of the launcher (``wall_time`` and ``returncode`` as seen from here)."""
+    # Linux reports ru_maxrss in KiB, macOS in bytes.
+    rss_unit = 1 if sys.platform == "darwin" else 1024
+    if launched is not None:  # the launcher's own view of the command: exact, without its start-up
+        return _Cost(
+            returncode=os.waitstatus_to_exitcode(int(launched["status"])),
+            wall_time=float(launched["wall"]),
+            cpu_time=float(launched["utime"]) + float(launched["stime"]),
+            max_rss=int(launched["maxrss_kib"]) * rss_unit,
+        )
+    if reaped.rusage is not None:  # killed before it could report (timeout): the launcher's rusage
+        return _Cost(
+            returncode=returncode,
+            wall_time=wall_time,
+            cpu_time=reaped.rusage.ru_utime + reaped.rusage.ru_stime,
+            max_rss=reaped.rusage.ru_maxrss * rss_unit,
+        )
+    return _Cost(returncode=returncode, wall_time=wall_time, cpu_time=0.0, max_rss=0)
 
 
 def _read_report(path: Path) -> dict[str, float] | None:
@@ -398,176 +328,6 @@ def _returncode(reaped: _Reaped | None) -> int:
     return os.waitstatus_to_exitcode(reaped.status)
 
 
-class WorkerGone(Exception):
-    """The worker closed its output: it exited (``returncode``; None if it could not be reaped)."""
-
-    def __init__(self, returncode: int | None) -> None:
-        super().__init__(f"the worker exited ({returncode})")
-        self.returncode = returncode
-
-
-class WorkerSilent(Exception):
-    """The worker did not answer within the time allowed; it has been killed."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(f"no answer within {timeout:g} s")
-        self.timeout = timeout
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerExit:
-    """How a worker ended: its exit status (negative: a signal) and its peak RSS in bytes (the largest
-    single process among the worker and the children it waited for)."""
-
-    returncode: int
-    max_rss: int
-
-
-class WorkerProcess:
-    """A worker started by :func:`start_worker`: one line to its stdin, one line back from its stdout.
-
-    Its stderr goes to ``stderr_path``. :meth:`close` ends it (end of input, then SIGTERM and SIGKILL
-    to its process group if it does not exit); :meth:`kill` ends it at once. Use it as a context
-    manager so that it never outlives the caller, Ctrl-C included.
-    """
-
-    def __init__(self, proc: subprocess.Popen[bytes], *, command: str, stderr_path: Path) -> None:
-        self._proc = proc
-        self.command = command
-        self.stderr_path = stderr_path
-        self._buffer = b""
-        self._exit: WorkerExit | None = None
-        assert proc.stdin is not None and proc.stdout is not None
-        self._stdin = proc.stdin
-        self._stdout = proc.stdout.fileno()
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    def send(self, line: str) -> None:
-        """Write ``line`` and a newline; a worker that has gone away is reported by the next read."""
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            self._stdin.write(line.encode() + b"\n")
-            self._stdin.flush()
-
-    def read_line(self, timeout: float) -> str:
-        """The next line the worker writes (without its newline), waiting at most ``timeout`` seconds.
-
-        Raises :class:`WorkerGone` when the worker closes its output first (it is reaped, so its
-        exit status is known) and :class:`WorkerSilent` on timeout (it is killed first).
-        """
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise WorkerSilent(timeout)
-            ready, _, _ = select.select([self._stdout], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(self._stdout, 65536)
-            if not chunk:
-                exit_ = self._reap(TERM_GRACE)
-                raise WorkerGone(exit_.returncode if exit_ else None)
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode("utf-8", errors="replace").rstrip("\r")
-
-    def stderr_tail(self) -> str:
-        """The last non-empty line the worker wrote to stderr (at most 200 characters)."""
-        try:
-            lines = [x.strip() for x in _read_text(self.stderr_path).splitlines() if x.strip()]
-        except OSError:
-            return ""
-        return lines[-1][:200] if lines else ""
-
-    def close(self, timeout: float) -> WorkerExit:
-        """End of input; wait up to ``timeout`` seconds for the worker to exit, then end its group."""
-        with contextlib.suppress(OSError):
-            self._stdin.close()
-        exit_ = self._reap(timeout)
-        if exit_ is None:
-            _terminate_group(self._proc.pid, TERM_GRACE)
-            exit_ = self._reap(TERM_GRACE) or self._reap_killed()
-        _terminate_group(self._proc.pid, LEFTOVER_GRACE)
-        return exit_
-
-    def kill(self) -> None:
-        """SIGKILL the worker's process group and reap it."""
-        if self._exit is None:
-            _signal_group(self._proc.pid, signal.SIGKILL)
-            self._reap_killed()
-        _terminate_group(self._proc.pid, 0.0)
-
-    def _reap(self, timeout: float) -> WorkerExit | None:
-        if self._exit is not None:
-            return self._exit
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                pid, status, rusage = os.wait4(self._proc.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: gone, status unknown
-                pid, status, rusage = self._proc.pid, 0, None
-            if pid:
-                rss_unit = 1 if sys.platform == "darwin" else 1024
-                self._exit = WorkerExit(
-                    returncode=os.waitstatus_to_exitcode(status),
-                    max_rss=rusage.ru_maxrss * rss_unit if rusage is not None else 0,
-                )
-                self._proc.returncode = self._exit.returncode  # Popen must not reap or warn
-                return self._exit
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.005)
-
-    def _reap_killed(self) -> WorkerExit:
-        _signal_group(self._proc.pid, signal.SIGKILL)
-        exit_ = self._reap(60.0)
-        if exit_ is None:  # pragma: no cover - SIGKILL not delivered within a minute
-            exit_ = WorkerExit(returncode=-int(signal.SIGKILL), max_rss=0)
-            self._exit = exit_
-        return exit_
-
-    def __enter__(self) -> WorkerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._exit is None:
-            self.kill()
-        for stream in (self._proc.stdin, self._proc.stdout):
-            if stream is not None:
-                stream.close()
-
-
-def start_worker(
-    command: str, *, cwd: Path, env: Mapping[str, str], log_dir: Path, name: str
-) -> WorkerProcess:
-    """Start a worker (``docs/worker-protocol.md``): ``command`` with ``/bin/sh -c`` in a new session.
-
-    stdin and stdout are pipes (the conversation), stderr goes to ``log_dir/{name}.stderr.log``.
-    ``env`` is used as is: callers pass it through :func:`scrub_env`, as for every benchmark command.
-    :class:`MeasurementError` only when the shell cannot be started at all.
-    """
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stderr_path = log_dir / f"{name}.stderr.log"
-    with open(stderr_path, "wb") as err:
-        try:
-            proc = subprocess.Popen(
-                [SHELL, "-c", command],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise MeasurementError(f"cannot start `{command}` in {cwd}: {exc.strerror or exc}") from exc
-    return WorkerProcess(proc, command=command, stderr_path=stderr_path)
-
-
 @dataclass(frozen=True, kw_only=True)
 class ToolResult:
     """One finished run of a helper program (git, …) with its captured text output."""
@@ -582,7 +342,8 @@ class ToolResult:
         return self.returncode == 0
 
 
-def _last_line(*texts: str) -> str:
+def last_line(*texts: str) -> str:
+    """The last non-empty line (stripped) of the first of ``texts`` that has one; "" if none has."""
     for text in texts:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines:
@@ -639,7 +400,7 @@ def run_tool(
         argv=tuple(args), returncode=completed.returncode, stdout=completed.stdout, stderr=completed.stderr
     )
     if check and completed.returncode != 0:
-        detail = _last_line(completed.stderr, completed.stdout)
+        detail = last_line(completed.stderr, completed.stdout)
         message = f"`{shown}` failed (exit {completed.returncode})"
         error = BadInputError(f"{message}: {detail}" if detail else message)
         _annotate(error, args, completed.returncode, completed.stderr)
@@ -668,14 +429,11 @@ __all__ = [
     "TERM_GRACE",
     "RunResult",
     "ToolResult",
-    "WorkerExit",
-    "WorkerGone",
-    "WorkerProcess",
-    "WorkerSilent",
     "cap_log",
+    "last_line",
+    "read_log",
     "run_measured",
     "run_tool",
-    "scrub_env",
-    "secrets_in",
-    "start_worker",
+    "signal_group",
+    "terminate_group",
 ]

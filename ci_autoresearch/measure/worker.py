@@ -17,7 +17,7 @@ statistics count. The block size is calibrated once per comparison, by a worker 
 to ``block_seconds``.
 
 This module holds the conversation and its bookkeeping; processes are started by the ``Launch``
-function it is given (``runner.start_worker`` in real use), so the logic is tested with scripted
+function it is given (``worker_process.start_worker`` in real use), so the logic is tested with scripted
 workers without starting any.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from ci_autoresearch.config.model import Config, MetricSpec
-from ci_autoresearch.measure.runner import WorkerExit, WorkerGone, WorkerSilent
+from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent
 
 PROTOCOL = "ci-autoresearch-worker/1"
 ADAPTER = Path(__file__).with_name("_pyworker.py")
@@ -49,7 +49,7 @@ SideName = Literal["baseline", "candidate"]
 
 
 class Channel(Protocol):
-    """A started worker, as :class:`runner.WorkerProcess` is one."""
+    """A started worker, as :class:`worker_process.WorkerProcess` is one."""
 
     stderr_path: Path
 

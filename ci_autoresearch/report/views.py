@@ -17,7 +17,9 @@ from ci_autoresearch.decide.verdict import pct
 from ci_autoresearch.errors import ToolMissingError
 from ci_autoresearch.history.convergence import gain, state_from, stop_reason
 from ci_autoresearch.model import Change, Direction, Evaluation
-from ci_autoresearch.report.render import VERDICT_ICONS, ChartPoint, escape_md, format_value, xychart
+from ci_autoresearch.report.cells import format_value
+from ci_autoresearch.report.chart import ChartPoint, xychart
+from ci_autoresearch.report.markdown import VERDICT_ICONS, escape_md
 
 
 def _objective(evaluations: Sequence[Evaluation], config: Config | None) -> tuple[str, Direction, str]:

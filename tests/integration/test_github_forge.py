@@ -27,7 +27,7 @@ from ci_autoresearch.model import (
     Result,
     Verdict,
 )
-from ci_autoresearch.report.render import evaluation_markdown
+from ci_autoresearch.report.markdown import evaluation_markdown
 from tests.factories import stub_comparison
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.fixtures import DEFAULT_REPO

@@ -10,14 +10,11 @@ import pytest
 
 from ci_autoresearch.config.model import MetricSpec
 from ci_autoresearch.errors import ToolMissingError
-from ci_autoresearch.measure.metrics import (
-    extract,
-    instructions_out_file,
-    read_instruction_count,
-    require_valgrind,
-    wrap_for_instructions,
-)
-from ci_autoresearch.measure.runner import run_measured, scrub_env
+from ci_autoresearch.measure.metrics import extract
+from ci_autoresearch.measure.metrics.instructions import instructions_out_file, read_instruction_count
+from ci_autoresearch.measure.runner import run_measured
+from ci_autoresearch.measure.scrub import scrub_env
+from ci_autoresearch.measure.valgrind import require_valgrind, wrap_for_instructions
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 

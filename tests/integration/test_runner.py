@@ -19,7 +19,8 @@ import pytest
 
 from ci_autoresearch.errors import BadInputError, MeasurementError, ToolMissingError
 from ci_autoresearch.measure import runner
-from ci_autoresearch.measure.runner import RunResult, run_measured, run_tool, scrub_env, secrets_in
+from ci_autoresearch.measure.runner import RunResult, run_measured, run_tool
+from ci_autoresearch.measure.scrub import scrub_env, secrets_in
 
 PY = shlex.quote(sys.executable)
 MB = 1024 * 1024

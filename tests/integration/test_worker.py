@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_autoresearch.measure.runner import WorkerGone, WorkerSilent, scrub_env, start_worker
+from ci_autoresearch.measure.scrub import scrub_env
+from ci_autoresearch.measure.worker_process import WorkerGone, WorkerSilent, start_worker
 from tests.helpers import base_env, cli, commit_branch, make_repo
 
 WORKER = """\

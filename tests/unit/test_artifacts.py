@@ -5,14 +5,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ci_autoresearch import artifacts
 from ci_autoresearch.errors import ArtifactError
-from ci_autoresearch.model import Measurement, MetricSamples, RefInfo, Resolution, Result
-from tests.factories import ENV
+from ci_autoresearch.model import (
+    BenchmarkFiles,
+    Comparison,
+    Estimate,
+    Evaluation,
+    GateResult,
+    Measurement,
+    MetricComparison,
+    MetricSamples,
+    RefInfo,
+    Resolution,
+    Result,
+    Role,
+)
+from tests.factories import ENV, stub_comparison
 from tests.unit.factories import comparison, evaluation
 
 RESULT = Result(
@@ -133,3 +148,116 @@ def test_wrong_kind_and_missing_file(tmp_path: Path) -> None:
 def test_oversized_text_is_refused() -> None:
     with pytest.raises(ArtifactError, match="larger than 32 MiB"):
         artifacts.parse_document(" " * (artifacts.MAX_BYTES + 1), source="big.json")
+
+
+# --- the documents, byte for byte ----------------------------------------------------------------------
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "documents"
+Document = Result | Comparison | Evaluation
+
+
+def _golden_objects() -> dict[str, Document]:
+    """Documents with every optional part present, and with none: what ``tests/fixtures/documents``
+    holds, as written when the serialisation was rewritten (the files pin the bytes notes carry)."""
+    full_result = dataclasses.replace(
+        RESULT,
+        dirty=True,
+        metrics={
+            **RESULT.metrics,
+            "rss": MetricSamples(name="rss", unit="bytes", direction="minimize", samples=(3e6, 3.1e6)),
+        },
+        error="the benchmark failed in run 3",
+        benchmark=BenchmarkFiles(source="base", sha="d" * 40, patterns=("bench/*.py", "bench.toml")),
+    )
+
+    def metric(name: str, role: Role, est: Estimate | None, verdict: str, **kw: Any) -> MetricComparison:
+        return MetricComparison(
+            name=name,
+            unit=kw.pop("unit", ""),
+            direction=kw.pop("direction", "minimize"),
+            role=role,
+            baseline=kw.pop("baseline", (100.0, 101.0, 99.0, 100.5)),
+            candidate=kw.pop("candidate", (75.0, 76.0, 74.5, 75.25)),
+            estimate=est,
+            verdict=verdict,
+            **kw,
+        )
+
+    est = Estimate(
+        ratio=0.75, ci_low=0.0, ci_high=math.inf, p_value=0.0625, n=4, confidence=0.95, paired=True
+    )
+    guard = Estimate(ratio=1.25, ci_low=1.125, ci_high=1.5, p_value=0.125, n=4, confidence=0.95, paired=True)
+    metrics = {
+        "score": metric("score", "objective", est, "inconclusive", lean="better"),
+        "memory": metric("memory", "guard", guard, "broken", unit="MB", max_regression=0.05),
+        "zero": metric("zero", "info", None, "n/a", direction="maximize", baseline=(0.0,), candidate=()),
+    }
+    c = stub_comparison(verdict="inconclusive", reason="score likely better", rounds=4)
+    full = dataclasses.replace(
+        c,
+        metrics=metrics,
+        gate=GateResult(
+            command="pytest -q",
+            passed=False,
+            returncode=1,
+            seconds=1.23456,
+            log="E   assert 1 == 2\n",
+            protected_paths_touched=("bench.py",),
+            reason="`pytest -q` failed",
+        ),
+        offline=True,
+        notes=("a note", "another"),
+        benchmark=BenchmarkFiles(source="candidate", sha="e" * 40, patterns=("bench.py",)),
+        measured_by="ci",
+        failure_output="Traceback …\nError",
+        lean="better",
+        resolution=Resolution(
+            metric="score",
+            half_width=0.03,
+            smallest_effect=0.04,
+            max_rounds=30,
+            rounds_needed=None,
+            advice="x",
+        ),
+        measurement=Measurement(mode="worker", processes=20, blocks=3, warmup_blocks=1, calls_per_block=4),
+    )
+    plain = stub_comparison()
+    ev = dataclasses.replace(
+        evaluation(full), objective_value=math.inf, measured_seconds=2.34567, new_best="f" * 40, round=2
+    )
+    return {
+        "result-full": full_result,
+        "result-plain": RESULT,
+        "comparison-full": full,
+        "comparison-plain": plain,
+        "evaluation-full": ev,
+        "evaluation-plain": dataclasses.replace(evaluation(plain), objective_value=0.5),
+    }
+
+
+def _to_json(obj: Document) -> dict[str, Any]:
+    if isinstance(obj, Result):
+        doc = artifacts.result_to_json(obj)
+    elif isinstance(obj, Comparison):
+        doc = artifacts.comparison_to_json(obj)
+    else:
+        doc = artifacts.evaluation_to_json(obj)
+    return {**doc, "tool_version": "VERSION"}
+
+
+@pytest.mark.parametrize("name", sorted(_golden_objects()))
+def test_documents_are_written_byte_for_byte_as_pinned(name: str) -> None:
+    assert artifacts.dumps(_to_json(_golden_objects()[name])) == (GOLDEN / f"{name}.json").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(_golden_objects()))
+def test_pinned_documents_read_back_to_the_same_bytes(name: str) -> None:
+    text = (GOLDEN / f"{name}.json").read_text()
+    kind, doc = artifacts.parse_document(text, source=name)
+    readers: dict[str, Callable[[dict[str, Any]], Document]] = {
+        "result": artifacts.result_from_json,
+        "comparison": artifacts.comparison_from_json,
+        "evaluation": artifacts.evaluation_from_json,
+    }
+    back = readers[kind](doc)
+    assert artifacts.dumps(_to_json(back)) == text

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 from ci_autoresearch import artifacts, bounds, git
+from ci_autoresearch.actions import event as gha_event
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.config import load_config, validate_config
 from ci_autoresearch.config.feasibility import fewest_rounds, warnings
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import ArtifactError, BadInputError, GitError
 from ci_autoresearch.history import notes as history
-from ci_autoresearch.report.render import escape_md, evaluation_markdown
+from ci_autoresearch.report.markdown import escape_md, evaluation_markdown
 from tests.unit.factories import comparison, config, evaluation
 
 DEEP = 5000
@@ -250,11 +251,11 @@ def event_env(path: Path) -> dict[str, str]:
 
 def test_event_payload_from_dev_zero_or_a_fifo_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="/dev/zero: the event payload is a character device"):
-        gha.load_event(event_env(Path("/dev/zero")))
+        gha_event.load_event(event_env(Path("/dev/zero")))
     fifo = tmp_path / "event.json"
     os.mkfifo(fifo)
     with pytest.raises(BadInputError, match="is a FIFO"):
-        gha.load_event(event_env(fifo))
+        gha_event.load_event(event_env(fifo))
 
 
 @pytest.mark.parametrize(
@@ -275,7 +276,7 @@ def test_event_fields_of_the_wrong_shape_are_one_line(tmp_path: Path, payload: s
     path = tmp_path / "event.json"
     path.write_text(payload)
     with pytest.raises(BadInputError, match=message):
-        gha.load_event(event_env(path))
+        gha_event.load_event(event_env(path))
 
 
 def test_pull_request_number_minus_7_is_refused() -> None:
@@ -284,7 +285,7 @@ def test_pull_request_number_minus_7_is_refused() -> None:
     )
     event["pull_request"]["number"] = -7
     with pytest.raises(BadInputError, match=r"pull_request\.number: expected a positive integer, got -7"):
-        gha.pull_request_info(event, source="e.json")
+        gha_event.pull_request_info(event, source="e.json")
 
 
 def test_unwritable_github_output_after_the_work_is_one_line(tmp_path: Path) -> None:

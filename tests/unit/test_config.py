@@ -15,7 +15,6 @@ import jsonschema
 import pytest
 
 from ci_autoresearch.config import (
-    HARNESS_FIELDS,
     Problem,
     config_hash,
     config_schema,
@@ -332,13 +331,6 @@ def test_schema_is_draft_2020_12_and_closed_everywhere() -> None:
     assert config_schema() is schema  # loaded once
 
 
-def test_harness_fields_match_the_parsers() -> None:
-    from ci_autoresearch.measure import metrics
-
-    assert HARNESS_FIELDS["pytest-benchmark"] == metrics.PYTEST_BENCHMARK_FIELDS
-    assert HARNESS_FIELDS["hyperfine"] == metrics.HYPERFINE_FIELDS
-
-
 # --- values turned into dataclasses -----------------------------------------------------------------
 
 
@@ -492,6 +484,13 @@ def test_missing_file() -> None:
 def test_directory() -> None:
     Path("conf").mkdir()
     assert [str(p) for p in validate_config(Path("conf"))] == ["conf: is a directory, expected a YAML file"]
+
+
+def test_unreadable_path() -> None:
+    Path("plain").write_text("a file, not a directory\n")
+    assert [str(p) for p in validate_config(Path("plain") / NAME)] == [
+        f"plain/{NAME}: cannot be read: Not a directory"
+    ]
 
 
 def test_not_utf8() -> None:
@@ -916,6 +915,80 @@ def test_unknown_key_problem_fields() -> None:
 )
 def test_semantic_problems(text: str, expected: str) -> None:
     assert lines(text) == [f"{NAME}: {expected}"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "benchmark:\n  command: ./bench\n  callable: 'pkg.mod:run'\n",
+            "benchmark.callable: give either benchmark.command (a process per run) or worker mode "
+            "(benchmark.callable or benchmark.worker.command), not both",
+        ),
+        (
+            "benchmark:\n  command: ./bench\n  worker: {command: ./worker}\n",
+            "benchmark.worker: give either benchmark.command (a process per run) or worker mode "
+            "(benchmark.callable or benchmark.worker.command), not both",
+        ),
+        (
+            "benchmark:\n  callable: 'pkg.mod:run'\n  worker: {command: ./worker}\n",
+            "benchmark.worker.command: give either benchmark.callable (the Python adapter) or "
+            "benchmark.worker.command, not both",
+        ),
+        (
+            "benchmark:\n  command: ./bench\n  args: [1, 2]\n",
+            "benchmark.args: used with benchmark.callable (add benchmark.callable)",
+        ),
+        (
+            "benchmark:\n  command: ./bench\n  args_from: 'pkg.mod:make'\n",
+            "benchmark.args_from: used with benchmark.callable (add benchmark.callable)",
+        ),
+        (
+            "benchmark:\n  callable: 'pkg.mod:run'\n  args: [1]\n  args_from: 'pkg.mod:make'\n",
+            "benchmark.args_from: give either args or args_from, not both",
+        ),
+        (
+            "benchmark:\n  command: ./bench\n  worker: {blocks: 5}\n",
+            "benchmark.worker: worker settings need benchmark.callable or benchmark.worker.command",
+        ),
+        (
+            "benchmark:\n  worker: {command: ./worker, sides: together}\n",
+            "benchmark.worker.sides: 'together' needs the Python adapter (benchmark.callable): a worker of "
+            "your own runs one side",
+        ),
+        (
+            "objective: {metric: score}\nbenchmark:\n  callable: 'pkg.mod:run'\n",
+            "objective.metric: worker mode measures 'wall_time', 'cpu_time' or 'max_rss', not 'score' "
+            "(use benchmark.command (a process per run) for other metrics)",
+        ),
+        (
+            "guards:\n  - metric: max_rss\n"
+            "benchmark:\n  callable: 'pkg.mod:run'\n  worker: {sides: together}\n",
+            "guards[0].metric: worker mode measures 'wall_time' or 'cpu_time', not 'max_rss' "
+            "(use benchmark.command (a process per run) for other metrics)",
+        ),
+        (
+            "benchmark:\n  worker: {command: ./worker}\n  metrics:\n    - {name: ops}\n",
+            "benchmark.metrics[0].name: worker mode measures 'wall_time', 'cpu_time' or 'max_rss', not 'ops' "
+            "(use benchmark.command (a process per run) for other metrics)",
+        ),
+    ],
+)
+def test_worker_mode_problems(text: str, expected: str) -> None:
+    assert lines(text) == [f"{NAME}: {expected}"]
+
+
+def test_worker_mode_configurations_that_are_fine() -> None:
+    adapter = load(
+        "objective: {metric: cpu_time}\nguards:\n  - metric: wall_time\n"
+        "benchmark:\n  callable: 'pkg.mod:run'\n  args: {n: 3}\n  worker: {sides: together, blocks: 5}\n"
+    )
+    assert adapter.benchmark.mode == "worker"
+    assert adapter.benchmark.args == {"n": 3}
+    assert adapter.benchmark.worker is not None and adapter.benchmark.worker.sides == "together"
+    own = load("benchmark:\n  worker: {command: ./worker}\n  metrics:\n    - {name: max_rss}\n")
+    assert own.benchmark.mode == "worker"
+    assert own.benchmark.worker is not None and own.benchmark.worker.command == "./worker"
 
 
 def test_declared_instructions_and_stdout_fallback_are_fine() -> None:

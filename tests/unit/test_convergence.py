@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from ci_autoresearch.config.model import ConstraintsConfig, ObjectiveConfig, PlateauConfig
 from ci_autoresearch.history.convergence import LoopState, gain, state_from, stop_reason
 from ci_autoresearch.model import (
-    Decision,
     Direction,
     Environment,
     Evaluation,
+    KeepDecision,
     MetricComparison,
     RefInfo,
 )
@@ -25,7 +25,7 @@ ENV = Environment(cpu_model="cpu", cores=2, os="linux", python="3.11", machine="
 
 def evaluation(
     i: int,
-    decision: Decision,
+    decision: KeepDecision,
     *,
     base: float = 100.0,
     cand: float | None = 100.0,
@@ -297,7 +297,7 @@ _values = st.one_of(st.none(), st.floats(min_value=1e-6, max_value=1e6, allow_na
     elapsed=st.floats(min_value=0, max_value=1e9),
 )
 def test_unset_constraints_never_stop(
-    steps: list[tuple[Decision, float | None, float, int]], direction: Direction, elapsed: float
+    steps: list[tuple[KeepDecision, float | None, float, int]], direction: Direction, elapsed: float
 ) -> None:
     evs = [
         evaluation(i, decision, cand=value, seconds=seconds, key=f"k{key}", direction=direction)

@@ -7,12 +7,12 @@ import math
 import random
 
 from ci_autoresearch.config.model import BenchmarkConfig, ObjectiveConfig, WorkerConfig
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential
 from ci_autoresearch.decide.verdict import ci_text, decide, describe
 from ci_autoresearch.model import Estimate
 from tests.unit.factories import config
 
-LOOKS = stats.look_schedule(10, 30)
+LOOKS = sequential.look_schedule(10, 30)
 
 
 def _pair(seed: int, effect: float, noise: float, n: int) -> tuple[list[float], list[float]]:

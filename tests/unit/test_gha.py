@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ci_autoresearch.actions import event as gha_event
 from ci_autoresearch.actions import runtime as gha
-from ci_autoresearch.actions.runtime import DispatchInfo, PullInfo, PushInfo, WorkflowRunInfo
+from ci_autoresearch.actions.event import DispatchInfo, PullInfo, PushInfo, WorkflowRunInfo
 from ci_autoresearch.errors import BadInputError
 
 EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "github-events"
@@ -56,40 +57,40 @@ CODERTOCAT: dict[str, object] = {
     ],
 )
 def test_pull_request_payloads(file: str, labels: tuple[str, ...]) -> None:
-    name, event = gha.load_event(event_env("pull_request", file))
+    name, event = gha_event.load_event(event_env("pull_request", file))
     assert name == "pull_request"
-    assert gha.pull_request_info(event) == PullInfo(labels=labels, **CODERTOCAT)  # type: ignore[arg-type]
+    assert gha_event.pull_request_info(event) == PullInfo(labels=labels, **CODERTOCAT)  # type: ignore[arg-type]
 
 
 def test_a_fork_pull_request_and_a_deleted_head_repository() -> None:
-    _, event = gha.load_event(event_env("pull_request", "pull_request.opened.json"))
+    _, event = gha_event.load_event(event_env("pull_request", "pull_request.opened.json"))
     event["pull_request"]["head"]["repo"]["full_name"] = "someone/Hello-World"
-    assert gha.pull_request_info(event).is_fork
+    assert gha_event.pull_request_info(event).is_fork
     event["pull_request"]["head"]["repo"] = None
-    info = gha.pull_request_info(event)
+    info = gha_event.pull_request_info(event)
     assert (info.head_repo_full_name, info.is_fork) == (None, True)
 
 
 def test_push_payload_of_a_tag_and_of_a_branch() -> None:
-    name, event = gha.load_event(event_env("push", "push.json"))
+    name, event = gha_event.load_event(event_env("push", "push.json"))
     assert name == "push"
-    assert gha.push_info(event) == PushInfo(
+    assert gha_event.push_info(event) == PushInfo(
         ref="refs/tags/simple-tag", branch=None, after="6113728f27ae82c7b1a177c8d03f9e96e0adf246"
     )
     event["ref"] = "refs/heads/main"
-    assert gha.push_info(event).branch == "main"
+    assert gha_event.push_info(event).branch == "main"
 
 
 def test_workflow_dispatch_payload() -> None:
-    _, event = gha.load_event(event_env("workflow_dispatch", "workflow_dispatch.json"))
-    assert gha.dispatch_info(event) == DispatchInfo(ref="refs/heads/main", branch="main", inputs={})
+    _, event = gha_event.load_event(event_env("workflow_dispatch", "workflow_dispatch.json"))
+    assert gha_event.dispatch_info(event) == DispatchInfo(ref="refs/heads/main", branch="main", inputs={})
     event["inputs"] = {"max_iterations": "5", "dry": True}
-    assert gha.dispatch_info(event).inputs == {"max_iterations": "5", "dry": "true"}
+    assert gha_event.dispatch_info(event).inputs == {"max_iterations": "5", "dry": "true"}
 
 
 def test_workflow_run_payload() -> None:
-    _, event = gha.load_event(event_env("workflow_run", "workflow_run.completed.json"))
-    assert gha.workflow_run_info(event) == WorkflowRunInfo(
+    _, event = gha_event.load_event(event_env("workflow_run", "workflow_run.completed.json"))
+    assert gha_event.workflow_run_info(event) == WorkflowRunInfo(
         id=1589141559,
         name="Manually triggered workflow",
         event="workflow_dispatch",
@@ -105,7 +106,7 @@ def test_workflow_run_payload() -> None:
 def test_event_problems_are_one_line_naming_file_and_key(tmp_path: Path) -> None:
     def problem(env: dict[str, str]) -> str:
         with pytest.raises(BadInputError) as err:
-            gha.load_event(env)
+            gha_event.load_event(env)
         assert "\n" not in str(err.value) and err.value.exit_code == 2
         return str(err.value)
 
@@ -125,36 +126,36 @@ def test_event_problems_are_one_line_naming_file_and_key(tmp_path: Path) -> None
 def test_event_size_is_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "event.json"
     path.write_text(json.dumps({"ref": "x" * 100}))
-    monkeypatch.setattr(gha, "MAX_EVENT_BYTES", 50)
+    monkeypatch.setattr(gha_event, "MAX_EVENT_BYTES", 50)
     with pytest.raises(
         BadInputError,
         match=r"event\.json: the event payload is 111 bytes, more than the limit of 50; refusing",
     ):
-        gha.load_event({"GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": str(path)})
+        gha_event.load_event({"GITHUB_EVENT_NAME": "push", "GITHUB_EVENT_PATH": str(path)})
 
 
 def test_accessor_problems_name_the_key() -> None:
-    _, event = gha.load_event(event_env("pull_request", "pull_request.opened.json"))
+    _, event = gha_event.load_event(event_env("pull_request", "pull_request.opened.json"))
     with pytest.raises(BadInputError) as missing:
-        gha.pull_request_info({"action": "opened"}, source="/tmp/e.json")
+        gha_event.pull_request_info({"action": "opened"}, source="/tmp/e.json")
     assert (
         str(missing.value) == "/tmp/e.json: pull_request: missing (is this the payload of the right event?)"
     )
     del event["pull_request"]["head"]["sha"]
     with pytest.raises(BadInputError) as nested:
-        gha.pull_request_info(event, source="/tmp/e.json")
+        gha_event.pull_request_info(event, source="/tmp/e.json")
     assert str(nested.value) == (
         "/tmp/e.json: pull_request.head.sha: missing (is this the payload of the right event?)"
     )
     event["pull_request"]["head"]["sha"] = 12
     with pytest.raises(BadInputError, match=r"pull_request\.head\.sha: expected str, got int"):
-        gha.pull_request_info(event)
+        gha_event.pull_request_info(event)
     event["pull_request"]["head"]["sha"] = "abc"
     event["pull_request"]["number"] = True
     with pytest.raises(BadInputError, match=r"pull_request\.number: expected int, got bool"):
-        gha.pull_request_info(event)
+        gha_event.pull_request_info(event)
     with pytest.raises(BadInputError, match=r"event payload: after: expected str, got NoneType"):
-        gha.push_info({"ref": "refs/heads/main", "after": None})
+        gha_event.push_info({"ref": "refs/heads/main", "after": None})
 
 
 # --- outputs and summary ----------------------------------------------------------------------------

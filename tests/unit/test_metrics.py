@@ -13,22 +13,18 @@ import pytest
 from ci_autoresearch.config.model import MetricSpec
 from ci_autoresearch.errors import MeasurementError, ToolMissingError
 from ci_autoresearch.measure import metrics
-from ci_autoresearch.measure.metrics import (
-    ParseError,
-    extract,
+from ci_autoresearch.measure.metrics import extract
+from ci_autoresearch.measure.metrics.harness import (
     parse_github_action_benchmark,
     parse_google_benchmark,
     parse_hyperfine,
-    parse_json_path,
     parse_pytest_benchmark,
-    parse_stdout,
-    parse_valgrind_output,
-    read_instruction_count,
-    require_valgrind,
-    to_number,
-    wrap_for_instructions,
 )
+from ci_autoresearch.measure.metrics.instructions import parse_valgrind_output, read_instruction_count
+from ci_autoresearch.measure.metrics.numbers import ParseError, to_number
+from ci_autoresearch.measure.metrics.text import parse_json_path, parse_stdout
 from ci_autoresearch.measure.runner import RunResult
+from ci_autoresearch.measure.valgrind import require_valgrind, wrap_for_instructions
 
 HARNESS = Path(__file__).resolve().parent.parent / "fixtures" / "harness"
 

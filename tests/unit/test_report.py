@@ -6,19 +6,16 @@ import dataclasses
 import random
 
 from ci_autoresearch.model import BenchmarkFiles, GateResult, Measurement, MetricSamples, RefInfo, Result
-from ci_autoresearch.report.render import (
+from ci_autoresearch.report.cells import format_value
+from ci_autoresearch.report.chart import (
     ChartPoint,
-    comparison_markdown,
-    comparison_text,
     display_scale,
-    escape_md,
-    format_value,
     mermaid_chart,
     pr_history_markdown,
-    pull_request_body,
-    trend_markdown,
     xychart,
 )
+from ci_autoresearch.report.markdown import comparison_markdown, escape_md, pull_request_body, trend_markdown
+from ci_autoresearch.report.text import comparison_text
 from tests.factories import ENV, stub_comparison
 from tests.unit.factories import comparison, evaluation
 
@@ -331,8 +328,8 @@ def test_inconclusive_with_its_lean_and_the_processes_behind_it() -> None:
     )
     lines = comparison_markdown(c).splitlines()
     assert lines[0] == (
-        "### 🟡 autoresearch: **inconclusive** — score likely worse: \\+1\\.4% \\(95% CI \\+0\\.53% … \\+2\\.3%, "
-        "p=0\\.002, n=30\\), not beyond the 1\\.0% band"
+        "### 🟡 autoresearch: **inconclusive** — score likely worse: \\+1\\.4% "
+        "\\(95% CI \\+0\\.53% … \\+2\\.3%, p=0\\.002, n=30\\), not beyond the 1\\.0% band"
     )
     row = "| **score** (objective) | 100.1 | 101.7 | +1.4% | +0.53% … +2.3% | inconclusive, likely worse |"
     assert row in lines

@@ -1,6 +1,7 @@
-"""Tests of ci_autoresearch.decide.stats: cross-checks against scipy, properties, and the decision procedure.
+"""Tests of ci_autoresearch.decide.stats, .sequential and .stopping: cross-checks against scipy,
+properties, and the decision procedure.
 
-scipy, numpy and hypothesis are test-only dependencies; the module under test uses the standard
+scipy, numpy and hypothesis are test-only dependencies; the modules under test use the standard
 library alone.
 """
 
@@ -19,7 +20,7 @@ import scipy.stats
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci_autoresearch.decide import stats
+from ci_autoresearch.decide import sequential, stats, stopping
 from ci_autoresearch.model import Estimate, Look
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -198,22 +199,24 @@ def test_mann_whitney_rejects_empty() -> None:
 
 
 def test_look_schedule() -> None:
-    assert stats.look_schedule(10, 30) == (10, 15, 23, 30)
-    assert stats.look_schedule(6, 10) == (6, 9, 10)
-    assert stats.look_schedule(8, 16) == (8, 12, 16)
-    assert stats.look_schedule(30, 30) == (30,)
-    assert stats.look_schedule(40, 30) == (30,)
-    assert stats.look_schedule(1, 3) == (1, 3)
+    assert sequential.look_schedule(10, 30) == (10, 15, 23, 30)
+    assert sequential.look_schedule(6, 10) == (6, 9, 10)
+    assert sequential.look_schedule(8, 16) == (8, 12, 16)
+    assert sequential.look_schedule(30, 30) == (30,)
+    assert sequential.look_schedule(40, 30) == (30,)
+    assert sequential.look_schedule(1, 3) == (1, 3)
     with pytest.raises(ValueError):
-        stats.look_schedule(0, 30)
+        sequential.look_schedule(0, 30)
 
 
 def test_crossing_probability_of_one_look_is_the_normal_tail() -> None:
     for c in (0.5, 1.96, 3.0):
-        assert stats.crossing_probability(c, (1.0,)) == pytest.approx(2 * scipy.stats.norm.sf(c), rel=1e-12)
-    assert stats.crossing_probability(0.0, (0.5, 1.0)) == 1.0
+        assert sequential.crossing_probability(c, (1.0,)) == pytest.approx(
+            2 * scipy.stats.norm.sf(c), rel=1e-12
+        )
+    assert sequential.crossing_probability(0.0, (0.5, 1.0)) == 1.0
     with pytest.raises(ValueError):
-        stats.crossing_probability(2.0, (0.5, 0.5, 1.0))
+        sequential.crossing_probability(2.0, (0.5, 0.5, 1.0))
 
 
 @pytest.mark.parametrize(("t1", "c"), [(0.5, 2.0), (1 / 3, 2.2), (0.8, 1.9)])
@@ -222,7 +225,7 @@ def test_crossing_probability_of_two_looks_matches_the_bivariate_normal(t1: floa
     c1, c2 = c / math.sqrt(t1), c  # O'Brien-Fleming's shape
     mvn = scipy.stats.multivariate_normal(mean=[0, 0], cov=[[1, math.sqrt(t1)], [math.sqrt(t1), 1]])
     inside = mvn.cdf([c1, c2]) - mvn.cdf([-c1, c2]) - mvn.cdf([c1, -c2]) + mvn.cdf([-c1, -c2])
-    assert stats.crossing_probability(c, (t1, 1.0)) == pytest.approx(1 - inside, abs=2e-6)
+    assert sequential.crossing_probability(c, (t1, 1.0)) == pytest.approx(1 - inside, abs=2e-6)
 
 
 def test_crossing_probability_of_four_looks_matches_simulation() -> None:
@@ -233,16 +236,16 @@ def test_crossing_probability_of_four_looks_matches_simulation() -> None:
     z = paths / np.sqrt(fractions)
     for c in (1.9, 2.03, 2.4):
         simulated = float((np.abs(z) >= c / np.sqrt(fractions)).any(axis=1).mean())
-        assert stats.crossing_probability(c, fractions) == pytest.approx(simulated, abs=0.0015)
+        assert sequential.crossing_probability(c, fractions) == pytest.approx(simulated, abs=0.0015)
 
 
 @pytest.mark.parametrize(("looks", "expected"), [(2, 1.977), (3, 2.004), (4, 2.024), (5, 2.040)])
 def test_boundary_constant_matches_obrien_fleming_tables(looks: int, expected: float) -> None:
     """Equally spaced looks at 5 % two-sided: Jennison & Turnbull (2000), Table 2.3, C_B(K, 0.05)."""
     fractions = tuple(k / looks for k in range(1, looks + 1))
-    c = stats.boundary_constant(0.05, fractions)
+    c = sequential.boundary_constant(0.05, fractions)
     assert c == pytest.approx(expected, abs=0.0015)
-    assert stats.crossing_probability(c, fractions) == pytest.approx(0.05, abs=1e-9)
+    assert sequential.crossing_probability(c, fractions) == pytest.approx(0.05, abs=1e-9)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,7 +265,7 @@ def test_one_look_p_value_is_the_exact_wilcoxon_one(n: int) -> None:
         base = rng.lognormal(0.0, 0.03, n)
         cand = base * np.exp(rng.normal(shift, 0.03, n))
         d = np.log(cand / base)
-        est = stats.paired_estimate(base.tolist(), cand.tolist(), confidence=0.95)
+        est = sequential.paired_estimate(base.tolist(), cand.tolist(), confidence=0.95)
         expected = scipy.stats.wilcoxon(d, zero_method="wilcox", method="exact").pvalue
         assert est.p_value == pytest.approx(expected, rel=1e-9)
         assert math.log(est.ratio) == pytest.approx(_walsh_median(d.tolist()), rel=1e-9, abs=1e-12)
@@ -275,7 +278,7 @@ def test_one_look_interval_is_the_walsh_interval() -> None:
     d = [rng.gauss(0.0, 0.02) for _ in range(10)]
     walsh = sorted((d[i] + d[j]) / 2 for i in range(10) for j in range(i, 10))
     base = [1.0] * 10
-    est = stats.paired_estimate(base, [math.exp(v) for v in d], confidence=0.95)
+    est = sequential.paired_estimate(base, [math.exp(v) for v in d], confidence=0.95)
     assert math.log(est.ci_low) == pytest.approx(walsh[8])
     assert math.log(est.ci_high) == pytest.approx(walsh[-9])
 
@@ -285,8 +288,8 @@ def test_one_look_unpaired_p_value_is_mann_whitneys(n1: int, n2: int) -> None:
     rng = np.random.default_rng(n1 + 1000 * n2)
     for shift in (0.0, 0.02):
         base, cand = rng.lognormal(0.0, 0.03, n1), rng.lognormal(shift, 0.03, n2)
-        est = stats.unpaired_estimate(base.tolist(), cand.tolist(), confidence=0.95)
-        exact = n1 * n2 <= stats.EXACT_U_MAX_CELLS
+        est = sequential.unpaired_estimate(base.tolist(), cand.tolist(), confidence=0.95)
+        exact = n1 * n2 <= sequential.EXACT_U_MAX_CELLS
         expected = scipy.stats.mannwhitneyu(
             np.log(base), np.log(cand), method="exact" if exact else "asymptotic", use_continuity=True
         ).pvalue
@@ -315,8 +318,8 @@ def test_interval_excludes_no_change_exactly_when_p_is_below_alpha(
     cand = data.draw(st.lists(st.integers(50, 150).map(float), min_size=n, max_size=n))
     alpha = round(1 - confidence, 12)
     for est in (
-        stats.paired_estimate(base, cand, confidence=confidence, looks=looks),
-        stats.unpaired_estimate(base, cand[: max(1, n // 2)], confidence=confidence, looks=looks),
+        sequential.paired_estimate(base, cand, confidence=confidence, looks=looks),
+        sequential.unpaired_estimate(base, cand[: max(1, n // 2)], confidence=confidence, looks=looks),
     ):
         excludes = est.ci_low > 1.0 or est.ci_high < 1.0
         assert excludes == (est.p_value < alpha)
@@ -330,23 +333,23 @@ def test_deterministic_rounds_at_one_look_and_in_a_session() -> None:
     first look needs a far smaller p, so the verdict comes at 9 rounds."""
     base = [100.0 + i for i in range(10)]
     faster = [0.75 * b for b in base]
-    five = stats.paired_estimate(base[:5], faster[:5], confidence=0.95)
+    five = sequential.paired_estimate(base[:5], faster[:5], confidence=0.95)
     assert five.p_value == 0.0625 and (five.ci_low, five.ci_high) == (0.0, math.inf)
-    six = stats.paired_estimate(base[:6], faster[:6], confidence=0.95)
+    six = sequential.paired_estimate(base[:6], faster[:6], confidence=0.95)
     assert six.p_value == 0.03125
     assert six.ci_low == pytest.approx(0.75) and six.ci_high == pytest.approx(0.75)
-    looks = stats.look_schedule(6, 10)
-    first = stats.paired_estimate(base[:6], faster[:6], confidence=0.95, looks=looks)
+    looks = sequential.look_schedule(6, 10)
+    first = sequential.paired_estimate(base[:6], faster[:6], confidence=0.95, looks=looks)
     assert first.p_value >= 0.05 and math.isinf(first.ci_high)
-    second = stats.paired_estimate(base[:9], faster[:9], confidence=0.95, looks=looks)
+    second = sequential.paired_estimate(base[:9], faster[:9], confidence=0.95, looks=looks)
     assert second.p_value < 0.05 and second.ci_high == pytest.approx(0.75)
     # identical sides: at 10 rounds of looks at 10, 15, 23, 30 even no change is not bounded yet (the
     # first look's level is beyond the reach of 10 rounds); at 15 the interval is exactly no change
     long = [100.0 + i for i in range(15)]
-    looks = stats.look_schedule(10, 30)
-    at_ten = stats.paired_estimate(long[:10], long[:10], confidence=0.95, looks=looks)
+    looks = sequential.look_schedule(10, 30)
+    at_ten = sequential.paired_estimate(long[:10], long[:10], confidence=0.95, looks=looks)
     assert (at_ten.ratio, at_ten.ci_low, at_ten.ci_high, at_ten.p_value) == (1.0, 0.0, math.inf, 1.0)
-    same = stats.paired_estimate(long, long, confidence=0.95, looks=looks)
+    same = sequential.paired_estimate(long, long, confidence=0.95, looks=looks)
     assert (same.ratio, same.ci_low, same.ci_high, same.p_value) == (1.0, 1.0, 1.0, 1.0)
 
 
@@ -356,8 +359,10 @@ def test_later_looks_are_judged_more_leniently_than_earlier_ones() -> None:
     rng = random.Random(11)
     base = [rng.lognormvariate(0, 0.03) for _ in range(30)]
     cand = [b * rng.lognormvariate(-0.02, 0.03) for b in base]
-    looks = stats.look_schedule(10, 30)
-    bounds = [stats.paired_estimate(base[:n], cand[:n], confidence=0.95, looks=looks).look for n in looks]
+    looks = sequential.look_schedule(10, 30)
+    bounds = [
+        sequential.paired_estimate(base[:n], cand[:n], confidence=0.95, looks=looks).look for n in looks
+    ]
     critical = [b.boundary for b in bounds if b is not None]
     assert critical == sorted(critical, reverse=True)
     assert critical[0] == pytest.approx(3.51, abs=0.01) and critical[-1] == pytest.approx(2.027, abs=0.002)
@@ -366,25 +371,25 @@ def test_later_looks_are_judged_more_leniently_than_earlier_ones() -> None:
 
 def test_estimates_reject_bad_input() -> None:
     with pytest.raises(ValueError):
-        stats.paired_estimate([], [], confidence=0.95)
+        sequential.paired_estimate([], [], confidence=0.95)
     with pytest.raises(ValueError):
-        stats.paired_estimate([1.0], [1.0], confidence=1.0)
+        sequential.paired_estimate([1.0], [1.0], confidence=1.0)
     with pytest.raises(ValueError):
-        stats.unpaired_estimate([1.0, 0.0], [1.0], confidence=0.95)
+        sequential.unpaired_estimate([1.0, 0.0], [1.0], confidence=0.95)
     with pytest.raises(ValueError):
-        stats.unpaired_estimate([], [1.0], confidence=0.95)
+        sequential.unpaired_estimate([], [1.0], confidence=0.95)
 
 
 def test_one_decision_on_30_rounds_is_fast() -> None:
     rng = random.Random(5)
     base = [rng.lognormvariate(0, 0.03) for _ in range(30)]
     cand = [rng.lognormvariate(0, 0.03) for _ in range(30)]
-    looks = stats.look_schedule(10, 30)
-    stats.paired_estimate(base, cand, confidence=0.95, looks=looks)  # the critical values are cached
+    looks = sequential.look_schedule(10, 30)
+    sequential.paired_estimate(base, cand, confidence=0.95, looks=looks)  # the critical values are cached
     best = math.inf
     for _ in range(5):
         start = time.perf_counter()
-        est = stats.paired_estimate(base, cand, confidence=0.95, looks=looks)
+        est = sequential.paired_estimate(base, cand, confidence=0.95, looks=looks)
         stats.classify(est, direction="minimize", min_effect=0.01)
         best = min(best, time.perf_counter() - start)
     assert best < 0.05
@@ -464,14 +469,14 @@ def test_classify_deterministic_samples(rounds: int, minimize: str, maximize: st
     """Every round the same ratio, one look: 5 rounds cannot reach p < 0.05 (exact p = 0.0625), 6 can."""
     base = [100.0 + i for i in range(rounds)]
     faster = [0.75 * b for b in base]
-    est = stats.paired_estimate(base, faster, confidence=0.95)
+    est = sequential.paired_estimate(base, faster, confidence=0.95)
     assert est.ratio == pytest.approx(0.75)
     assert stats.classify(est, direction="minimize", min_effect=0.01) == minimize
     assert stats.classify(est, direction="maximize", min_effect=0.01) == maximize
-    slower = stats.paired_estimate(faster, base, confidence=0.95)
+    slower = sequential.paired_estimate(faster, base, confidence=0.95)
     assert stats.classify(slower, direction="minimize", min_effect=0.01) == _SWAP[minimize]
     # identical sides: 5 rounds bound nothing at 95 % (not even no change), 6 bound it to exactly 1
-    same = stats.paired_estimate(base, base, confidence=0.95)
+    same = sequential.paired_estimate(base, base, confidence=0.95)
     assert (same.ratio, same.p_value) == (1.0, 1.0)
     assert (same.ci_low, same.ci_high) == ((1.0, 1.0) if rounds >= 6 else (0.0, math.inf))
     for direction in ("minimize", "maximize"):
@@ -499,20 +504,20 @@ def test_guard_broken() -> None:
 
 def test_extra_rounds() -> None:
     schedule = [10]
-    while more := stats.extra_rounds(schedule[-1], 30):
+    while more := sequential.extra_rounds(schedule[-1], 30):
         schedule.append(schedule[-1] + more)
     assert schedule == [10, 15, 23, 30]
-    assert stats.extra_rounds(2, 30) == 2
-    assert stats.extra_rounds(29, 30) == 1
-    assert stats.extra_rounds(30, 30) == 0
-    assert stats.extra_rounds(31, 30) == 0
+    assert sequential.extra_rounds(2, 30) == 2
+    assert sequential.extra_rounds(29, 30) == 1
+    assert sequential.extra_rounds(30, 30) == 0
+    assert sequential.extra_rounds(31, 30) == 0
     with pytest.raises(ValueError):
-        stats.extra_rounds(-1, 30)
+        sequential.extra_rounds(-1, 30)
 
 
 @given(st.integers(0, 200), st.integers(1, 200))
 def test_extra_rounds_properties(so_far: int, max_rounds: int) -> None:
-    more = stats.extra_rounds(so_far, max_rounds)
+    more = sequential.extra_rounds(so_far, max_rounds)
     if so_far >= max_rounds:
         assert more == 0
     else:
@@ -558,14 +563,14 @@ def _bimodal(rng: random.Random) -> float:
     return 100.0 * math.exp(rng.gauss(0.0, 0.01)) * (1.15 if rng.random() < 0.3 else 1.0)
 
 
-LOOKS = stats.look_schedule(START, MAX_ROUNDS)
+LOOKS = sequential.look_schedule(START, MAX_ROUNDS)
 
 
 def _adaptive(
     rng: random.Random, noise: Noise, effect: float, *, min_effect: float = MIN_EFFECT
 ) -> tuple[str, int, list[stats.Estimate]]:
     """What the measuring loop does: 10 rounds, then more while inconclusive and a verdict is still
-    reachable (``stats.rounds_to_add``, the function ``measure.compare_refs`` calls), up to 30; the
+    reachable (``stopping.rounds_to_add``, the function ``measure.compare_refs`` calls), up to 30; the
     estimate of every look it took."""
     base: list[float] = []
     cand: list[float] = []
@@ -575,10 +580,10 @@ def _adaptive(
         while len(base) < target:
             base.append(noise(rng))
             cand.append(noise(rng) * effect)
-        est = stats.paired_estimate(base, cand, confidence=CONFIDENCE, looks=LOOKS)
+        est = sequential.paired_estimate(base, cand, confidence=CONFIDENCE, looks=LOOKS)
         seen.append(est)
         verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
-        more = stats.rounds_to_add(
+        more = stopping.rounds_to_add(
             est, verdict, rounds=len(base), max_rounds=MAX_ROUNDS, min_effect=min_effect
         )
         if more == 0:
@@ -648,17 +653,19 @@ def _est(ratio: float, low: float, high: float, n: int = 15, *, se: float = 0.01
 def test_resolution_projects_the_noise_to_the_last_look() -> None:
     est = _est(1.0, 0.0, math.inf, n=10, se=0.03, index=0)
     # 2.03 * 3 % * sqrt(10 / 30): about ±3.6 % at 30 rounds
-    assert stats.resolution(est, max_rounds=30) == pytest.approx(math.expm1(2.03 * 0.03 * math.sqrt(1 / 3)))
-    assert stats.rounds_for(est, resolution_wanted=0.01, max_rounds=30) == pytest.approx(375, abs=2)
+    assert stopping.resolution(est, max_rounds=30) == pytest.approx(
+        math.expm1(2.03 * 0.03 * math.sqrt(1 / 3))
+    )
+    assert stopping.rounds_for(est, resolution_wanted=0.01, max_rounds=30) == pytest.approx(375, abs=2)
     unknown = Estimate(ratio=1.0, ci_low=0.9, ci_high=1.1, p_value=1.0, n=2, confidence=0.95, paired=True)
-    assert stats.resolution(unknown, max_rounds=30) is None
-    assert stats.rounds_for(unknown, resolution_wanted=0.01, max_rounds=30) is None
+    assert stopping.resolution(unknown, max_rounds=30) is None
+    assert stopping.rounds_for(unknown, resolution_wanted=0.01, max_rounds=30) is None
 
 
 def test_futile_when_a_centred_noisy_estimate_can_reach_no_verdict() -> None:
     est = _est(1.0, 0.95, 1.05, se=0.03)  # ±4.3 % at 30 rounds: never inside ±1 %, never beyond it
-    assert not stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
-    assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 0
+    assert not stopping.verdict_reachable(est, min_effect=0.01, max_rounds=30)
+    assert stopping.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 0
 
 
 def test_the_first_look_gives_up_only_if_half_the_noise_would_not_do() -> None:
@@ -668,28 +675,30 @@ def test_the_first_look_gives_up_only_if_half_the_noise_would_not_do() -> None:
     for se, more in ((0.015, 5), (0.05, 0)):
         first = _est(1.0, 0.0, math.inf, n=10, se=se, index=0)
         later = _est(1.0, 0.0, math.inf, n=10, se=se, index=1)
-        assert stats.rounds_to_add(first, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == more
-        assert stats.rounds_to_add(later, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
+        assert (
+            stopping.rounds_to_add(first, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == more
+        )
+        assert stopping.rounds_to_add(later, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 0
 
 
 def test_rounds_added_while_a_gain_or_a_loss_is_still_reachable() -> None:
     gain = _est(0.97, 0.0, math.inf, se=0.01)
     loss = _est(1.03, 0.0, math.inf, se=0.01)
     for est in (gain, loss):
-        assert stats.verdict_reachable(est, min_effect=0.01, max_rounds=30)
-        assert stats.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 8
+        assert stopping.verdict_reachable(est, min_effect=0.01, max_rounds=30)
+        assert stopping.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 8
 
 
 def test_unchanged_reachable_when_narrow_enough() -> None:
-    assert stats.verdict_reachable(_est(1.001, 0.0, math.inf, se=0.005), min_effect=0.01, max_rounds=30)
+    assert stopping.verdict_reachable(_est(1.001, 0.0, math.inf, se=0.005), min_effect=0.01, max_rounds=30)
 
 
 def test_no_rounds_after_a_verdict_or_at_the_limit() -> None:
     est = _est(0.97, 0.93, 1.01)
-    assert stats.rounds_to_add(est, "improved", rounds=10, max_rounds=30, min_effect=0.01) == 0
-    assert stats.rounds_to_add(est, "inconclusive", rounds=30, max_rounds=30, min_effect=0.01) == 0
-    assert stats.rounds_to_add(None, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
+    assert stopping.rounds_to_add(est, "improved", rounds=10, max_rounds=30, min_effect=0.01) == 0
+    assert stopping.rounds_to_add(est, "inconclusive", rounds=30, max_rounds=30, min_effect=0.01) == 0
+    assert stopping.rounds_to_add(None, "inconclusive", rounds=10, max_rounds=30, min_effect=0.01) == 5
     no_noise_yet = Estimate(
         ratio=1.0, ci_low=0.0, ci_high=math.inf, p_value=1.0, n=2, confidence=0.95, paired=True
     )
-    assert stats.rounds_to_add(no_noise_yet, "inconclusive", rounds=2, max_rounds=30, min_effect=0.01) == 2
+    assert stopping.rounds_to_add(no_noise_yet, "inconclusive", rounds=2, max_rounds=30, min_effect=0.01) == 2

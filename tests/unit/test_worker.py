@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from ci_autoresearch.config.model import BenchmarkConfig, CollectionConfig, Config, WorkerConfig
-from ci_autoresearch.measure.runner import WorkerExit, WorkerGone, WorkerSilent
 from ci_autoresearch.measure.worker import (
     ADAPTER,
     PROTOCOL,
@@ -28,6 +27,7 @@ from ci_autoresearch.measure.worker import (
     parse_done,
     parse_ready,
 )
+from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent
 
 CHECKOUTS: dict[SideName, Path] = {"baseline": Path("/co/base"), "candidate": Path("/co/cand")}
 

@@ -21,7 +21,7 @@ One module per responsibility, composed by :class:`GithubForge` (``forge``):
 
 from __future__ import annotations
 
-from ci_autoresearch.forge.github.artifacts import BUNDLE_ARTIFACT_PREFIX
+from ci_autoresearch.forge import BUNDLE_ARTIFACT_PREFIX
 from ci_autoresearch.forge.github.client import DEFAULT_API_URL, token_of
 from ci_autoresearch.forge.github.comments import (
     MARKER,

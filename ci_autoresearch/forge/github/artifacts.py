@@ -21,7 +21,7 @@ from github.Artifact import Artifact
 from ci_autoresearch import __version__
 from ci_autoresearch.artifacts import SCHEMA_IDS, Kind, parse_document, result_from_json
 from ci_autoresearch.errors import ArtifactError
-from ci_autoresearch.forge import FoundBundle
+from ci_autoresearch.forge import BUNDLE_ARTIFACT_PREFIX, FoundBundle
 from ci_autoresearch.forge.github.client import RETRY_STATUSES, Session, Would, header
 from ci_autoresearch.forge.github.text import one_line
 from ci_autoresearch.model import Result
@@ -29,7 +29,6 @@ from ci_autoresearch.model import Result
 MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
 MAX_ARTIFACT_MEMBERS = 1000
 MAX_ARTIFACT_PAGES = 5  # of 100: the newest 500 artifacts with the name
-BUNDLE_ARTIFACT_PREFIX = "autoresearch-bundle-"  # action.yml uploads each evaluate job's bundle under it
 MAX_RUN_BUNDLES = 64
 
 Download = Callable[[Artifact], bytes | str]  # an artifact's zip, or why not

@@ -15,7 +15,7 @@ from github.IssueComment import IssueComment
 
 from ci_autoresearch.forge.github.client import Session, Step, Would, pull_ref
 from ci_autoresearch.forge.github.text import fit_markdown, one_line
-from ci_autoresearch.report.render import escape_md
+from ci_autoresearch.report.markdown import escape_md
 
 MARKER = "<!-- ci-autoresearch:report -->"
 CLOSED_START = "<!-- ci-autoresearch:closed key="  # + key + " -->": the visible "closed because" note

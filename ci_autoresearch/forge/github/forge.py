@@ -11,6 +11,7 @@ from github.Artifact import Artifact
 from github.Repository import Repository
 
 from ci_autoresearch.actions import runtime as gha
+from ci_autoresearch.actions.event import WorkflowRunInfo
 from ci_autoresearch.config.model import GithubConfig
 from ci_autoresearch.errors import ForgeError
 from ci_autoresearch.forge import FoundBundle, Publication, PullState, RemoteForge
@@ -191,7 +192,7 @@ class GithubForge(RemoteForge):
         """PR ``number`` as GitHub reports it now; None when there is no such PR."""
         return self._pulls.state(number)
 
-    def pull_for_run(self, run: gha.WorkflowRunInfo) -> PullState | None:
+    def pull_for_run(self, run: WorkflowRunInfo) -> PullState | None:
         """The open PR a ``pull_request`` workflow run was for, if its head is still the run's commit."""
         return self._pulls.for_run(run)
 

@@ -10,7 +10,7 @@ from github import GithubException
 from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest
 
-from ci_autoresearch.actions.runtime import WorkflowRunInfo
+from ci_autoresearch.actions.event import WorkflowRunInfo
 from ci_autoresearch.forge import PullState
 from ci_autoresearch.forge.github.client import DRY_PULL, Session, Would, message_of, pull_ref
 from ci_autoresearch.forge.github.comments import MAX_COMMENT_CHARS

@@ -1,0 +1,145 @@
+"""compare_refs in-process: a real git repository, a fake side runner that starts no benchmark process.
+
+The runner returns deterministic values per side and round, so the round schedule (warm-up, ABBA
+order, the looks at which rounds are added) and the verdict are pinned exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ci_autoresearch.config import load_config_text
+from ci_autoresearch.config.model import Config
+from ci_autoresearch.decide import sequential
+from ci_autoresearch.errors import MeasurementError
+from ci_autoresearch.measure.runner import RunResult
+from ci_autoresearch.measure.session import Progress, compare_refs
+from ci_autoresearch.measure.sides import Side, SideRunner
+from ci_autoresearch.model import Comparison
+from tests.helpers import base_env, commit_branch, make_repo
+
+CONFIG = """\
+objective:
+  metric: score
+  direction: minimize
+benchmark:
+  command: "exit 99"
+metrics:
+  collection: {warmup_runs: 1, measurement_runs: 6}
+decision: {max_rounds: 30, min_effect: 0.01, order: abba}
+"""
+
+Values = Callable[[str, int], float]
+"""The score of a side ("baseline" / "candidate") in round ``n`` (1-based)."""
+
+
+class FakeRunner(SideRunner):
+    """Measures nothing: every run's score comes from ``values``; every call is recorded."""
+
+    def __init__(self, config: Config, log_dir: Path, values: Values) -> None:
+        super().__init__(config, {}, log_dir)
+        self.values = values
+        self.calls: list[str] = []
+
+    def setup(self, side: Side) -> RunResult | None:
+        self.calls.append(f"{side.name}.setup")
+        return None
+
+    def once(self, side: Side, label: str) -> dict[str, float]:
+        self.calls.append(f"{side.name}.{label}")
+        if label.startswith("warmup"):
+            return {"score": 1.0}
+        return {"score": self.values(side.name, int(label.removeprefix("round")))}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    r = make_repo(tmp_path_factory.mktemp("session") / "repo", {"bench.txt": "base\n"})
+    commit_branch(r, "cand", {"bench.txt": "candidate\n"})
+    return r
+
+
+def compare(repo: Path, tmp_path: Path, values: Values) -> tuple[FakeRunner, list[Progress], Comparison]:
+    config = load_config_text(CONFIG, source=".autoresearch.yml")
+    runner = FakeRunner(config, tmp_path / "logs", values)
+    events: list[Progress] = []
+    comparison = compare_refs(
+        repo,
+        config,
+        "main",
+        "cand",
+        env=base_env(),
+        log_dir=tmp_path / "logs",
+        progress=events.append,
+        runner=runner,
+    )
+    return runner, events, comparison
+
+
+def test_a_clear_improvement_is_decided_at_a_later_look_in_abba_order(repo: Path, tmp_path: Path) -> None:
+    runner, events, comparison = compare(
+        repo, tmp_path, lambda side, n: 100.0 + n % 3 if side == "baseline" else 80.0 + n % 2
+    )
+    assert sequential.look_schedule(6, 30) == (6, 9, 14, 21, 30)
+    # 20 % faster, yet six rank-based pairs cannot reach the first look's strict boundary: two more looks
+    assert [(e.phase, e.round, e.total) for e in events if e.phase not in ("warmup", "round")] == [
+        ("extend", 6, 9),
+        ("extend", 9, 14),
+        ("done", 14, 14),
+    ]
+    assert [e.round for e in events if e.phase == "round"] == list(range(1, 15))
+    assert comparison.verdict == "improved"
+    assert comparison.rounds == 14
+    assert comparison.measurement.processes == 28
+    assert runner.calls[:4] == ["baseline.setup", "candidate.setup", "baseline.warmup1", "candidate.warmup1"]
+    # ABBA within each batch of rounds: the order restarts with the baseline first after each look
+    assert runner.calls[4:] == [
+        *("baseline.round1", "candidate.round1", "candidate.round2", "baseline.round2"),
+        *("baseline.round3", "candidate.round3", "candidate.round4", "baseline.round4"),
+        *("baseline.round5", "candidate.round5", "candidate.round6", "baseline.round6"),
+        *("baseline.round7", "candidate.round7", "candidate.round8", "baseline.round8"),
+        *("baseline.round9", "candidate.round9"),
+        *("baseline.round10", "candidate.round10", "candidate.round11", "baseline.round11"),
+        *("baseline.round12", "candidate.round12", "candidate.round13", "baseline.round13"),
+        *("baseline.round14", "candidate.round14"),
+    ]
+    assert comparison.metrics["score"].baseline == tuple(100.0 + n % 3 for n in range(1, 15))
+    assert comparison.metrics["score"].candidate == tuple(80.0 + n % 2 for n in range(1, 15))
+
+
+def test_a_session_that_cannot_resolve_stops_early(repo: Path, tmp_path: Path) -> None:
+    # the candidate is 2 % faster in odd rounds and 2 % slower in even ones: the noise is too large
+    # for 30 rounds to tell ±1 %, so the session gives up at the second look instead of running all 30
+    runner, events, comparison = compare(
+        repo, tmp_path, lambda side, n: 100.0 if side == "baseline" else (98.0 if n % 2 else 102.0)
+    )
+    assert [(e.phase, e.round, e.total) for e in events if e.phase not in ("warmup", "round")] == [
+        ("note", 6, 0),
+        ("extend", 6, 9),
+        ("done", 9, 9),
+    ]
+    notes = [e.message for e in events if e.phase == "note"]
+    assert len(notes) == 1
+    assert "`unchanged` (within ±1.0%) cannot be reached" in notes[0]
+    assert comparison.verdict == "inconclusive"
+    assert comparison.rounds == 9
+    assert runner.calls[-1] == "candidate.round9"
+
+
+def test_a_failing_candidate_ends_the_session_invalid_with_the_rounds_so_far(
+    repo: Path, tmp_path: Path
+) -> None:
+    def values(side: str, n: int) -> float:
+        if side == "candidate" and n == 3:
+            raise MeasurementError("candidate cand: the benchmark failed (exit 1)")
+        return 100.0
+
+    runner, events, comparison = compare(repo, tmp_path, values)
+    assert comparison.verdict == "invalid"
+    assert comparison.rounds == 2
+    assert runner.calls[-1] == "candidate.round3"
+    assert events[-1].phase == "done"
+    assert events[-1].message == "candidate cand: the benchmark failed (exit 1)"
