@@ -250,7 +250,7 @@ def plan_schedule(
 
     if stop is not None:
         return plan([], [], notice=f"converged: {stop.message}", why=stop.message)
-    pool = _pool(repo, config, base_ref=base_ref, base_sha=base_sha, env=env)
+    pool = propose.gather(repo, config, base_sha=base_sha, exclude=[base_ref], env=env)
     slots, skipped = _choose(repo, pool, evaluations, base_ref=base_ref, base_sha=base_sha, limit=limit)
     if not slots and config.propose is not None:
         slots.append(PROPOSE_SLOT)
@@ -258,19 +258,6 @@ def plan_schedule(
     for line in skipped:
         say(f"skipped {line}")
     return plan(slots, skipped, notice=notice)
-
-
-def _pool(
-    repo: Path, config: Config, *, base_ref: str, base_sha: str, env: Mapping[str, str]
-) -> list[Candidate]:
-    """Every candidate there is: the branches (best hypotheses first; a search space's own branches
-    left out), then the search-space points on the base."""
-    pool = propose.branch_candidates(repo, config.candidates.branches, config.hypotheses, exclude=[base_ref])
-    if config.search_space is not None:
-        generated = config.search_space.branch_prefix
-        pool = [c for c in pool if not (c.branch or "").startswith(generated)]
-        pool += propose.search_candidates(repo, config.search_space, base_sha, env=env)
-    return pool
 
 
 def _choose(

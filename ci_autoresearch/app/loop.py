@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.artifacts import evaluation_from_json, parse_document
-from ci_autoresearch.candidates import branches, generator, search_space
+from ci_autoresearch.candidates import branches, generator, pool
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import pct
@@ -144,22 +144,13 @@ class Loop:
         latest = [ev for ev in hist.latest() if ev.decision != "pending"]
         tried_heads = {ev.candidate_head for ev in latest}
         tried_sources = {ev.source for ev in latest if ev.source.startswith("search:")}
-        pool = branches.branch_candidates(
-            self.repo, self.config.candidates.branches, self.config.hypotheses, exclude=[self.options.branch]
+        everything = pool.gather(
+            self.repo, self.config, base_sha=best, exclude=[self.options.branch], env=self.env
         )
-        if self.config.search_space is not None:
-            generated = self.config.search_space.branch_prefix
-            pool = [c for c in pool if not (c.branch or "").startswith(generated)]  # made below, on the best
-            pool += [
-                c
-                for c in search_space.search_candidates(
-                    self.repo, self.config.search_space, best, env=self.env
-                )
-                if c.source not in tried_sources
-            ]
+        candidates = [c for c in everything if c.source not in tried_sources]  # search points: by value
         best_tree = git.tree_of(self.repo, best)
         fresh = []
-        for c in pool:
+        for c in candidates:
             if c.sha in tried_heads or git.is_ancestor(self.repo, c.sha, best):
                 continue
             if git.tree_of(self.repo, c.sha) == best_tree:
