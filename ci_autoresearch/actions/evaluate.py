@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ci_autoresearch import __version__, git
+from ci_autoresearch import candidates as propose
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.actions.context import fetch_remote_notes
 from ci_autoresearch.artifacts import SCHEMA_IDS, evaluation_to_json, write_json
-from ci_autoresearch.candidates import propose
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import Decision, comparison_of
@@ -127,7 +127,9 @@ def _candidates(
         if config.search_space is None:
             raise BadInputError(f"--source {source}: the base's configuration has no search_space")
         found = [
-            c for c in propose.search_candidates(repo, config.search_space, base_sha) if c.source == source
+            c
+            for c in propose.search_candidates(repo, config.search_space, base_sha, env=env)
+            if c.source == source
         ]
         if not found:
             raise BadInputError(f"--source {source}: not a point of the base's search_space")

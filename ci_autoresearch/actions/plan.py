@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ci_autoresearch import __version__, git
+from ci_autoresearch import candidates as propose
 from ci_autoresearch.actions.event import PullInfo
 from ci_autoresearch.artifacts import SCHEMA_IDS, parse_document
-from ci_autoresearch.candidates import propose
 from ci_autoresearch.config import load_config_text
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.errors import BadInputError
@@ -227,6 +227,7 @@ def plan_schedule(
     base_sha: str,
     hist: history.History,
     limit: int,
+    env: Mapping[str, str],
     say: Callable[[str], None] = lambda _: None,
 ) -> Plan:
     """The candidates of one scheduled run: untried branches ranked by hypotheses, search-space points on
@@ -249,7 +250,7 @@ def plan_schedule(
 
     if stop is not None:
         return plan([], [], notice=f"converged: {stop.message}", why=stop.message)
-    pool = _pool(repo, config, base_ref=base_ref, base_sha=base_sha)
+    pool = propose.gather(repo, config, base_sha=base_sha, exclude=[base_ref], env=env)
     slots, skipped = _choose(repo, pool, evaluations, base_ref=base_ref, base_sha=base_sha, limit=limit)
     if not slots and config.propose is not None:
         slots.append(PROPOSE_SLOT)
@@ -257,17 +258,6 @@ def plan_schedule(
     for line in skipped:
         say(f"skipped {line}")
     return plan(slots, skipped, notice=notice)
-
-
-def _pool(repo: Path, config: Config, *, base_ref: str, base_sha: str) -> list[Candidate]:
-    """Every candidate there is: the branches (best hypotheses first; a search space's own branches
-    left out), then the search-space points on the base."""
-    pool = propose.branch_candidates(repo, config.candidates.branches, config.hypotheses, exclude=[base_ref])
-    if config.search_space is not None:
-        generated = config.search_space.branch_prefix
-        pool = [c for c in pool if not (c.branch or "").startswith(generated)]
-        pool += propose.search_candidates(repo, config.search_space, base_sha)
-    return pool
 
 
 def _choose(

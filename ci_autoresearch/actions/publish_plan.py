@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from ci_autoresearch import candidates as propose
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
 from ci_autoresearch.actions.bundles import Accepted, accept
@@ -30,7 +31,6 @@ from ci_autoresearch.actions.publish import (
     record,
 )
 from ci_autoresearch.artifacts import evaluation_to_json, write_json
-from ci_autoresearch.candidates import propose
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import pct
@@ -144,7 +144,10 @@ def _push_generated(ctx: Context, config: Config, plan: Plan, branch: str, ev: E
     proposal's commit came in through its verified git bundle."""
     sha = ev.comparison.candidate.sha
     if ev.source.startswith("search:") and config.search_space is not None:
-        remade = [c.sha for c in propose.search_candidates(ctx.repo, config.search_space, plan.base_sha)]
+        remade = [
+            c.sha
+            for c in propose.search_candidates(ctx.repo, config.search_space, plan.base_sha, env=ctx.env)
+        ]
         if sha not in remade:
             ctx.say(
                 gha.annotation("warning", f"{branch}: the search point does not come out as {sha[:12]} here")

@@ -126,6 +126,7 @@ def _plan_scheduled(
         base_sha=base_sha,
         hist=load_history(stage),
         limit=limit,
+        env=stage.env,
         say=stage.say,
     )
     return plan, config

@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from ci_autoresearch import git
-from ci_autoresearch.app.detect import Proposal, RepoView, propose_config
+from ci_autoresearch.app.detect import Proposal, propose_config
+from ci_autoresearch.app.harnesses import RepoView
 from ci_autoresearch.app.workspace import repo_root
 from ci_autoresearch.config import DEFAULT_CONFIG_FILE, starter_config
 from ci_autoresearch.errors import AutoresearchError, BadInputError, ToolMissingError
@@ -28,8 +29,7 @@ WORKFLOWS_DIR = Path(".github") / "workflows"
 def _listed(root: Path) -> tuple[str, ...]:
     """The repository's files: git's list (tracked and untracked, not ignored), else a walk."""
     try:
-        out = git.run(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").stdout
-        return tuple(sorted({p for p in out.split("\0") if p}))
+        return tuple(sorted(set(git.listed_files(root))))
     except AutoresearchError:
         files = []
         for folder, dirs, names in os.walk(root):

@@ -247,7 +247,7 @@ def create(path: Path, env: Mapping[str, str]) -> Path:
         "GIT_COMMITTER_NAME": "demo",
         "GIT_COMMITTER_EMAIL": "demo@example.invalid",
     }
-    git.run(path, "init", "--quiet", "--initial-branch=main", env=genv)
+    git.init(path, branch="main", env=genv)
     files = {
         "hotspot.py": PROGRAM,
         "test_hotspot.py": TESTS,
@@ -257,14 +257,14 @@ def create(path: Path, env: Mapping[str, str]) -> Path:
     }
     for name, text in files.items():
         (path / name).write_text(text)
-    git.run(path, "add", "-A", env=genv)
-    git.run(path, "commit", "--quiet", "-m", "a program with two hotspots", env=genv)
-    git.run(path, "tag", SHOWCASE[0], env=genv)
+    git.add_all(path, env=genv)
+    git.commit(path, "a program with two hotspots", env=genv)
+    git.tag(path, SHOWCASE[0], env=genv)
     for branch, (message, kind) in CANDIDATES.items():
-        git.run(path, "checkout", "--quiet", "-b", branch, "main", env=genv)
+        git.checkout(path, branch, start="main", env=genv)
         (path / "hotspot.py").write_text(_variant(kind))
-        git.run(path, "commit", "--quiet", "-am", message, env=genv)
-    git.run(path, "checkout", "--quiet", "main", env=genv)
+        git.commit(path, message, all_tracked=True, env=genv)
+    git.checkout(path, "main", env=genv)
     return path
 
 

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ci_autoresearch import git
 from ci_autoresearch.actions import runtime as gha
-from ci_autoresearch.artifacts import evaluation_from_json, evaluation_to_json, parse_document
-from ci_autoresearch.candidates import propose
+from ci_autoresearch.artifacts import evaluation_from_json, parse_document
+from ci_autoresearch.candidates import branches, generator, pool
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import keep
 from ci_autoresearch.decide.verdict import pct
@@ -33,7 +33,7 @@ from ci_autoresearch.history.convergence import LoopState, StopReason, state_fro
 from ci_autoresearch.history.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.session import ProgressFn, compare_refs
-from ci_autoresearch.model import Candidate, Change, Evaluation, RefInfo
+from ci_autoresearch.model import BenchmarkFiles, Candidate, Change, Comparison, Evaluation, RefInfo
 from ci_autoresearch.report.markdown import evaluation_markdown, pull_request_body
 
 
@@ -61,6 +61,25 @@ class LoopOutcome:
         return "evaluation budget of this invocation used"
 
 
+class CompareFn(Protocol):
+    """How the loop measures a trial against the best: :func:`compare_refs` (a test passes a fake)."""
+
+    def __call__(
+        self,
+        repo: Path,
+        config: Config,
+        base_ref: str,
+        cand_ref: str,
+        *,
+        env: Mapping[str, str],
+        log_dir: Path,
+        progress: ProgressFn,
+        labels: tuple[str, str] | None,
+        benchmark_files: BenchmarkFiles | None,
+        measured_by: str,
+    ) -> Comparison: ...
+
+
 def _say_nothing(_: str) -> None:
     return None
 
@@ -77,6 +96,7 @@ class Loop:
         log_root: Path,
         say: Callable[[str], None] = _say_nothing,
         progress: ProgressFn | None = None,
+        compare: CompareFn = compare_refs,
     ) -> None:
         self.repo = repo
         self.config = config
@@ -86,6 +106,7 @@ class Loop:
         self.log_root = log_root
         self._say = say
         self.progress = progress
+        self.compare = compare
         self.remote = config.checkpoint.remote
         self.changes: list[Change] = []
 
@@ -115,7 +136,7 @@ class Loop:
             self.say(f"resuming: moving {self.options.branch} to the kept {git.short(last.new_best)}")
             self._advance(last.new_best)
             if self.remote:
-                git.run(self.repo, "push", "--quiet", "--", self.remote, f"refs/heads/{self.options.branch}")
+                git.push(self.repo, self.remote, f"refs/heads/{self.options.branch}")
 
     # --- candidates --------------------------------------------------------------------------------
 
@@ -123,20 +144,13 @@ class Loop:
         latest = [ev for ev in hist.latest() if ev.decision != "pending"]
         tried_heads = {ev.candidate_head for ev in latest}
         tried_sources = {ev.source for ev in latest if ev.source.startswith("search:")}
-        pool = propose.branch_candidates(
-            self.repo, self.config.candidates.branches, self.config.hypotheses, exclude=[self.options.branch]
+        everything = pool.gather(
+            self.repo, self.config, base_sha=best, exclude=[self.options.branch], env=self.env
         )
-        if self.config.search_space is not None:
-            generated = self.config.search_space.branch_prefix
-            pool = [c for c in pool if not (c.branch or "").startswith(generated)]  # made below, on the best
-            pool += [
-                c
-                for c in propose.search_candidates(self.repo, self.config.search_space, best)
-                if c.source not in tried_sources
-            ]
+        candidates = [c for c in everything if c.source not in tried_sources]  # search points: by value
         best_tree = git.tree_of(self.repo, best)
         fresh = []
-        for c in pool:
+        for c in candidates:
             if c.sha in tried_heads or git.is_ancestor(self.repo, c.sha, best):
                 continue
             if git.tree_of(self.repo, c.sha) == best_tree:
@@ -146,7 +160,7 @@ class Loop:
             payload = self._propose_payload(best, hist)
             fresh = [
                 c
-                for c in propose.run_propose(
+                for c in generator.run_propose(
                     self.repo,
                     self.config.propose,
                     payload,
@@ -159,45 +173,21 @@ class Loop:
         return fresh
 
     def _propose_payload(self, best: str, hist: history.History) -> dict[str, Any]:
-        state = self._state(hist)
-        return {
-            "schema": "ci-autoresearch/propose-input@1",
-            "objective": {
-                "metric": self.config.objective.metric,
-                "direction": self.config.objective.direction,
-                "target": self.config.objective.target,
-            },
-            "best": {"sha": best, "value": state.best_value, "branch": self.options.branch},
-            "start_value": state.start_value,
-            "hypotheses": self._hypotheses(hist),
-            "history": [
-                {k: v for k, v in evaluation_to_json(ev).items() if k not in ("environment",)}
-                for ev in hist.latest()
-            ],
-        }
-
-    def _hypotheses(self, hist: history.History) -> list[dict[str, Any]]:
-        """``hypotheses`` ranked (highest expected gain first), each saying whether its branch exists and
-        whether it was evaluated: the ideas a generator (e.g. a coding agent) can work on next."""
-        tried = {ev.source for ev in hist.latest()}
-        ranked = sorted(self.config.hypotheses, key=lambda h: (-h.expected_gain, h.branch))
-        return [
-            {
-                "branch": h.branch,
-                "expected_gain": h.expected_gain,
-                "description": h.description,
-                "exists": git.try_resolve(self.repo, f"refs/heads/{h.branch}") is not None,
-                "tried": bool({f"branch:{h.branch}", f"propose:{h.branch}"} & tried),
-            }
-            for h in ranked
-        ]
+        return generator.propose_payload(
+            self.repo,
+            self.config,
+            hist.latest(),
+            best=best,
+            branch=self.options.branch,
+            state=self._state(hist),
+        )
 
     # --- one candidate -----------------------------------------------------------------------------
 
     def _measure(
         self, best: str, cand: Candidate, hist: history.History, iteration: int, round_no: int
     ) -> Evaluation:
-        trial = propose.trial_commit(self.repo, best, cand)
+        trial = branches.trial_commit(self.repo, best, cand)
         label = cand.branch or cand.source
         if trial is None:
             comparison = keep.conflict(
@@ -228,7 +218,7 @@ class Loop:
             return known
         t0 = time.monotonic()
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:60]
-        comparison = compare_refs(
+        comparison = self.compare(
             self.repo,
             self.config,
             best,
@@ -265,7 +255,7 @@ class Loop:
     def _advance(self, new_best: str) -> None:
         branch = self.options.branch
         if git.current_branch(self.repo) == branch:
-            git.run(self.repo, "merge", "--ff-only", "--quiet", new_best)
+            git.merge_ff_only(self.repo, new_best)
         else:
             git.update_ref(self.repo, f"refs/heads/{branch}", new_best)
 
@@ -278,7 +268,7 @@ class Loop:
         if self.remote:
             history.push_notes(self.repo, self.remote)
             if ev.decision == "kept" and self.options.advance:
-                git.run(self.repo, "push", "--quiet", "--", self.remote, f"refs/heads/{self.options.branch}")
+                git.push(self.repo, self.remote, f"refs/heads/{self.options.branch}")
         pub = Publication(evaluation=ev, markdown=evaluation_markdown(ev), branch=cand.branch)
         self.forge.publish(pub)
         c = ev.comparison

@@ -88,8 +88,7 @@ def record(repo: Path, ev: Evaluation) -> None:
             git.note_add(repo, sha, text)
     except GitError as err:  # nothing measured is lost: kept on disk, recorded by the next run
         saved = recover.save_unrecorded(repo, ev.key, line)
-        lock = Path(git.run(repo, "rev-parse", "--git-path", f"{git.NOTES_REF}.lock").stdout.strip())
-        lock = lock if lock.is_absolute() else repo / lock
+        lock = git.git_path(repo, f"{git.NOTES_REF}.lock")
         why = (
             f"{lock} exists (another git holds the notes, or one was killed)"
             if lock.exists()
@@ -193,31 +192,22 @@ def _write_cache(cache: Path, problems: Sequence[str], lines: Sequence[str]) -> 
 def fetch_notes(repo: Path, remote: str) -> None:
     """Bring the remote's notes in and merge them with ours (line union)."""
     git.check_name(remote, "checkpoint.remote")  # '--upload-pack=…' would run a command
-    res = git.run(repo, "fetch", "--quiet", "--", remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}", check=False)
-    if res.returncode != 0:
-        if "couldn't find remote ref" in res.stderr:
+    failed = git.try_fetch(repo, remote, f"+{git.NOTES_REF}:{REMOTE_TRACKING}")
+    if failed is not None:
+        if "couldn't find remote ref" in failed:
             return  # nothing pushed yet
-        raise GitError(f"git fetch {remote} {git.NOTES_REF} failed: {res.stderr.strip().splitlines()[-1:]}")
+        raise GitError(f"git fetch {remote} {git.NOTES_REF} failed: {failed.strip().splitlines()[-1:]}")
     if _notes_commit(repo) is None:
         git.update_ref(repo, git.NOTES_REF, git.resolve(repo, REMOTE_TRACKING))
         return
-    git.run(
-        repo,
-        "notes",
-        f"--ref={git.NOTES_REF}",
-        "merge",
-        "--quiet",
-        "--strategy=cat_sort_uniq",
-        REMOTE_TRACKING,
-    )
+    git.notes_merge(repo, REMOTE_TRACKING, strategy="cat_sort_uniq")
 
 
 def push_notes(repo: Path, remote: str, *, attempts: int = 5) -> None:
     """Push our notes; when another run pushed first, merge theirs and try again."""
     for _ in range(attempts):
         git.check_name(remote, "checkpoint.remote")
-        res = git.run(repo, "push", "--quiet", "--", remote, f"{git.NOTES_REF}:{git.NOTES_REF}", check=False)
-        if res.returncode == 0:
+        if git.try_push(repo, remote, f"{git.NOTES_REF}:{git.NOTES_REF}"):
             return
         fetch_notes(repo, remote)
     raise GitError(f"could not push {git.NOTES_REF} to {remote} after {attempts} attempts")

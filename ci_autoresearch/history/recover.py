@@ -144,16 +144,14 @@ def prune_stale(repo: Path | None, *, say: Say = _say_nothing) -> list[Path]:
 
 
 def _prune_worktrees(repo: Path, removed: list[Path]) -> None:
-    res = git.run(repo, "worktree", "list", "--porcelain", check=False)
-    if res.returncode != 0:
+    paths = git.worktree_paths(repo)
+    if paths is None:
         return
     inside = [str(p) for p in removed]
-    for line in res.stdout.splitlines():
-        if line.startswith("worktree "):
-            path = line.removeprefix("worktree ")
-            if any(path == p or path.startswith(p + os.sep) for p in inside):
-                git.run(repo, "worktree", "remove", "--force", "--", path, check=False)
-    git.run(repo, "worktree", "prune", check=False)
+    for path in paths:
+        if any(path == p or path.startswith(p + os.sep) for p in inside):
+            git.worktree_remove(repo, path)
+    git.worktree_prune(repo)
 
 
 # --- one measuring process per repository ---------------------------------------------------------
@@ -170,9 +168,7 @@ def repo_lock(repo: Path) -> Iterator[None]:
     process measures in a repository at a time; another stops at once with a :class:`GitError` naming
     the holder. The kernel releases the lock when its process dies: it is never stale.
     """
-    common = git.run(repo, "rev-parse", "--git-common-dir").stdout.strip()
-    common_dir = Path(common) if Path(common).is_absolute() else (repo / common).resolve()
-    path = str(common_dir / "ci-autoresearch.lock")
+    path = str(git.common_dir(repo) / "ci-autoresearch.lock")
     held = _HELD.get(path)
     if held is not None:
         held[1] += 1
@@ -245,15 +241,12 @@ def check_ref_locks(repo: Path, refs: list[str], *, say: Say = _say_nothing) -> 
     :class:`GitError` names the file and what holds it, before anything is measured.
     """
     for ref in refs:
-        lock = Path(git.run(repo, "rev-parse", "--git-path", f"{ref}.lock").stdout.strip())
-        lock = lock if lock.is_absolute() else repo / lock
+        lock = git.git_path(repo, f"{ref}.lock")
         try:
             age = time.time() - lock.stat().st_mtime
         except FileNotFoundError:
             continue
-        common = git.run(repo, "rev-parse", "--git-common-dir").stdout.strip()
-        common_dir = Path(common) if Path(common).is_absolute() else (repo / common).resolve()
-        busy = _git_processes_in([repo.resolve(), common_dir])
+        busy = _git_processes_in([repo.resolve(), git.common_dir(repo)])
         if age >= LOCK_MIN_AGE and busy == []:
             try:
                 lock.unlink()

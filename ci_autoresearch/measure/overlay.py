@@ -45,9 +45,8 @@ def _entries(repo: Path, commit: str, patterns: Sequence[str]) -> list[str]:
     """The index entries (``mode sha stage<TAB>path``) of the files of ``commit`` matching ``patterns``
     (``ls-tree`` does not take glob pathspecs, ``ls-files`` on a temporary index does)."""
     with _index(repo) as env:
-        git.run(repo, "read-tree", commit, env=env)
-        out = git.run(repo, "ls-files", "-z", "--stage", "--", *git.pathspecs(patterns), env=env).stdout
-    return [e for e in out.split("\0") if e]
+        git.read_tree(repo, commit, env=env)
+        return git.index_entries(repo, patterns, env=env)
 
 
 def _tree_of_commit(repo: Path, commit: str, patterns: Sequence[str]) -> str | None:
@@ -56,21 +55,18 @@ def _tree_of_commit(repo: Path, commit: str, patterns: Sequence[str]) -> str | N
     if not entries:
         return None
     with _index(repo) as env:
-        git.run(repo, "update-index", "-z", "--index-info", input="\0".join(entries) + "\0", env=env)
-        return git.run(repo, "write-tree", env=env).stdout.strip()
+        git.update_index_info(repo, entries, env=env)
+        return git.write_tree(repo, env=env)
 
 
 def _tree_of_working_tree(repo: Path, patterns: Sequence[str]) -> str | None:
     """A tree holding the files on disk that match ``patterns`` (tracked or not, unless ignored)."""
-    listing = git.run(
-        repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *git.pathspecs(patterns)
-    )
-    paths = sorted({p for p in listing.stdout.split("\0") if p and (repo / p).is_file()})
+    paths = sorted({p for p in git.listed_files(repo, patterns) if (repo / p).is_file()})
     if not paths:
         return None
     with _index(repo) as env:
-        git.run(repo, "add", "--force", "--", *(f":(top,literal){p}" for p in paths), env=env)
-        return git.run(repo, "write-tree", env=env).stdout.strip()
+        git.add_force(repo, paths, env=env)
+        return git.write_tree(repo, env=env)
 
 
 def _commit_of(repo: Path, source: str, *, base_sha: str, cand_sha: str) -> str:
@@ -117,8 +113,8 @@ def apply(repo: Path, files: BenchmarkFiles | None, checkout: Path, side_sha: st
     for entry in _entries(repo, side_sha, files.patterns):
         (checkout / entry.split("\t", 1)[1]).unlink(missing_ok=True)
     with _index(repo) as env:
-        git.run(repo, "read-tree", files.sha, env=env)
-        git.run(repo, "checkout-index", "--all", "--force", f"--prefix={checkout}{os.sep}", env=env)
+        git.read_tree(repo, files.sha, env=env)
+        git.checkout_index(repo, checkout, env=env)
 
 
 def key_part(files: BenchmarkFiles | None) -> str | None:

@@ -42,20 +42,9 @@ def checkout(repo: Path, sha: str, path: Path) -> Iterator[Path]:
     The directory is removed by the caller's temporary folder (see :func:`recover.owned_tempdir`).
     """
     path.mkdir(parents=True)
-    git.run(path, "init", "--quiet", "--template=")
-    git.run(
-        path,
-        "-c",
-        "protocol.version=2",  # lets upload-pack send a commit no ref points at
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--depth=1",
-        str(repo.resolve()),
-        sha,
-    )
-    git.run(path, "checkout", "--quiet", "--detach", sha)
+    git.init_without_template(path)
+    git.fetch_shallow(path, repo.resolve(), sha)
+    git.checkout_detached(path, sha)
     yield path
 
 
@@ -99,11 +88,9 @@ class RepoGuard:
 
     def __init__(self, repo: Path, env: Mapping[str, str]) -> None:
         self.repo = repo
-        git_dir = Path(git.run(repo, "rev-parse", "--absolute-git-dir").stdout.strip())
-        common = git.run(repo, "rev-parse", "--git-common-dir").stdout.strip()
-        common_dir = Path(common) if Path(common).is_absolute() else (repo / common).resolve()
-        hooks = git.run(repo, "rev-parse", "--git-path", "hooks").stdout.strip()
-        hooks_dir = Path(hooks) if Path(hooks).is_absolute() else (repo / hooks)
+        git_dir = git.git_dir(repo)
+        common_dir = git.common_dir(repo)
+        hooks_dir = git.git_path(repo, "hooks")
         self.single = [
             common_dir / "config",
             git_dir / "config.worktree",
@@ -150,8 +137,7 @@ class RepoGuard:
         return files
 
     def _refs(self) -> dict[str, str]:
-        out = git.run(self.repo, "for-each-ref", "--format=%(refname) %(objectname)").stdout
-        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        return git.all_refs(self.repo)
 
     def snapshot(self) -> RepoState:
         return RepoState(files=self._files(), refs=self._refs())
@@ -182,11 +168,7 @@ class RepoGuard:
             k for k in before.refs.keys() | refs.keys() if before.refs.get(k) != refs.get(k)
         )
         for ref in changed_refs:
-            old = before.refs.get(ref)
-            if old is None:
-                git.run(self.repo, "update-ref", "-d", ref, check=False)
-            else:
-                git.run(self.repo, "update-ref", ref, old, check=False)
+            git.restore_ref(self.repo, ref, before.refs.get(ref))
         if self._refs() != dict(before.refs):
             raise GitError(
                 f"{self.repo}: refs changed by a candidate could not be put back: {changed_refs[:3]}"

@@ -10,19 +10,14 @@ from pathlib import Path
 import pytest
 
 from ci_autoresearch import git as gitmod
-from ci_autoresearch.candidates.propose import (
-    BOT_EMAIL,
-    BOT_NAME,
-    branch_candidates,
-    branch_name,
-    rank,
-    run_propose,
-    search_candidates,
-)
+from ci_autoresearch.candidates.branches import BOT_EMAIL, BOT_NAME, branch_candidates, rank
+from ci_autoresearch.candidates.generator import run_propose
+from ci_autoresearch.candidates.search_space import branch_name, search_candidates
 from ci_autoresearch.config.model import Hypothesis, ProposeConfig, SearchParameter, SearchSpaceConfig
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from tests.helpers import base_env, commit_branch, git, make_repo
 
+ENV = base_env()  # the environment of the git processes that make search-space commits
 CONFIG_PY = "CHUNK = 16\nLEVEL = 1\n# CHUNK = 99 (a comment, not the first match)\n"
 
 
@@ -82,7 +77,7 @@ def test_branch_candidates(repo: Path) -> None:
 
 def test_search_grid_commits_each_combination(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
-    cands = search_candidates(repo, space(), head)
+    cands = search_candidates(repo, space(), head, env=ENV)
     # chunk=32/64 x level=1/3/5; every combination changes CHUNK (16), so none equals the base
     assert [c.source for c in cands] == [
         "search:chunk=32,level=1",
@@ -114,22 +109,22 @@ def test_search_grid_commits_each_combination(repo: Path) -> None:
 def test_search_skips_the_combination_equal_to_the_base(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
     params = (SearchParameter(name="level", file="settings.py", pattern=r"LEVEL = (\d+)", values=("1", "2")),)
-    cands = search_candidates(repo, SearchSpaceConfig(parameters=params), head)
+    cands = search_candidates(repo, SearchSpaceConfig(parameters=params), head, env=ENV)
     assert [c.source for c in cands] == ["search:level=2"]
 
 
 def test_search_random_is_a_seeded_shuffle_and_limit_caps(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
-    grid = {c.source for c in search_candidates(repo, space(), head)}
-    first = [c.source for c in search_candidates(repo, space(order="random", seed=7), head)]
-    again = [c.source for c in search_candidates(repo, space(order="random", seed=7), head)]
+    grid = {c.source for c in search_candidates(repo, space(), head, env=ENV)}
+    first = [c.source for c in search_candidates(repo, space(order="random", seed=7), head, env=ENV)]
+    again = [c.source for c in search_candidates(repo, space(order="random", seed=7), head, env=ENV)]
     assert first == again
     assert set(first) == grid
-    grid_order = [c.source for c in search_candidates(repo, space(), head)]
+    grid_order = [c.source for c in search_candidates(repo, space(), head, env=ENV)]
     assert first != grid_order  # seed 7 happens to move things; the point is it is reproducible
-    limited = search_candidates(repo, space(order="random", seed=7, limit=2), head)
+    limited = search_candidates(repo, space(order="random", seed=7, limit=2), head, env=ENV)
     assert [c.source for c in limited] == first[:2]
-    assert len(search_candidates(repo, space(limit=4), head)) == 4
+    assert len(search_candidates(repo, space(limit=4), head, env=ENV)) == 4
 
 
 def test_search_is_deterministic_and_leaves_the_user_alone(
@@ -143,13 +138,13 @@ def test_search_is_deterministic_and_leaves_the_user_alone(
     head = git(repo, "rev-parse", "HEAD")
     index = (repo / ".git" / "index").read_bytes()
 
-    first = search_candidates(repo, space(), head)
+    first = search_candidates(repo, space(), head, env=ENV)
     # a different identity, clock and index in the environment change nothing
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Someone Else")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "else@example.invalid")
     monkeypatch.setenv("GIT_COMMITTER_DATE", "1500000000 +0200")
     monkeypatch.setenv("GIT_INDEX_FILE", str(repo / ".git" / "index"))
-    second = search_candidates(repo, space(), head)
+    second = search_candidates(repo, space(), head, env=ENV)
     assert [c.sha for c in first] == [c.sha for c in second]
     assert git(repo, "status", "--porcelain") == status
     assert (repo / ".git" / "index").read_bytes() == index
@@ -159,7 +154,7 @@ def test_search_is_deterministic_and_leaves_the_user_alone(
     # a fresh clone computes the very same commits: nothing depends on local state
     clone = repo.parent / "clone"
     git(repo.parent, "clone", "-q", str(repo), str(clone))
-    again = search_candidates(clone, space(), head)
+    again = search_candidates(clone, space(), head, env=ENV)
     assert [c.sha for c in again] == [c.sha for c in first]
 
 
@@ -167,9 +162,9 @@ def test_search_moves_an_existing_branch(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
     params = (SearchParameter(name="chunk", file="settings.py", pattern=r"CHUNK = (\d+)", values=("8",)),)
     cfg = SearchSpaceConfig(parameters=params)
-    first = search_candidates(repo, cfg, head)[0]
+    first = search_candidates(repo, cfg, head, env=ENV)[0]
     newer = commit_branch(repo, "next", {"other.txt": "x"}, start="main")
-    moved = search_candidates(repo, cfg, newer)[0]
+    moved = search_candidates(repo, cfg, newer, env=ENV)[0]
     assert moved.branch == first.branch
     assert moved.sha != first.sha
     assert git(repo, "rev-parse", f"refs/heads/{moved.branch}") == moved.sha
@@ -183,7 +178,7 @@ def test_search_pattern_not_found(repo: Path) -> None:
         SearchParameter(name="mode", file="opts.toml", pattern=r'MODE = "(\w+)"', values=("slow",)),
     )
     with pytest.raises(BadInputError) as info:
-        search_candidates(repo, SearchSpaceConfig(parameters=params), head)
+        search_candidates(repo, SearchSpaceConfig(parameters=params), head, env=ENV)
     message = str(info.value)
     assert "search_space.parameters[1].pattern" in message
     assert "opts.toml" in message
@@ -201,14 +196,14 @@ def test_search_pattern_not_found(repo: Path) -> None:
 )
 def test_search_bad_parameters(repo: Path, param: SearchParameter, expected: str) -> None:
     with pytest.raises(BadInputError, match=re.escape(expected)):
-        search_candidates(repo, SearchSpaceConfig(parameters=(param,)), "HEAD")
+        search_candidates(repo, SearchSpaceConfig(parameters=(param,)), "HEAD", env=ENV)
 
 
 def test_search_refuses_crlf_files(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "crlf", {"a.ini": "x = 1\r\ny = 2\r\n"})
     param = SearchParameter(name="x", file="a.ini", pattern=r"x = (\d)", values=("2",))
     with pytest.raises(BadInputError, match="LF line endings"):
-        search_candidates(repo, SearchSpaceConfig(parameters=(param,)), "HEAD")
+        search_candidates(repo, SearchSpaceConfig(parameters=(param,)), "HEAD", env=ENV)
 
 
 def test_branch_names_are_sanitized(repo: Path) -> None:
@@ -224,7 +219,7 @@ def test_search_values_that_sanitize_alike_get_distinct_branches(repo: Path) -> 
     params = (
         SearchParameter(name="m", file="opts.toml", pattern=r'mode = "([^"]*)"', values=("a b", "a_b")),
     )
-    cands = search_candidates(repo, SearchSpaceConfig(parameters=params), "HEAD")
+    cands = search_candidates(repo, SearchSpaceConfig(parameters=params), "HEAD", env=ENV)
     assert len({c.branch for c in cands}) == 2
     for c in cands:
         assert git(repo, "rev-parse", f"refs/heads/{c.branch}") == c.sha

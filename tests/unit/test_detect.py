@@ -7,7 +7,8 @@ from collections.abc import Mapping
 import pytest
 import yaml
 
-from ci_autoresearch.app.detect import Proposal, RepoView, propose_config
+from ci_autoresearch.app.detect import Proposal, propose_config
+from ci_autoresearch.app.harnesses import RepoView
 
 
 def propose(files: Mapping[str, str], *, valgrind: bool = False) -> Proposal:
