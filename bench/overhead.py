@@ -199,26 +199,47 @@ def math_sum(values: Sequence[float]) -> float:
 # start-up
 
 
-def measure_startup(settings: Settings, tmp: Path) -> dict[str, Any]:
+def export_revision(rev: str, dest: Path) -> Path:
+    """The package of another revision of this repository, exported (``git archive``) into ``dest``."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(common.ROOT), "archive", rev, "ci_autoresearch"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        raise SystemExit(f"--against {rev}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def measure_startup(settings: Settings, tmp: Path, against: str | None = None) -> dict[str, Any]:
+    """Start-up medians, interleaved; with ``against``, the same commands of that revision beside them
+    (its package first on ``PYTHONPATH``), so the two are measured side by side under the same load."""
     repo = init_repo(
         tmp / "startup",
         {".autoresearch.yml": config_text(settings, "python bench.py"), "bench.py": "print('hi')\n"},
     )
-    cases = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "ci-autoresearch --help": [sys.executable, "-m", "ci_autoresearch", "--help"],
-        "ci-autoresearch validate": [sys.executable, "-m", "ci_autoresearch", "validate"],
+    cases: dict[str, tuple[list[str], dict[str, str]]] = {
+        "python -c pass": ([sys.executable, "-c", "pass"], env()),
+        "ci-autoresearch --help": ([sys.executable, "-m", "ci_autoresearch", "--help"], env()),
+        "ci-autoresearch validate": ([sys.executable, "-m", "ci_autoresearch", "validate"], env()),
     }
+    if against:
+        other = {**env(), "PYTHONPATH": str(export_revision(against, tmp / "against"))}
+        for command in ("--help", "validate"):
+            cases[f"ci-autoresearch {command} @ {against}"] = (
+                [sys.executable, "-m", "ci_autoresearch", command],
+                other,
+            )
     out: dict[str, Any] = {}
     times: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(settings.startup_runs):  # interleaved, so load changes hit every command alike
-        for name, argv in cases.items():
+        for name, (argv, case_env) in cases.items():
             t0 = time.perf_counter()
-            res = subprocess.run(argv, cwd=repo, env=env(), capture_output=True, text=True, check=False)
+            res = subprocess.run(argv, cwd=repo, env=case_env, capture_output=True, text=True, check=False)
             times[name].append(time.perf_counter() - t0)
             if res.returncode != 0:
                 raise SystemExit(f"{name} failed (exit {res.returncode}): {res.stderr[-2000:]}")
-    for name, argv in cases.items():
+    for name, (argv, case_env) in cases.items():
         entry: dict[str, Any] = {
             "runs": len(times[name]),
             "median_s": statistics.median(times[name]),
@@ -228,7 +249,7 @@ def measure_startup(settings: Settings, tmp: Path) -> dict[str, Any]:
             res = subprocess.run(
                 [argv[0], "-X", "importtime", *argv[1:]],
                 cwd=repo,
-                env=env(),
+                env=case_env,
                 capture_output=True,
                 text=True,
                 check=False,
@@ -238,6 +259,12 @@ def measure_startup(settings: Settings, tmp: Path) -> dict[str, Any]:
             top = sorted(((m, t) for m, t in modules.items() if "." not in m), key=lambda x: -x[1])[:6]
             entry["heaviest_imports_ms"] = {m: round(t / 1000, 1) for m, t in top}
         out[name] = entry
+    if against:
+        for command in ("--help", "validate"):
+            now = out[f"ci-autoresearch {command}"]["median_s"]
+            out[f"ci-autoresearch {command}"][f"ratio_to_{against}"] = (
+                now / out[f"ci-autoresearch {command} @ {against}"]["median_s"]
+            )
     return out
 
 
@@ -548,6 +575,15 @@ def render(doc: Mapping[str, Any]) -> str:
         ),
         "",
     ]
+    ratios = [
+        f"`{name}` {value:.2f}"
+        for name, s in doc["startup"].items()
+        for key, value in s.items()
+        if key.startswith("ratio_to_")
+    ]
+    if ratios:
+        rev = next(k for s in doc["startup"].values() for k in s if k.startswith("ratio_to_"))[9:]
+        lines += [f"Side by side with {rev} (median now / median then): {', '.join(ratios)}.", ""]
     h = doc["history"]
     lines += [
         "## History at scale",
@@ -590,6 +626,11 @@ def render(doc: Mapping[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--against",
+        metavar="REV",
+        help="also time --help and validate of this revision, interleaved with the current tree's",
+    )
     args = p.parse_args(argv)
     settings = QUICK if args.quick else FULL
     machine = common.machine_info()
@@ -602,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="autoresearch-overhead-") as tmp_name:
         tmp = Path(tmp_name)
-        doc["startup"] = measure_startup(settings, tmp)
+        doc["startup"] = measure_startup(settings, tmp, args.against)
         print(f"start-up measured ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
         doc["history"] = measure_history(settings, tmp)
         print(f"history measured ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
