@@ -51,7 +51,8 @@ def measurement_text(m: Measurement) -> str:
     if m.mode == "process":
         return f"a process per run, {m.processes} processes"
     who = "each running both sides" if m.sides_per_process == 2 else "one per side and round"
-    calls = f" of {m.calls_per_block} calls" if m.calls_per_block else ""
+    per_block = m.calls_per_block
+    calls = f" of {per_block} call{'s' if per_block != 1 else ''}" if per_block else ""
     return (
         f"worker mode, {m.processes} worker processes ({who}); per side, {m.blocks} measured "
         f"blocks{calls} after {m.warmup_blocks} warm-up"

@@ -352,3 +352,10 @@ def test_process_mode_and_shared_workers_are_said_too() -> None:
         "measured: worker mode, 6 worker processes (each running both sides); per side, 3 measured "
         "blocks after 1 warm-up"
     )
+    one_call = dataclasses.replace(
+        both, measurement=dataclasses.replace(both.measurement, sides_per_process=1, calls_per_block=1)
+    )
+    assert comparison_text(one_call).splitlines()[1] == (
+        "measured: worker mode, 6 worker processes (one per side and round); per side, 3 measured "
+        "blocks of 1 call after 1 warm-up"
+    )
