@@ -5,7 +5,7 @@ samples with each rule; ``--replay`` recomputes everything from the recorded poo
 (seeded lognormal noise at CV 1 %, 3 %, 10 % and a bimodal mixture) is always computed, so its table is
 reproducible anywhere.
 
-Live recording. Two workloads, each run through the tool's own runner (``runner.run_measured``, the
+Live recording. Two workloads, each run through the tool's own runner (``measure.runner.run_measured``, the
 function ``compare`` uses, so the launcher, the shell and the wait4 accounting are all in):
 
 * ``cpu``: a pure-Python loop (``units`` steps of a linear congruential generator) in a fresh
@@ -19,9 +19,9 @@ candidate's *whole run* then differs by ``e``. The effect actually realised is e
 afterwards (the median log-ratio of all its rounds) and reported next to the nominal one.
 
 Each trial is one comparison as ``compare`` does it: ``max_rounds`` rounds in ABBA order
-(``measure.round_order``), the wall time and CPU time of every run recorded. Trials of all workloads and
-effects are shuffled together so that the machine's slow changes of load hit every cell alike. Each rule
-then reads only the samples it would have measured:
+(``measure.session.round_order``), the wall time and CPU time of every run recorded. Trials of all
+workloads and effects are shuffled together so that the machine's slow changes of load hit every cell
+alike. Each rule then reads only the samples it would have measured:
 
 1. ``ci-autoresearch``: the tool's defaults (``Config`` defaults: objective ``wall_time``, min_effect 1 %,
    confidence 95 %, 10 rounds, then ``stopping.rounds_to_add`` while ``decide`` says inconclusive and a
@@ -210,9 +210,10 @@ class Rule:
 def tool_rule(
     config: Config, *, previous: bool = False, shape: float | None = None, futility: bool = True
 ) -> DecideFn:
-    """ci-autoresearch's decision exactly as ``measure.compare_refs`` takes it (its loop, not a copy of
-    its statistics): ``measurement_runs`` rounds, then ``stopping.rounds_to_add`` more while inconclusive
-    and a verdict is still reachable, ``decide.decide`` at every look with the session's schedule.
+    """ci-autoresearch's decision exactly as ``measure.session.compare_refs`` takes it (its loop, not a copy
+    of its statistics): ``measurement_runs`` rounds, then ``stopping.rounds_to_add`` more while
+    inconclusive and a verdict is still reachable, ``decide.decide`` at every look with the session's
+    schedule.
 
     ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
     median with Wilcoxon's p at 95 % at every look, and its futility rule), on the same loop.
@@ -502,7 +503,7 @@ def workload_command(workload: str, units: int) -> str:
 
 
 class Recorder:
-    """Runs workloads through ``runner.run_measured`` in a scratch directory."""
+    """Runs workloads through ``measure.runner.run_measured`` in a scratch directory."""
 
     def __init__(self, root: Path) -> None:
         self.cwd = root

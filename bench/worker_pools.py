@@ -7,15 +7,14 @@ times longer, about 0.35 s a call); ``separate`` (one worker process per side, t
 (both workers of a round on one core, with ``taskset``).
 
 A trial is one comparison as ``compare`` makes it in worker mode, through the tool's own code
-(``worker.WorkerRounds`` with ``runner.start_worker`` and the Python adapter): the block size is
-calibrated once, then every round starts fresh workers -- a fresh hash seed and memory layout each --
-that run one warm-up block and three measured blocks per side (the defaults), ABBA. A trial records
-rounds until every rule judged on it (the defaults; for the 1 % gain also ``min_effect`` 0.5 %; on
-wall time and on CPU time) has decided without stopping for futility -- at most ``max_rounds`` -- so
-that they, with any futility rule, decide the same samples; it also
-records how long each round took, so that each rule's time to its decision is known. The
-candidate is a copy of the baseline's module that does ``1 + effect`` times the
-work (``UNITS`` differs); an A/A pair is two identical copies in two directories.
+(``measure.worker.WorkerRounds`` with ``measure.worker_process.start_worker`` and the Python adapter): the
+block size is calibrated once, then every round starts fresh workers -- a fresh hash seed and memory
+layout each -- that run one warm-up block and three measured blocks per side (the defaults), ABBA. A trial
+records rounds until every rule judged on it (the defaults; for the 1 % gain also ``min_effect`` 0.5 %; on
+wall time and on CPU time) has decided without stopping for futility -- at most ``max_rounds`` -- so that
+they, with any futility rule, decide the same samples; it also records how long each round took, so that
+each rule's time to its decision is known. The candidate is a copy of the baseline's module that does ``1
++ effect`` times the work (``UNITS`` differs); an A/A pair is two identical copies in two directories.
 
 Trials of all pools and effects are shuffled together, so that the machine's load changes hit every
 cell alike; the pools are written to ``samples-worker-<pool>.json`` at least once a minute, and

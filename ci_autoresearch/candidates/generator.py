@@ -7,7 +7,7 @@ detached worktree of the current best commit, which is removed afterwards.
   start value, the ``hypotheses`` ranked by expected gain (each with ``exists`` and ``tried``) and
   the history so far.
   The same JSON is in the file named by ``AUTORESEARCH_PAYLOAD``.
-* environment: the allow-listed part of the caller's environment (``runner.scrub_env``: ``PATH``,
+* environment: the allow-listed part of the caller's environment (``measure.scrub.scrub_env``: ``PATH``,
   ``HOME``, locale and toolchain variables; never a token, the Actions runtime or the runner's
   command files), plus the variables listed in ``propose.pass_env`` (an explicit opt-in, e.g. an
   agent's API key), plus

@@ -278,7 +278,7 @@ benchmark:
 
 
 # --------------------------------------------------------------------------------------------------
-# runner.start_worker: the process under the conversation
+# worker_process.start_worker: the process under the conversation
 
 
 def test_start_worker_reads_lines_reaps_and_times_out(tmp_path: Path) -> None:
