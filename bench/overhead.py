@@ -154,7 +154,7 @@ def measure_compare(settings: Settings, seconds: float, tmp: Path) -> dict[str, 
     repeats = []
     for i in range(settings.compare_repeats):
         out = tmp / f"cmp-{seconds:g}-{i}.json"
-        wall, _ = cli(["compare", "main", "cand", "--json", "--out", str(out)], repo)
+        wall, _ = cli(["compare", "main", "cand", "--fresh", "--json", "--out", str(out)], repo)
         doc = json.loads(out.read_text())
         samples = doc["metrics"]["wall_time"]["samples"]
         logs = out.parent / f"{out.name}.logs"

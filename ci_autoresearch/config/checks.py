@@ -14,9 +14,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ci_autoresearch.config.explain import either, show
-from ci_autoresearch.config.model import BUILTIN_UNITS, WORKER_METRICS, CollectionConfig, DecisionConfig
+from ci_autoresearch.config.model import (
+    BUILTIN_UNITS,
+    HYPERFINE_FIELDS,
+    PYTEST_BENCHMARK_FIELDS,
+    WORKER_METRICS,
+    CollectionConfig,
+    DecisionConfig,
+)
 from ci_autoresearch.config.problems import Found, KeyPath
-from ci_autoresearch.measure.metrics.harness import HYPERFINE_FIELDS, PYTEST_BENCHMARK_FIELDS
 from ci_autoresearch.measure.scrub import never_passed
 
 MAX_RANGE_VALUES = 10_000

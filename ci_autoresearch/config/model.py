@@ -61,6 +61,13 @@ class MetricSpec:
     tool: Literal["callgrind", "cachegrind"] = "callgrind"
 
 
+# The statistics ``benchmark.metrics[].field`` may name in a harness's report: what config checks and
+# what the parsers (measure/metrics/harness.py) read, one list each.
+PYTEST_BENCHMARK_FIELDS = (
+    "median", "mean", "min", "max", "stddev", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "ops", "total",
+)  # fmt: skip
+HYPERFINE_FIELDS = ("median", "mean", "min", "max", "stddev", "user", "system")
+
 BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of benchmark.from are git refs
 
 #: The metrics a worker yields: per call (wall, CPU) and per worker process (peak RSS, one process per

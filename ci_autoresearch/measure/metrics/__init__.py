@@ -35,13 +35,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ci_autoresearch import bounds
-from ci_autoresearch.config.model import MetricSpec
+from ci_autoresearch.config.model import HYPERFINE_FIELDS, PYTEST_BENCHMARK_FIELDS, MetricSpec
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.measure.metrics.harness import (
     GOOGLE_BENCHMARK_TIME_FIELDS,
     HARNESS_PARSERS,
-    HYPERFINE_FIELDS,
-    PYTEST_BENCHMARK_FIELDS,
     PYTEST_BENCHMARK_TIME_FIELDS,
     parse_github_action_benchmark,
     parse_google_benchmark,

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ci_autoresearch.config.model import HYPERFINE_FIELDS, PYTEST_BENCHMARK_FIELDS
 from ci_autoresearch.measure.metrics.numbers import (
     TIME_UNITS,
     NotFoundError,
@@ -18,9 +19,6 @@ from ci_autoresearch.measure.metrics.numbers import (
     to_number,
 )
 
-PYTEST_BENCHMARK_FIELDS = (
-    "median", "mean", "min", "max", "stddev", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "ops", "total",
-)  # fmt: skip
 PYTEST_BENCHMARK_TIME_FIELDS = frozenset(PYTEST_BENCHMARK_FIELDS) - {"ops"}
 
 
@@ -47,9 +45,6 @@ def parse_pytest_benchmark(text: str, name: str | None = None, field: str | None
             f"expected one of: {', '.join(PYTEST_BENCHMARK_FIELDS)}"
         )
     return statistic(bench["stats"], chosen, allowed=PYTEST_BENCHMARK_FIELDS, what=f"{bench.get('name')!r}")
-
-
-HYPERFINE_FIELDS = ("median", "mean", "min", "max", "stddev", "user", "system")
 
 
 def parse_hyperfine(text: str, name: str | None = None, field: str | None = None) -> float:
