@@ -73,7 +73,9 @@ def read_bundle_dir(path: Path) -> tuple[list[FoundBundle], list[str]]:
     return docs, problems
 
 
-def check_bundle(repo: Path, doc: Mapping[str, Any], *, plan: Plan, config: Config, label: str) -> Accepted:
+def check_bundle(
+    repo: Path, doc: Mapping[str, Any], *, plan: Plan, config: Config, label: str, env: Mapping[str, str]
+) -> Accepted:
     """The bundle's evaluation, once every claim it makes matches the (trusted) plan; :class:`Refused`
     with the reason otherwise."""
     slot_id = str(doc["slot"])
@@ -106,14 +108,16 @@ def check_bundle(repo: Path, doc: Mapping[str, Any], *, plan: Plan, config: Conf
         measured = slot.candidate or slot.head  # no candidate commit: a merge conflict, nothing measured
         if c.candidate.sha != measured or (not slot.candidate and c.verdict != "invalid"):
             raise Refused(f"{label}: measured {c.candidate.sha[:12]}, but slot {slot.id} is {measured[:12]}")
-    _check_benchmark_files(repo, c, plan=plan, config=config, label=label)
+    _check_benchmark_files(repo, c, plan=plan, config=config, label=label, env=env)
     key = history.evaluation_key(c.candidate.sha, plan.base_sha, config.hash, overlay.key_part(c.benchmark))
     if ev.key != key:
         raise Refused(f"{label}: key {ev.key[:60]!r} is not the evaluation key {key}")
     return Accepted(slot=slot, evaluation=ev, label=label, branch=branch)
 
 
-def _check_benchmark_files(repo: Path, c: Comparison, *, plan: Plan, config: Config, label: str) -> None:
+def _check_benchmark_files(
+    repo: Path, c: Comparison, *, plan: Plan, config: Config, label: str, env: Mapping[str, str]
+) -> None:
     """The benchmark's files came from where the base's configuration says (``benchmark.from``); when
     that is the base or a ref, the tree the bundle names is the one git has here."""
     wanted = config.benchmark.source
@@ -124,7 +128,9 @@ def _check_benchmark_files(repo: Path, c: Comparison, *, plan: Plan, config: Con
     if claimed is None or wanted in ("candidate", "working-tree"):
         return
     try:
-        here = overlay.resolve(repo, config.benchmark, base_sha=plan.base_sha, cand_sha=c.candidate.sha)
+        here = overlay.resolve(
+            repo, config.benchmark, base_sha=plan.base_sha, cand_sha=c.candidate.sha, env=env
+        )
     except AutoresearchError as err:
         raise Refused(f"{label}: the benchmark files cannot be checked here ({err})") from None
     if here is None or here.sha != claimed.sha:
@@ -174,7 +180,13 @@ def _take_proposal(
 
 
 def accept(
-    repo: Path, docs: Sequence[FoundBundle], *, plan: Plan, config: Config, say: Callable[[str], None]
+    repo: Path,
+    docs: Sequence[FoundBundle],
+    *,
+    plan: Plan,
+    config: Config,
+    say: Callable[[str], None],
+    env: Mapping[str, str],
 ) -> tuple[list[Accepted], list[str]]:
     """The bundles whose claims match the plan. A bundle uploaded by another slot's job is refused; two
     bundles that could each speak for one slot are both refused: a forgery can withhold a decision,
@@ -209,7 +221,7 @@ def accept(
             )
             continue
         try:
-            accepted.append(check_bundle(repo, doc, plan=plan, config=config, label=label))
+            accepted.append(check_bundle(repo, doc, plan=plan, config=config, label=label, env=env))
         except Refused as why:
             refused.append(str(why))
     for line in refused:

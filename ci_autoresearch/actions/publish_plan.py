@@ -49,7 +49,7 @@ def publish_plan(ctx: Context, plan: Plan, docs: Sequence[FoundBundle]) -> Outco
             f"the plan was made with configuration {plan.config_hash}, the base's is {config.hash}; "
             "publish the plan of this run"
         )
-    accepted, refused = accept(ctx.repo, docs, plan=plan, config=config, say=ctx.say)
+    accepted, refused = accept(ctx.repo, docs, plan=plan, config=config, say=ctx.say, env=ctx.env)
     hist = load_history(ctx)
     by_key = {a.evaluation.key: a for a in accepted}
     pulls = [keep.decide_pull(a.evaluation) for a in accepted if a.slot.kind == "pr"]

@@ -107,7 +107,7 @@ def _evaluation(
     docs, problems = fetched if fetched is not None else ([], [f"run {run.id} was not found (deleted?)"])
     for problem in problems:
         ctx.say(gha.annotation("warning", f"workflow_run {run.id}: {problem}"))
-    accepted, _ = accept(ctx.repo, docs, plan=plan, config=config, say=ctx.say)
+    accepted, _ = accept(ctx.repo, docs, plan=plan, config=config, say=ctx.say, env=ctx.env)
     hist = load_history(ctx)
     known = hist.find_pair(pull.head_sha, pull.base_sha, config.hash)
     if accepted:

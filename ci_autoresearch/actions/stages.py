@@ -96,7 +96,7 @@ def make_plan(stage: Stage, *, max_parallel: int | None = None) -> tuple[Plan, C
 def _plan_pull(stage: Stage, event: Mapping[str, Any]) -> tuple[Plan, Config]:
     pr = pull_request_info(event, source=stage.source)
     config = trusted_config(stage, pr.base_sha)
-    key, _ = key_for(stage.repo, config, pr.base_sha, pr.head_sha)
+    key, _ = key_for(stage.repo, config, pr.base_sha, pr.head_sha, env=stage.env)
     action, added = pull_request_action(event)
     plan = plan_pull_request(
         config, pr, action=action, added_label=added, known=load_history(stage).find(key)

@@ -201,7 +201,7 @@ class Loop:
             return keep.pending(
                 comparison, cand, key=key, iteration=iteration, round_no=round_no, seconds=0.0
             )
-        key, files = key_for(self.repo, self.config, best, trial)
+        key, files = key_for(self.repo, self.config, best, trial, env=self.env)
         known = hist.find(key)
         if known is not None and is_standalone(known):  # measured by `compare`: taken up as this candidate
             self.say(

@@ -44,10 +44,12 @@ class Evaluated:
     note: str = ""
 
 
-def key_for(repo: Path, config: Config, base_sha: str, cand_sha: str) -> tuple[str, BenchmarkFiles | None]:
+def key_for(
+    repo: Path, config: Config, base_sha: str, cand_sha: str, *, env: Mapping[str, str]
+) -> tuple[str, BenchmarkFiles | None]:
     """The evaluation key of measuring ``cand_sha`` against ``base_sha`` now, and the benchmark files
     (``benchmark.from``) that measurement will use."""
-    files = overlay.resolve(repo, config.benchmark, base_sha=base_sha, cand_sha=cand_sha)
+    files = overlay.resolve(repo, config.benchmark, base_sha=base_sha, cand_sha=cand_sha, env=env)
     return history.evaluation_key(cand_sha, base_sha, config.hash, overlay.key_part(files)), files
 
 
@@ -82,7 +84,7 @@ def compare_and_record(
     says so.
     """
     base_sha, cand_sha = git.resolve(repo, base), git.resolve(repo, candidate)
-    key, files = key_for(repo, config, base_sha, cand_sha)
+    key, files = key_for(repo, config, base_sha, cand_sha, env=env)
     known = history.load(repo).find(key)
     if known is not None and not fresh:
         note = f"reused: {provenance(known)} ({git.short(cand_sha)} against {git.short(base_sha)}); "

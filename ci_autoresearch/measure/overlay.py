@@ -22,9 +22,8 @@ touched (``working-tree`` only reads it).
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,38 +34,38 @@ from ci_autoresearch.model import BenchmarkFiles
 
 
 @contextmanager
-def _index(repo: Path) -> Iterator[dict[str, str]]:
-    """The environment of git commands working on a fresh temporary index."""
+def _index(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` for git commands working on a fresh temporary index."""
     with tempfile.TemporaryDirectory(prefix="autoresearch-overlay-") as tmp:
-        yield {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        yield {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
 
 
-def _entries(repo: Path, commit: str, patterns: Sequence[str]) -> list[str]:
+def _entries(repo: Path, commit: str, patterns: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """The index entries (``mode sha stage<TAB>path``) of the files of ``commit`` matching ``patterns``
     (``ls-tree`` does not take glob pathspecs, ``ls-files`` on a temporary index does)."""
-    with _index(repo) as env:
-        git.read_tree(repo, commit, env=env)
-        return git.index_entries(repo, patterns, env=env)
+    with _index(env) as index_env:
+        git.read_tree(repo, commit, env=index_env)
+        return git.index_entries(repo, patterns, env=index_env)
 
 
-def _tree_of_commit(repo: Path, commit: str, patterns: Sequence[str]) -> str | None:
+def _tree_of_commit(repo: Path, commit: str, patterns: Sequence[str], env: Mapping[str, str]) -> str | None:
     """A tree holding the files of ``commit`` that match ``patterns``; None when none does."""
-    entries = _entries(repo, commit, patterns)
+    entries = _entries(repo, commit, patterns, env)
     if not entries:
         return None
-    with _index(repo) as env:
-        git.update_index_info(repo, entries, env=env)
-        return git.write_tree(repo, env=env)
+    with _index(env) as index_env:
+        git.update_index_info(repo, entries, env=index_env)
+        return git.write_tree(repo, env=index_env)
 
 
-def _tree_of_working_tree(repo: Path, patterns: Sequence[str]) -> str | None:
+def _tree_of_working_tree(repo: Path, patterns: Sequence[str], env: Mapping[str, str]) -> str | None:
     """A tree holding the files on disk that match ``patterns`` (tracked or not, unless ignored)."""
     paths = sorted({p for p in git.listed_files(repo, patterns) if (repo / p).is_file()})
     if not paths:
         return None
-    with _index(repo) as env:
-        git.add_force(repo, paths, env=env)
-        return git.write_tree(repo, env=env)
+    with _index(env) as index_env:
+        git.add_force(repo, paths, env=index_env)
+        return git.write_tree(repo, env=index_env)
 
 
 def _commit_of(repo: Path, source: str, *, base_sha: str, cand_sha: str) -> str:
@@ -83,7 +82,9 @@ def _commit_of(repo: Path, source: str, *, base_sha: str, cand_sha: str) -> str:
         ) from None
 
 
-def resolve(repo: Path, benchmark: BenchmarkConfig, *, base_sha: str, cand_sha: str) -> BenchmarkFiles | None:
+def resolve(
+    repo: Path, benchmark: BenchmarkConfig, *, base_sha: str, cand_sha: str, env: Mapping[str, str]
+) -> BenchmarkFiles | None:
     """The benchmark files both sides will run (None without ``benchmark.from``).
 
     Raises :class:`BadInputError` for an unknown ref, or when the patterns match no file in the source.
@@ -92,11 +93,11 @@ def resolve(repo: Path, benchmark: BenchmarkConfig, *, base_sha: str, cand_sha: 
     if source is None:
         return None
     if source == "working-tree":
-        tree = _tree_of_working_tree(repo, benchmark.files)
+        tree = _tree_of_working_tree(repo, benchmark.files, env)
         where = "the working tree"
     else:
         commit = _commit_of(repo, source, base_sha=base_sha, cand_sha=cand_sha)
-        tree = _tree_of_commit(repo, commit, benchmark.files)
+        tree = _tree_of_commit(repo, commit, benchmark.files, env)
         where = f"{source} ({git.short(commit)})"
     if tree is None:
         raise BadInputError(
@@ -105,16 +106,18 @@ def resolve(repo: Path, benchmark: BenchmarkConfig, *, base_sha: str, cand_sha: 
     return BenchmarkFiles(source=source, sha=tree, patterns=benchmark.files)
 
 
-def apply(repo: Path, files: BenchmarkFiles | None, checkout: Path, side_sha: str) -> None:
+def apply(
+    repo: Path, files: BenchmarkFiles | None, checkout: Path, side_sha: str, *, env: Mapping[str, str]
+) -> None:
     """Lay ``files`` over ``checkout`` (a checkout of ``side_sha``): the side's own files matching the
     patterns are removed, then the source's files are written. Nothing happens for ``None``."""
     if files is None:
         return
-    for entry in _entries(repo, side_sha, files.patterns):
+    for entry in _entries(repo, side_sha, files.patterns, env):
         (checkout / entry.split("\t", 1)[1]).unlink(missing_ok=True)
-    with _index(repo) as env:
-        git.read_tree(repo, files.sha, env=env)
-        git.checkout_index(repo, checkout, env=env)
+    with _index(env) as index_env:
+        git.read_tree(repo, files.sha, env=index_env)
+        git.checkout_index(repo, checkout, env=index_env)
 
 
 def key_part(files: BenchmarkFiles | None) -> str | None:

@@ -219,7 +219,7 @@ def compare_refs(
         started=started,
         notes=_dirty_notes(repo, base, cand),
         benchmark=benchmark_files
-        or overlay.resolve(repo, config.benchmark, base_sha=base.sha, cand_sha=cand.sha),
+        or overlay.resolve(repo, config.benchmark, base_sha=base.sha, cand_sha=cand.sha, env=env),
         measured_by=measured_by,
     )
     touched = protected_paths_gate(repo, config, base.sha, cand.sha)
@@ -234,7 +234,7 @@ def compare_refs(
     with recover.repo_lock(repo), checkouts(repo, checkout) as paths:
         runner.guard = sandbox.RepoGuard(repo, env)  # under the lock: nobody else writes meanwhile
         for name, path in paths.items():
-            overlay.apply(repo, frame.benchmark, path, checkout[name])
+            overlay.apply(repo, frame.benchmark, path, checkout[name], env=env)
         session = _open_session(frame, runner, paths, progress, repo=repo)
         ending = _run_session(session, frame, log_dir)
     rounds = session.rounds

@@ -80,8 +80,10 @@ def _ref_side(
     runner.guard = sandbox.RepoGuard(repo, env)
     info = RefInfo(ref=ref, sha=git.resolve(repo, ref))
     workdir = stack.enter_context(checkouts(repo, {"baseline": info.sha}))["baseline"]
-    bench_files = overlay.resolve(repo, runner.config.benchmark, base_sha=info.sha, cand_sha=info.sha)
-    overlay.apply(repo, bench_files, workdir, info.sha)
+    bench_files = overlay.resolve(
+        repo, runner.config.benchmark, base_sha=info.sha, cand_sha=info.sha, env=env
+    )
+    overlay.apply(repo, bench_files, workdir, info.sha, env=env)
     return Side(name="baseline", ref=info, workdir=workdir, samples={}), False, bench_files
 
 
