@@ -11,6 +11,8 @@ from typing import Any
 from ci_autoresearch.config.checks import parameter_values, scalar_text, source_of
 from ci_autoresearch.config.model import (
     BUILTIN_UNITS,
+    WORKER_MAX_ROUNDS,
+    WORKER_MAX_SECONDS,
     BenchmarkConfig,
     BranchingConfig,
     CandidatesConfig,
@@ -41,11 +43,12 @@ def build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
     decision = doc.get("decision")
     branching = doc.get("branching")
     collection = (doc.get("metrics") or {}).get("collection") or {}
+    benchmark = _benchmark(doc.get("benchmark") or {})
     return Config(
         path=path,
         hash=hash,
         objective=_objective(doc),
-        benchmark=_benchmark(doc.get("benchmark") or {}),
+        benchmark=benchmark,
         gate=GateConfig(
             **_pick(gate, "command"),
             protected_paths=tuple((gate or {}).get("protected_paths") or ()),
@@ -57,11 +60,7 @@ def build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
         collection=CollectionConfig(
             **_ints(collection, "warmup_runs", "measurement_runs"), **_pick(collection, "aggregate")
         ),
-        decision=DecisionConfig(
-            **_floats(decision, "min_effect", "confidence"),
-            **_ints(decision, "max_rounds", "seed"),
-            **_pick(decision, "order", "baseline"),
-        ),
+        decision=_decision(decision or {}, worker_mode=benchmark.mode == "worker"),
         constraints=_constraints(doc.get("constraints") or {}),
         branching=BranchingConfig(**_pick(branching, "strategy"), **_ints(branching, "max_branches")),
         checkpoint=CheckpointConfig(
@@ -76,6 +75,23 @@ def build(doc: Mapping[str, Any], *, path: str, hash: str) -> Config:
         search_space=_search_space(doc.get("search_space")),
         propose=_propose(doc.get("propose")),
         github=_github(doc),
+    )
+
+
+def _decision(decision: Mapping[str, Any], *, worker_mode: bool) -> DecisionConfig:
+    """The decision section; in worker mode, when neither limit is given, its own: many short rounds
+    within a minute (``WORKER_MAX_ROUNDS``, ``WORKER_MAX_SECONDS``)."""
+    limits: dict[str, Any] = {
+        **_ints(decision, "max_rounds"),
+        "max_seconds": _float_or_none(decision.get("max_seconds")),
+    }
+    if worker_mode and "max_rounds" not in decision and "max_seconds" not in decision:
+        limits = {"max_rounds": WORKER_MAX_ROUNDS, "max_seconds": WORKER_MAX_SECONDS}
+    return DecisionConfig(
+        **_floats(decision, "min_effect", "confidence"),
+        **_ints(decision, "seed"),
+        **_pick(decision, "order", "baseline"),
+        **limits,
     )
 
 
@@ -118,7 +134,7 @@ def _callable(benchmark: Mapping[str, Any]) -> dict[str, Any]:
         "worker": None
         if worker is None
         else WorkerConfig(
-            **_pick(worker, "command", "sides"),
+            **_pick(worker, "command", "sides", "pin"),
             **_floats(worker, "block_seconds"),
             **_ints(worker, "warmup_blocks", "blocks"),
         ),

@@ -73,19 +73,29 @@ BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of ben
 #: The metrics a worker yields: per call (wall, CPU) and per worker process (peak RSS, one process per
 #: side only).
 WORKER_METRICS: tuple[str, ...] = ("wall_time", "cpu_time", "max_rss")
+#: Worker mode's defaults for ``decision.max_rounds`` and ``decision.max_seconds`` when neither is given:
+#: its rounds are short (a fresh worker or two, a block each), so many fit in a minute.
+WORKER_MAX_ROUNDS = 200
+WORKER_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
     """Worker mode (``docs/worker-protocol.md``): each round starts fresh worker processes that time
     blocks of calls on request. ``command``: a worker of the user's own (else the Python adapter runs
-    ``benchmark.callable``); ``sides``: ``together`` runs both sides in one process (Python adapter)."""
+    ``benchmark.callable``); ``sides``: ``together`` runs both sides in one process (Python adapter);
+    ``pin``: a round's workers share one CPU (a different one each round) where the system allows it.
+
+    The defaults spend the time on processes, not blocks: a process's own luck outweighs the spread of
+    its blocks, so one short measured block per worker and many workers resolve more per second
+    (``docs/performance.md``)."""
 
     command: str | None = None
-    block_seconds: float = 0.05
+    block_seconds: float = 0.02
     warmup_blocks: int = 1
-    blocks: int = 3
+    blocks: int = 1
     sides: Literal["separate", "together"] = "separate"
+    pin: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +161,7 @@ class DecisionConfig:
     min_effect: float = 0.01
     confidence: float = 0.95
     max_rounds: int = 30
+    max_seconds: float | None = None  # measuring time the rounds are planned to fit in (after the first look)
     order: Literal["abba", "random"] = "abba"
     seed: int = 0
     baseline: Literal["remeasure", "artifact"] = "remeasure"

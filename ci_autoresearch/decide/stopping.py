@@ -25,6 +25,19 @@ def _final_half_width(estimate: Estimate, max_rounds: int) -> float | None:
     return look.final_boundary * look.se * math.sqrt(estimate.n / max(max_rounds, estimate.n))
 
 
+def rounds_within(seconds: float, *, rounds: int, elapsed: float, max_rounds: int) -> int:
+    """The rounds that fit in ``seconds`` of measuring at the pace so far (``rounds`` took ``elapsed``
+    seconds, calibration included): at least ``rounds``, at most ``max_rounds``.
+
+    A session plans its remaining looks with it once, at its first look, from how long its rounds took
+    -- never from what they measured -- so the looks are still fixed before any verdict can be read
+    (``decision.max_seconds``).
+    """
+    if rounds <= 0 or elapsed <= 0.0 or not math.isfinite(elapsed):
+        return max_rounds
+    return max(rounds, min(max_rounds, math.floor(seconds * rounds / elapsed)))
+
+
 def resolution(estimate: Estimate, *, max_rounds: int) -> float | None:
     """The smallest change the session can tell apart by ``max_rounds`` rounds, at the noise seen so
     far: the relative half-width its interval is expected to have then (``0.03``: about ±3 %).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, write_json
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide.sequential import look_schedule, paired_estimate
-from ci_autoresearch.decide.stopping import rounds_to_add
+from ci_autoresearch.decide.stopping import rounds_to_add, rounds_within
 from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
@@ -42,6 +43,7 @@ from ci_autoresearch.measure.sides import (
     worker_round,
 )
 from ci_autoresearch.measure.worker import WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker_process import available_cpus
 from ci_autoresearch.model import (
     BenchmarkFiles,
     Comparison,
@@ -286,7 +288,10 @@ def _open_session(
     )
     if config.benchmark.mode == "worker":
         session.workers = WorkerRounds(
-            WorkerPlan.from_config(config), runner.launch, {s.name: s.workdir for s in session.measured}
+            WorkerPlan.from_config(config),
+            runner.launch,
+            {s.name: s.workdir for s in session.measured},
+            cpus=available_cpus(),
         )
     return session
 
@@ -356,8 +361,11 @@ def _measure_until_decided(session: _Session) -> Decision:
     config = session.config
     rng = random.Random(config.decision.seed)
     target = min(config.collection.measurement_runs, config.decision.max_rounds)
+    started = time.perf_counter()
     while True:
         _play_rounds(session, target, rng)
+        if session.rounds == session.looks[0] and config.decision.max_seconds is not None:
+            config = _plan_within(session, time.perf_counter() - started)
         decision = session.decide()
         if decision.resolution is not None and session.rounds == session.looks[0]:
             note = resolution_text(decision.resolution, min_effect=config.decision.min_effect)
@@ -375,6 +383,28 @@ def _measure_until_decided(session: _Session) -> Decision:
         target = session.rounds + more
         message = f"inconclusive after {session.rounds} rounds; adding {more}"
         session.progress(Progress(phase="extend", round=session.rounds, total=target, message=message))
+
+
+def _plan_within(session: _Session, elapsed: float) -> Config:
+    """At the first look, lower ``max_rounds`` to the rounds that fit in ``decision.max_seconds`` at the
+    pace so far (the looks are planned again, from durations only); the session's configuration."""
+    config = session.config
+    limit = config.decision.max_seconds
+    assert limit is not None
+    planned = rounds_within(
+        limit, rounds=session.rounds, elapsed=elapsed, max_rounds=config.decision.max_rounds
+    )
+    if planned < config.decision.max_rounds:
+        session.config = dataclasses.replace(
+            config, decision=dataclasses.replace(config.decision, max_rounds=planned)
+        )
+        session.looks = look_schedule(session.looks[0], planned)
+        message = (
+            f"{session.rounds} rounds took {elapsed:.1f} s: at most {planned} rounds fit in "
+            f"{limit:g} s (decision.max_seconds)"
+        )
+        session.progress(Progress(phase="note", round=session.rounds, message=message))
+    return session.config
 
 
 def _play_rounds(session: _Session, target: int, rng: random.Random) -> None:

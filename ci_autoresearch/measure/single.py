@@ -21,6 +21,7 @@ from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.session import Progress, ProgressFn, checkouts, ignore_progress, keep_partial
 from ci_autoresearch.measure.sides import Side, SideRunner, add_samples, worker_run
 from ci_autoresearch.measure.worker import WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker_process import available_cpus
 from ci_autoresearch.model import BenchmarkFiles, MetricSamples, RefInfo, Result
 
 
@@ -45,7 +46,12 @@ def measure_ref(
     with ExitStack() as stack:
         side, dirty, bench_files = _ref_side(stack, repo, ref, runner=runner, env=env)
         workers = (
-            WorkerRounds(WorkerPlan.from_config(config), runner.launch, {"baseline": side.workdir})
+            WorkerRounds(
+                WorkerPlan.from_config(config),
+                runner.launch,
+                {"baseline": side.workdir},
+                cpus=available_cpus(),
+            )
             if config.benchmark.mode == "worker"
             else None
         )

@@ -29,13 +29,13 @@ import shlex
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from ci_autoresearch.config.model import Config, MetricSpec
-from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent
+from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent, on_cpu
 
 PROTOCOL = "ci-autoresearch-worker/1"
 ADAPTER = Path(__file__).with_name("_pyworker.py")
@@ -66,6 +66,9 @@ class Channel(Protocol):
 
 Launch = Callable[[str, Path, str], Channel]
 """``launch(command, cwd, name)``: start a worker; ``name`` names its log files."""
+
+Pin = Callable[[int], AbstractContextManager[None]]
+"""``pin(cpu)``: while inside, the workers started are bound to ``cpu`` (``worker_process.on_cpu``)."""
 
 
 class WorkerFailed(Exception):
@@ -136,6 +139,7 @@ class WorkerPlan:
     kwargs: Mapping[str, object]
     args_from: str | None
     together: bool
+    pin: bool
     block_seconds: float
     warmup_blocks: int
     blocks: int
@@ -155,6 +159,7 @@ class WorkerPlan:
             kwargs=dict(b.args) if isinstance(b.args, Mapping) else {},
             args_from=b.args_from,
             together=w.sides == "together",
+            pin=w.pin,
             block_seconds=w.block_seconds,
             warmup_blocks=w.warmup_blocks,
             blocks=w.blocks,
@@ -202,6 +207,10 @@ class WorkerRounds:
     side's values (``wall_time`` and ``cpu_time`` per call, ``max_rss`` of its process when a process
     served one side); ``calls`` is the calibrated block size once known, ``processes`` how many
     workers measured a round so far. ``clock`` times each exchange, to check what a worker reports.
+    ``cpus``: the CPUs workers may be pinned to (``plan.pin``): the ``k``-th start (the calibration,
+    then each round) puts its workers on ``cpus[k % len(cpus)]`` alone, so that both sides share that
+    CPU's state (its other load, its caches, its clock) and the rounds visit every CPU in turn; with
+    fewer than two CPUs nothing is pinned.
     """
 
     def __init__(
@@ -211,10 +220,15 @@ class WorkerRounds:
         checkouts: Mapping[SideName, Path],
         *,
         clock: Callable[[], float] = time.perf_counter,
+        cpus: Sequence[int] = (),
+        pin: Pin = on_cpu,
     ) -> None:
         self.plan = plan
         self.launch = launch
         self.clock = clock
+        self.cpus = tuple(cpus) if plan.pin and len(cpus) > 1 else ()
+        self.pin = pin
+        self.cpus_used: list[int] = []  # the CPU of each round (and the calibration) started, if pinned
         self.checkouts = dict(checkouts)
         self.calls: int | None = None
         self.processes = 0
@@ -305,15 +319,24 @@ class WorkerRounds:
                 [tuple(order)] if self.plan.together and len(order) > 1 else [(s,) for s in order]
             )
             workers: list[_Worker] = []
-            for sides in groups:
-                name = "both" if len(sides) > 1 else sides[0]
-                command = self.plan.command_for({s: self.checkouts[s] for s in sides}, sides)
-                channel = self.launch(command, self.checkouts[sides[0]], f"{name}.{label}.worker")
-                stack.callback(channel.kill)
-                workers.append(_Worker(channel=channel, sides=sides, label=label))
+            with self._pinned():
+                for sides in groups:
+                    name = "both" if len(sides) > 1 else sides[0]
+                    command = self.plan.command_for({s: self.checkouts[s] for s in sides}, sides)
+                    channel = self.launch(command, self.checkouts[sides[0]], f"{name}.{label}.worker")
+                    stack.callback(channel.kill)
+                    workers.append(_Worker(channel=channel, sides=sides, label=label))
             for worker in workers:
                 self._ready(worker)
             yield {side: w for w in workers for side in w.sides}
+
+    def _pinned(self) -> AbstractContextManager[None]:
+        """Where the next workers start: the next CPU in turn when pinning, else anywhere."""
+        if not self.cpus:
+            return nullcontext()
+        cpu = self.cpus[len(self.cpus_used) % len(self.cpus)]
+        self.cpus_used.append(cpu)
+        return self.pin(cpu)
 
     def _close(self, worker: _Worker) -> WorkerExit:
         worker.phase = "exit"

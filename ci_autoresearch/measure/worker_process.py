@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,4 +200,30 @@ def start_worker(
     return WorkerProcess(proc, command=command, stderr_path=stderr_path)
 
 
-__all__ = ["WorkerExit", "WorkerGone", "WorkerProcess", "WorkerSilent", "start_worker"]
+def available_cpus() -> tuple[int, ...]:
+    """The CPUs this process may run on, where the system says (Linux); else ()."""
+    getter = getattr(os, "sched_getaffinity", None)
+    return tuple(sorted(getter(0))) if getter is not None else ()
+
+
+@contextmanager
+def on_cpu(cpu: int) -> Iterator[None]:
+    """Run this process on ``cpu`` alone meanwhile -- so do the processes it starts meanwhile, which
+    inherit the affinity and keep it -- and restore its own afterwards."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+__all__ = [
+    "WorkerExit",
+    "WorkerGone",
+    "WorkerProcess",
+    "WorkerSilent",
+    "available_cpus",
+    "on_cpu",
+    "start_worker",
+]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ci_autoresearch.measure.scrub import scrub_env
-from ci_autoresearch.measure.worker_process import WorkerGone, WorkerSilent, start_worker
+from ci_autoresearch.measure.worker_process import WorkerGone, WorkerSilent, available_cpus, start_worker
 from tests.helpers import base_env, cli, commit_branch, make_repo
 
 WORKER = """\
@@ -24,6 +24,9 @@ LOG = pathlib.Path(os.environ["WORKER_LOG"])
 per_call = float(pathlib.Path("value.txt").read_text()) / 1000
 mode = pathlib.Path("mode.txt").read_text().split() if pathlib.Path("mode.txt").exists() else ["ok", "0"]
 side = pathlib.Path.cwd().name
+if hasattr(os, "sched_getaffinity"):  # where it runs, for the pinning test
+    with LOG.with_suffix(".cpus").open("a") as log:
+        log.write(f"{os.getpid()} {side} {','.join(map(str, sorted(os.sched_getaffinity(0))))}\\n")
 print("ready ci-autoresearch-worker/1", flush=True)
 for line in sys.stdin:
     with LOG.open("a") as log:
@@ -53,6 +56,7 @@ benchmark:
   worker:
     command: {sys.executable} worker.py
     block_seconds: 0.01
+    blocks: 3
 metrics:
   collection: {{measurement_runs: 6}}
 decision: {{max_rounds: 10}}
@@ -111,6 +115,43 @@ def test_an_improvement_in_worker_mode_block_by_block(repo: Path) -> None:
     second = [side[0] for _, side, _ in rounds[8:16]]
     assert "".join(first) == "bcbccbbc"  # warm-up b c, then ABBA from the baseline
     assert "".join(second) == "cbcbbccb"  # the next round starts with the candidate
+
+
+def test_the_time_allowed_plans_the_rounds_at_the_first_look(repo: Path) -> None:
+    """decision.max_seconds: at the first look (6 rounds) the pace says no more rounds fit, so the
+    session is planned as that one look, and six identical -25 % rounds decide there (at nine rounds
+    without the limit, above)."""
+    (repo / ".autoresearch.yml").write_text(
+        config(repo.parent / "requests.log").replace(
+            "{max_rounds: 10}", "{max_rounds: 10, max_seconds: 0.001}"
+        )
+    )
+    res = cli(["compare", "main", "better", "--json"], cwd=repo)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (doc["verdict"], doc["rounds"]) == ("improved", 6)
+    assert "at most 6 rounds fit in 0.001 s (decision.max_seconds)" in res.stderr
+
+
+@pytest.mark.skipif(len(available_cpus()) < 2, reason="pinning needs two CPUs")
+@pytest.mark.parametrize("pin", [True, False])
+def test_each_rounds_workers_share_one_cpu_in_turn(repo: Path, pin: bool) -> None:
+    """benchmark.worker.pin (the default): the calibration worker on the first CPU, then both workers
+    of each round on the next CPU in turn; unpinned, every worker may run anywhere."""
+    if not pin:
+        (repo / ".autoresearch.yml").write_text(
+            config(repo.parent / "requests.log").replace("    blocks: 3\n", "    blocks: 3\n    pin: false\n")
+        )
+    compare(repo, "same")
+    cpus = available_cpus()
+    lines = (repo.parent / "requests.cpus").read_text().splitlines()
+    where = [line.split()[2] for line in lines]
+    assert len(where) == 1 + 2 * 9
+    if not pin:
+        assert set(where) == {",".join(map(str, cpus))}
+        return
+    expected = [str(cpus[0])] + [str(cpus[(k + 1) % len(cpus)]) for k in range(9) for _ in range(2)]
+    assert where == expected
 
 
 def test_identical_sides_are_unchanged(repo: Path) -> None:

@@ -991,6 +991,27 @@ def test_worker_mode_configurations_that_are_fine() -> None:
     assert own.benchmark.worker is not None and own.benchmark.worker.command == "./worker"
 
 
+def test_worker_mode_has_its_own_round_limits_unless_one_is_given() -> None:
+    """Worker rounds are short: 200 rounds within 60 s by default; a limit given keeps the other
+    one's process-mode default (none for the time); process mode is unchanged."""
+    worker = "benchmark:\n  callable: 'pkg.mod:run'\n"
+    d = load(worker).decision
+    assert (d.max_rounds, d.max_seconds) == (200, 60.0)
+    d = load(worker + "decision: {max_rounds: 50}\n").decision
+    assert (d.max_rounds, d.max_seconds) == (50, None)
+    d = load(worker + "decision: {max_seconds: 20}\n").decision
+    assert (d.max_rounds, d.max_seconds) == (30, 20.0)
+    d = load(worker + "decision: {max_seconds: null}\n").decision
+    assert (d.max_rounds, d.max_seconds) == (30, None)
+    d = load("benchmark:\n  command: ./bench\n").decision
+    assert (d.max_rounds, d.max_seconds) == (30, None)
+    w = load(worker + "  worker: {pin: false}\n").benchmark.worker_settings
+    assert (w.pin, w.blocks, w.block_seconds) == (False, 1, 0.02)
+    assert lines(worker + "decision: {max_seconds: 0}\n") == [
+        f"{NAME}: decision.max_seconds: expected a number > 0, got 0"
+    ]
+
+
 def test_declared_instructions_and_stdout_fallback_are_fine() -> None:
     assert (
         lines("objective: {metric: instructions}\nbenchmark:\n  metrics:\n    - name: instructions\n") == []

@@ -7,7 +7,7 @@ import math
 import random
 
 from ci_autoresearch.config.model import BenchmarkConfig, ObjectiveConfig, WorkerConfig
-from ci_autoresearch.decide import sequential
+from ci_autoresearch.decide import sequential, stopping
 from ci_autoresearch.decide.verdict import ci_text, decide, describe
 from ci_autoresearch.model import Estimate
 from tests.unit.factories import config
@@ -115,3 +115,13 @@ def test_a_round_cut_short_is_left_out() -> None:
     m = d.metrics["score"]
     assert m.estimate is not None and m.estimate.n == 8
     assert len(m.baseline) == 9 and len(m.candidate) == 8
+
+
+def test_the_rounds_that_fit_in_the_time_allowed() -> None:
+    """Planned from the pace of the first look: 10 rounds in 2 s fit 300 in 60 s, capped by max_rounds;
+    never fewer than already measured; no pace known, no change."""
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=2.0, max_rounds=200) == 200
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=15.0, max_rounds=200) == 40
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=100.0, max_rounds=200) == 10
+    assert stopping.rounds_within(60.0, rounds=0, elapsed=0.0, max_rounds=30) == 30
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=float("inf"), max_rounds=30) == 30

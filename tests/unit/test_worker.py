@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,7 +132,7 @@ class Launcher:
 
 
 def plan(**kw: object) -> WorkerPlan:
-    worker = WorkerConfig(**{"block_seconds": 0.01, **kw})  # type: ignore[arg-type]
+    worker = WorkerConfig(**{"block_seconds": 0.01, "blocks": 3, **kw})  # type: ignore[arg-type]
     config = Config(
         path="x",
         hash="x",
@@ -261,6 +262,48 @@ def test_a_round_of_one_worker_holding_both_sides() -> None:
     assert values["candidate"]["wall_time"] == pytest.approx(0.0005)
     assert "max_rss" not in values["baseline"] and "max_rss" not in values["candidate"]
     assert rounds.processes == 1
+
+
+class Pins:
+    """Records the CPU each batch of workers was started on (instead of pinning this process)."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher = launcher
+        self.cpus: list[int] = []
+
+    @contextmanager
+    def __call__(self, cpu: int) -> Iterator[None]:
+        self.cpus.append(cpu)
+        self.launcher.log.append(f"pin {cpu}")
+        yield
+        self.launcher.log.append("unpin")
+
+
+def test_pinned_rounds_start_their_workers_on_one_cpu_each_in_turn() -> None:
+    """The calibration and every round start their workers on one CPU, the next one each time; both
+    workers of a round on the same; the pin is held while they start, not while they run."""
+    launcher = _same()
+    pins = Pins(launcher)
+    rounds = WorkerRounds(plan(), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 2, 5), pin=pins)
+    for i in range(4):
+        rounds.round(["baseline", "candidate"], f"round{i + 1}")
+    assert pins.cpus == [0, 2, 5, 0, 2] == rounds.cpus_used
+    first = launcher.log.index("pin 2")
+    assert launcher.log[first : first + 4] == [
+        "pin 2",
+        "start baseline.round1.worker",
+        "start candidate.round1.worker",
+        "unpin",
+    ]
+
+
+def test_no_pinning_when_told_not_to_or_with_one_cpu() -> None:
+    for cpus, pin in (((0, 1), False), ((3,), True), ((), True)):
+        launcher = _same()
+        pins = Pins(launcher)
+        rounds = WorkerRounds(plan(pin=pin), launcher, CHECKOUTS, clock=launcher.clock, cpus=cpus, pin=pins)
+        rounds.round(["baseline", "candidate"], "round1")
+        assert pins.cpus == [] and rounds.cpus_used == []
 
 
 def test_one_side_alone_and_the_mean_of_blocks() -> None:
