@@ -1031,12 +1031,15 @@ WORKER_DEADLINE_S = 60.0
 
 
 def _worker_rule(params: Mapping[str, Any], metric: str, max_rounds: int) -> DecideFn:
+    """The tool's rule in worker mode for a trial whose first look planned ``max_rounds``
+    (``worker_pools.planned_rounds``: the rounds that fit in ``decision.max_seconds``)."""
     return tool_rule(tool_config(metric=metric, max_rounds=max_rounds, **params))
 
 
 def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: int) -> bool:
     """Whether every worker rule judged on this cell, on wall and on CPU time, has decided even without
-    stopping for futility (so that any futility rule can be replayed on the rounds recorded)."""
+    stopping for futility (so that any futility rule can be replayed on the rounds recorded);
+    ``max_rounds``: the trial's planned rounds."""
     keys = WORKER_CELL_RULES.get(effect, ("ci-autoresearch",))
     for index, metric in ((0, "wall_time"), (1, "cpu_time")):
         base = [r["b"][index] / 1e9 for r in rounds]
@@ -1067,15 +1070,20 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
     times = worker_pools.round_seconds(pool)
     per_process = 1 if pool["sides"] == "together" else 2
     out: dict[str, Any] = {}
+    rules: dict[tuple[str, int], DecideFn] = {}
     for key, _, params in WORKER_RULES:
-        decide_fn = _worker_rule(params, metric, pool["rounds"])
         per: dict[str, Any] = {}
         for effect, trials in cells.items():
             if key not in WORKER_CELL_RULES.get(effect_key(effect), ("ci-autoresearch",)):
                 continue
             outcomes, seconds = [], []
             for (b, c), (calibration, rounds_s) in zip(trials, times[effect], strict=True):
-                o = decide_fn(b, c)
+                planned = worker_pools.planned_rounds(
+                    pool["rounds"], pool.get("max_seconds"), calibration, [{"ms": x * 1000} for x in rounds_s]
+                )
+                if (key, planned) not in rules:
+                    rules[key, planned] = _worker_rule(params, metric, planned)
+                o = rules[key, planned](b, c)
                 outcomes.append(o)
                 seconds.append(calibration + math.fsum(rounds_s[: o.rounds]))
             summary = summarise(outcomes)
@@ -1125,14 +1133,15 @@ def equal_time(doc: Mapping[str, Any], budget_s: float = 60.0) -> list[dict[str,
 
 
 def worker_targets(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The issue's worker-mode targets, per pool (the pinned one is an experiment, not judged)."""
+    """The issue's worker-mode targets, per pool at the defaults (the unpinned pool is an experiment,
+    not judged)."""
     out: list[dict[str, Any]] = []
 
     def add(target: str, where: str, value: float | None, met: bool | None, shown: str) -> None:
         out.append({"target": target, "where": where, "value": value, "met": met, "shown": shown})
 
     for pool, w in doc.get("worker", {}).items():
-        if w["pinned"]:
+        if not w["pinned"]:
             continue
         for metric, results in (("wall_time", w["results"]), ("cpu_time", w["results_cpu_time"])):
             _worker_pool_targets(add, f"{pool}, {metric}", results)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 import shutil
 import statistics
@@ -41,18 +40,23 @@ from typing import Any
 import common
 
 from ci_autoresearch.config.model import (
+    WORKER_MAX_ROUNDS,
+    WORKER_MAX_SECONDS,
     BenchmarkConfig,
     CollectionConfig,
     Config,
     WorkerConfig,
 )
+from ci_autoresearch.decide.sequential import look_schedule
+from ci_autoresearch.decide.stopping import rounds_within
 from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.measure.worker import Channel, WorkerPlan, WorkerRounds
-from ci_autoresearch.measure.worker_process import WorkerProcess, start_worker
+from ci_autoresearch.measure.worker_process import WorkerProcess, available_cpus, start_worker
 
 WORKER_SAMPLES_SCHEMA = "ci-autoresearch-bench/worker-samples@1"
 WORKER_EFFECTS: tuple[float, ...] = (0.0, -0.02, -0.01)
+FIRST_LOOK = CollectionConfig.measurement_runs  # rounds before the first look (the tool's default)
 
 SOURCE = '''\
 """The CPU workload of the bench as a function: UNITS steps of a linear congruential generator."""
@@ -86,14 +90,17 @@ class PoolSpec:
     scale: int  # units per call, as a multiple of the CPU workload's
     trials: Mapping[str, int]  # effect key -> trials
     description: str
-    max_rounds: int = 30  # decision.max_rounds of the comparisons (the tool's default unless told)
+    max_rounds: int = WORKER_MAX_ROUNDS  # decision.max_rounds of the comparisons (worker mode's default)
+    max_seconds: float | None = WORKER_MAX_SECONDS  # decision.max_seconds (worker mode's default)
 
 
-def pool_specs(*, quick: bool, scale: float = 1.0) -> list[PoolSpec]:
-    """The pools recorded: the CPU workload both ways, a longer one, and the pinning experiment.
+def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[PoolSpec]:
+    """The pools recorded: the CPU workload with a worker per side (the defaults) and with both sides
+    in one, a longer workload, and the pinning experiment (the defaults without ``pin``).
 
     ``scale`` records that fraction of each cell's trials (at least 2 A/A and 1 per effect): a shorter
-    recording whose rates carry wider intervals, for machines or sessions without five hours to spare.
+    recording whose rates carry wider intervals, for machines or sessions without hours to spare.
+    ``rounds``: the most rounds of a quick trial (full pools have worker mode's defaults).
     """
     if scale != 1.0 and not quick:
         return [
@@ -104,26 +111,27 @@ def pool_specs(*, quick: bool, scale: float = 1.0) -> list[PoolSpec]:
         ]
     if quick:
         few = {"+0": 2, "-2": 1, "-1": 1}
+        brief: dict[str, Any] = {"max_rounds": rounds, "max_seconds": None}
         return [
-            PoolSpec("cpu-separate", "cpu", "separate", False, 1, few, "CPU workload, one worker per side"),
-            PoolSpec("cpu-together", "cpu", "together", False, 1, few, "CPU workload, both sides in one"),
-            PoolSpec("cpu-pinned", "cpu", "separate", True, 1, {"+0": 1}, "CPU workload, pinned"),
+            PoolSpec("cpu-separate", "cpu", "separate", True, 1, few, "one worker per side", **brief),
+            PoolSpec("cpu-together", "cpu", "together", True, 1, few, "both sides in one", **brief),
+            PoolSpec("cpu-unpinned", "cpu", "separate", False, 1, {"+0": 1}, "not pinned", **brief),
         ]
     return [
         PoolSpec(
             "cpu-separate",
             "cpu",
             "separate",
-            False,
+            True,
             1,
             {"+0": 300, "-2": 100, "-1": 100},
-            "CPU workload (about 30 ms a call), one worker process per side (the default)",
+            "CPU workload (about 15 ms a call), one worker process per side (the defaults)",
         ),
         PoolSpec(
             "cpu-together",
             "cpu",
             "together",
-            False,
+            True,
             1,
             {"+0": 300, "-2": 100, "-1": 100},
             "CPU workload, both sides in one worker process (benchmark.worker.sides: together)",
@@ -132,29 +140,19 @@ def pool_specs(*, quick: bool, scale: float = 1.0) -> list[PoolSpec]:
             "long-separate",
             "long",
             "separate",
-            False,
-            12,
+            True,
+            24,
             {"+0": 30, "-2": 15, "-1": 15},
-            "the CPU loop twelve times longer (about 0.35 s a call), one worker process per side",
+            "the CPU loop 24 times longer (about 0.35 s a call), one worker process per side",
         ),
         PoolSpec(
-            "cpu-pinned",
+            "cpu-unpinned",
             "cpu",
             "separate",
-            True,
-            1,
-            {"+0": 40},
-            "CPU workload, one worker per side, both pinned to one core per round (taskset)",
-        ),
-        PoolSpec(
-            "cpu-together-100",
-            "cpu",
-            "together",
             False,
             1,
-            {"+0": 100, "-2": 50, "-1": 50},
-            "CPU workload, both sides in one worker, up to 100 rounds (decision.max_rounds: 100)",
-            max_rounds=100,
+            {"+0": 100, "-2": 50},
+            "CPU workload, one worker per side, not pinned (benchmark.worker.pin: false)",
         ),
     ]
 
@@ -163,11 +161,11 @@ def effect_value(key: str) -> float:
     return int(key) / 100.0
 
 
-def worker_config(*, quick: bool, sides: str) -> Config:
+def worker_config(*, quick: bool, sides: str, pin: bool = True) -> Config:
     """The configuration a user would write for this workload: the callable, the worker defaults."""
-    worker = WorkerConfig(sides=sides)  # type: ignore[arg-type]
+    worker = WorkerConfig(sides=sides, pin=pin)  # type: ignore[arg-type]
     if quick:
-        worker = WorkerConfig(sides=sides, block_seconds=0.004, blocks=2)  # type: ignore[arg-type]
+        worker = WorkerConfig(sides=sides, pin=pin, block_seconds=0.004)  # type: ignore[arg-type]
     return Config(
         path="<bench>",
         hash="bench",
@@ -184,8 +182,6 @@ class WorkerRecorder:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.env = scrub_env(common.python_env())
-        self.core: int | None = None
-        self.cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
         self.runs = 0
 
     def checkout(self, units: int, copy: str) -> Path:
@@ -200,13 +196,14 @@ class WorkerRecorder:
         spec: PoolSpec,
         base_units: int,
         cand_units: int,
-        rounds: int,
         *,
         quick: bool,
         effect: str = "+0",
         enough: Enough | None = None,
     ) -> dict[str, Any]:
-        config = worker_config(quick=quick, sides=spec.sides)
+        """One comparison's rounds: up to the rounds ``decision.max_seconds`` lets it plan at its first
+        look (as the tool plans them), fewer once ``enough`` says every rule has decided."""
+        config = worker_config(quick=quick, sides=spec.sides, pin=spec.pin)
         plan = WorkerPlan.from_config(config)
         checkouts = {
             "baseline": self.checkout(base_units, "a"),
@@ -215,20 +212,18 @@ class WorkerRecorder:
         log_dir = Path(tempfile.mkdtemp(prefix="wlogs-", dir=self.root))
 
         def launch(command: str, cwd: Path, name: str) -> Channel:
-            if spec.pin and self.core is not None:
-                command = f"taskset -c {self.core} {command}"
             worker: WorkerProcess = start_worker(command, cwd=cwd, env=self.env, log_dir=log_dir, name=name)
             return worker
 
         try:
-            session = WorkerRounds(plan, launch, checkouts)
+            session = WorkerRounds(plan, launch, checkouts, cpus=available_cpus())
             t0 = time.perf_counter()
-            self.core = self.cores[0]
             calls = session.calibrate("baseline")
             calibration_s = time.perf_counter() - t0
             out: list[dict[str, Any]] = []
-            for i, order in enumerate(round_order("abba", rounds, random.Random(0))):
-                self.core = self.cores[i % len(self.cores)]
+            cap = spec.max_rounds
+            looks = set(look_schedule(FIRST_LOOK, cap))
+            for i, order in enumerate(round_order("abba", spec.max_rounds, random.Random(0))):
                 t = time.perf_counter()
                 values = session.round(list(order), f"round{i + 1}")
                 seconds = time.perf_counter() - t
@@ -246,12 +241,29 @@ class WorkerRecorder:
                         "ms": round(seconds * 1000, 1),
                     }
                 )
-                if enough is not None and enough(effect, out, rounds):
+                if len(out) == FIRST_LOOK:
+                    cap = planned_rounds(spec.max_rounds, spec.max_seconds, calibration_s, out)
+                    looks = set(look_schedule(FIRST_LOOK, cap))
+                if len(out) >= cap:
+                    break
+                # the rules can only change their minds at a look: judge there, not after every round
+                if enough is not None and len(out) in looks and enough(effect, out, cap):
                     break
             self.runs += session.processes
             return {"calls": calls, "calibration_ms": round(calibration_s * 1000, 1), "rounds": out}
         finally:
             shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def planned_rounds(
+    max_rounds: int, max_seconds: float | None, calibration_s: float, rounds: Sequence[Mapping[str, Any]]
+) -> int:
+    """The ``max_rounds`` the tool plans at its first look (``FIRST_LOOK`` rounds, calibration
+    included) for ``decision.max_seconds`` (``stopping.rounds_within``); ``max_rounds`` without it."""
+    if max_seconds is None or len(rounds) < FIRST_LOOK:
+        return max_rounds
+    elapsed = calibration_s + math.fsum(r["ms"] for r in rounds[:FIRST_LOOK]) / 1000.0
+    return rounds_within(max_seconds, rounds=FIRST_LOOK, elapsed=elapsed, max_rounds=max_rounds)
 
 
 def _ns(seconds: float | None) -> int:
@@ -262,11 +274,9 @@ def worker_samples_path(out_dir: Path, key: str, quick: bool) -> Path:
     return out_dir / (f"samples-worker-{key}-quick.json" if quick else f"samples-worker-{key}.json")
 
 
-def new_worker_pool(
-    spec: PoolSpec, units: int, rounds: int, machine: Mapping[str, Any], *, quick: bool
-) -> dict[str, Any]:
+def new_worker_pool(spec: PoolSpec, units: int, machine: Mapping[str, Any], *, quick: bool) -> dict[str, Any]:
     base = units * spec.scale
-    config = worker_config(quick=quick, sides=spec.sides)
+    config = worker_config(quick=quick, sides=spec.sides, pin=spec.pin)
     w = config.benchmark.worker_settings
     return {
         "schema": WORKER_SAMPLES_SCHEMA,
@@ -282,9 +292,11 @@ def new_worker_pool(
             "block_seconds": w.block_seconds,
             "warmup_blocks": w.warmup_blocks,
             "blocks": w.blocks,
+            "pin": w.pin,
             "aggregate": config.collection.aggregate,
         },
         "rounds": spec.max_rounds,
+        "max_seconds": spec.max_seconds,
         "order": "abba",
         "unit": "nanoseconds per call",
         "cells": {
@@ -312,7 +324,7 @@ def record_worker_pools(
     scale: float = 1.0,
 ) -> dict[str, Any]:
     """Record (or continue) every worker pool; returns ``{pool key: pool}``."""
-    specs = pool_specs(quick=quick, scale=scale)
+    specs = pool_specs(quick=quick, scale=scale, rounds=rounds)
     pools: dict[str, Any] = {}
     for spec in specs:
         path = worker_samples_path(out_dir, spec.key, quick)
@@ -321,7 +333,7 @@ def record_worker_pools(
             done = sum(len(c["trials"]) for c in pools[spec.key]["cells"].values())
             say(f"worker {spec.key}: resuming {path} ({done} trials recorded)")
         else:
-            pools[spec.key] = new_worker_pool(spec, units, rounds, machine, quick=quick)
+            pools[spec.key] = new_worker_pool(spec, units, machine, quick=quick)
     todo: list[tuple[str, str]] = []
     for spec in specs:
         for key, want in spec.trials.items():
@@ -330,7 +342,7 @@ def record_worker_pools(
     random.Random(f"{seed}:worker").shuffle(todo)
     by_key = {s.key: s for s in specs}
     total = len(todo)
-    say(f"worker mode: recording {total} trials of up to {rounds} rounds (or the pool's max_rounds)")
+    say(f"worker mode: recording {total} trials (up to each pool's max_rounds, within its max_seconds)")
     started = time.perf_counter()
     last_save = started
     with tempfile.TemporaryDirectory(prefix="autoresearch-dq-worker-") as tmp:
@@ -343,7 +355,6 @@ def record_worker_pools(
                     by_key[pool_key],
                     pool["baseline_units"],
                     cell["candidate_units"],
-                    pool["rounds"],
                     quick=quick,
                     effect=cell_key,
                     enough=enough,

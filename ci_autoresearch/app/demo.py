@@ -200,9 +200,9 @@ benchmark:
   python: {python}
   timeout_seconds: 60
   worker:
-    block_seconds: 0.05      # calls per block calibrated to about 50 ms
+    block_seconds: 0.02      # calls per block calibrated to about 20 ms
     warmup_blocks: 1
-    blocks: 3                # measured blocks per worker process and side
+    blocks: 1                # measured blocks per worker process and side
 
 metrics:
   collection:

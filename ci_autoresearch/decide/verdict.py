@@ -89,11 +89,8 @@ def _advice(config: Config, metric: str, rounds_needed: int | None) -> str:
         levers.append("objective cpu_time" + (" or instructions" if benchmark.mode == "process" else ""))
     elif metric == "cpu_time" and benchmark.mode == "process":
         levers.append("objective instructions")
-    levers.append(
-        f"about {rounds_needed} rounds (decision.max_rounds)"
-        if rounds_needed
-        else "more rounds (decision.max_rounds)"
-    )
+    keys = "decision.max_rounds" + (" and max_seconds" if config.decision.max_seconds is not None else "")
+    levers.append(f"about {rounds_needed} rounds ({keys})" if rounds_needed else f"more rounds ({keys})")
     return ", ".join(levers[:-1]) + (" or " if len(levers) > 1 else "") + levers[-1]
 
 

@@ -55,7 +55,7 @@ def measurement_text(m: Measurement) -> str:
     calls = f" of {per_block} call{'s' if per_block != 1 else ''}" if per_block else ""
     return (
         f"worker mode, {m.processes} worker processes ({who}); per side, {m.blocks} measured "
-        f"blocks{calls} after {m.warmup_blocks} warm-up"
+        f"block{'s' if m.blocks != 1 else ''}{calls} after {m.warmup_blocks} warm-up"
     )
 
 

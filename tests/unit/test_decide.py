@@ -3,6 +3,7 @@ lets a session resolve."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -93,6 +94,11 @@ def test_the_levers_follow_the_configuration() -> None:
     assert d.resolution.advice.startswith(
         "both sides in one worker (benchmark.worker.sides: together), objective cpu_time or about"
     )
+    assert d.resolution.advice.endswith("rounds (decision.max_rounds)")
+    limited = dataclasses.replace(worker, decision=dataclasses.replace(worker.decision, max_seconds=60.0))
+    d = decide(limited, {"wall_time": base}, {"wall_time": cand}, paired=True, looks=LOOKS)
+    assert d.resolution is not None
+    assert d.resolution.advice.endswith("rounds (decision.max_rounds and max_seconds)")
 
 
 def test_no_resolution_note_when_the_noise_allows_min_effect() -> None:

@@ -359,3 +359,8 @@ def test_process_mode_and_shared_workers_are_said_too() -> None:
         "measured: worker mode, 6 worker processes (one per side and round); per side, 3 measured "
         "blocks of 1 call after 1 warm-up"
     )
+    one_block = dataclasses.replace(one_call, measurement=dataclasses.replace(one_call.measurement, blocks=1))
+    assert comparison_text(one_block).splitlines()[1] == (
+        "measured: worker mode, 6 worker processes (one per side and round); per side, 1 measured "
+        "block of 1 call after 1 warm-up"
+    )

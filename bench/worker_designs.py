@@ -1,0 +1,204 @@
+"""Worker mode's design choices, side by side: how much each way of spending a round resolves per second.
+
+Every design measures A/A pairs of the bench's CPU workload (``worker_pools.SOURCE``, two identical
+copies in two directories) through the tool's own code (``measure.worker.WorkerRounds``, the Python
+adapter, fresh workers every round); the designs take turns round by round in a shuffled order, so the
+machine's load changes hit them alike. For each design: the spread of a round's log-ratio (its SD and
+its robust SD, 1.4826 x MAD -- the heavy tails of a busy machine inflate the first), the median seconds
+a round takes, and the half-width of a 95 % interval after 60 s of rounds, ``2 x SD / sqrt(rounds that
+fit)``, on wall and on CPU time. The designs vary what the defaults chose: measured blocks per worker
+(3 or 1), the block's duration (50 or 20 ms), one worker per side or both sides in one, pinned to one CPU
+per round or not.
+
+``python bench/worker_designs.py`` (about 4 minutes; ``--rounds`` to change the 60 rounds per design)
+writes ``bench/results/worker_designs.json``; ``--quick`` checks that it works.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+import worker_pools
+
+from ci_autoresearch.config.model import BenchmarkConfig, CollectionConfig, Config, WorkerConfig
+from ci_autoresearch.measure.scrub import scrub_env
+from ci_autoresearch.measure.worker import Channel, SideName, WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker_process import available_cpus, start_worker
+
+BUDGET_S = 60.0
+CPU_UNITS = 168_095  # the CPU workload of samples-cpu.json and the worker pools (their baseline_units)
+
+
+@dataclass(frozen=True)
+class Design:
+    key: str
+    sides: str
+    blocks: int
+    block_seconds: float
+    pin: bool
+    note: str
+
+
+DESIGNS = (
+    Design("before", "separate", 3, 0.05, False, "the defaults before: 3 blocks of 50 ms, not pinned"),
+    Design("blocks-1", "separate", 1, 0.05, False, "one measured block of 50 ms"),
+    Design("short", "separate", 1, 0.02, False, "one measured block of 20 ms"),
+    Design("defaults", "separate", 1, 0.02, True, "one block of 20 ms, pinned (the defaults)"),
+    Design("together-before", "together", 3, 0.05, False, "both sides in one worker, 3 blocks of 50 ms"),
+    Design("together-short", "together", 1, 0.02, False, "both sides in one worker, one block of 20 ms"),
+    Design("together", "together", 1, 0.02, True, "both sides in one worker, one block, pinned"),
+)
+
+
+def _robust_sd(values: Sequence[float]) -> float:
+    med = statistics.median(values)
+    return 1.4826 * statistics.median(abs(v - med) for v in values)
+
+
+def _session(design: Design, root: Path, env: dict[str, str], units: int, quick: bool) -> WorkerRounds:
+    worker = WorkerConfig(
+        sides=design.sides,  # type: ignore[arg-type]
+        blocks=design.blocks,
+        block_seconds=design.block_seconds / (10 if quick else 1),
+        pin=design.pin,
+    )
+    config = Config(
+        path="<bench>",
+        hash="bench",
+        benchmark=BenchmarkConfig(
+            callable="work:run", python=sys.executable, worker=worker, timeout_seconds=60.0
+        ),
+        collection=CollectionConfig(),
+    )
+    checkouts: dict[SideName, Path] = {"baseline": root / "a", "candidate": root / "b"}
+    for path in checkouts.values():
+        if not path.is_dir():
+            path.mkdir(parents=True)
+            (path / "work.py").write_text(worker_pools.SOURCE.format(units=units))
+    logs = root / "logs" / design.key
+
+    def launch(command: str, cwd: Path, name: str) -> Channel:
+        return start_worker(command, cwd=cwd, env=env, log_dir=logs, name=name)
+
+    return WorkerRounds(WorkerPlan.from_config(config), launch, checkouts, cpus=available_cpus())
+
+
+def measure(rounds: int, units: int, *, quick: bool, seed: int = 1) -> dict[str, Any]:
+    """Every design, ``rounds`` A/A rounds each, taking turns; their spreads, paces and resolutions."""
+    env = scrub_env(common.python_env())
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="autoresearch-designs-") as tmp:
+        root = Path(tmp)
+        sessions = {d.key: _session(d, root, env, units, quick) for d in DESIGNS}
+        for s in sessions.values():
+            s.calibrate("baseline")
+        logs: dict[str, list[tuple[float, float]]] = {d.key: [] for d in DESIGNS}
+        seconds: dict[str, list[float]] = {d.key: [] for d in DESIGNS}
+        for i in range(rounds):
+            order = ["baseline", "candidate"] if i % 2 == 0 else ["candidate", "baseline"]
+            keys = [d.key for d in DESIGNS]
+            rng.shuffle(keys)
+            for key in keys:
+                t = time.perf_counter()
+                v = sessions[key].round(order, f"round{i + 1}")  # type: ignore[arg-type]
+                seconds[key].append(time.perf_counter() - t)
+                logs[key].append(
+                    (
+                        math.log(v["candidate"]["wall_time"] / v["baseline"]["wall_time"]),
+                        math.log(v["candidate"]["cpu_time"] / v["baseline"]["cpu_time"]),
+                    )
+                )
+        out = {}
+        for d in DESIGNS:
+            pace = statistics.median(seconds[d.key])
+            fit = BUDGET_S / pace
+            row: dict[str, Any] = {
+                "description": d.note,
+                "sides": d.sides,
+                "blocks": d.blocks,
+                "block_seconds": d.block_seconds,
+                "pin": d.pin,
+                "calls_per_block": sessions[d.key].calls,
+                "seconds_per_round_median": pace,
+            }
+            for index, metric in ((0, "wall_time"), (1, "cpu_time")):
+                values = [pair[index] for pair in logs[d.key]]
+                sd, robust = statistics.stdev(values), _robust_sd(values)
+                row[metric] = {
+                    "median": statistics.median(values),
+                    "sd": sd,
+                    "sd_robust": robust,
+                    "half_width_60s": 2.0 * sd / math.sqrt(fit),
+                    "half_width_60s_robust": 2.0 * robust / math.sqrt(fit),
+                }
+            out[d.key] = row
+    return out
+
+
+def table(designs: dict[str, Any]) -> str:
+    rows = []
+    for key, r in designs.items():
+        w, c = r["wall_time"], r["cpu_time"]
+        rows.append(
+            [
+                f"`{key}`: {r['description']}",
+                common.seconds(r["seconds_per_round_median"]),
+                f"{common.pct(w['sd'], 2)} / {common.pct(w['sd_robust'], 2)}",
+                f"{common.pct(c['sd'], 2)} / {common.pct(c['sd_robust'], 2)}",
+                f"{common.pct(w['half_width_60s_robust'], 2)} / {common.pct(c['half_width_60s_robust'], 2)}",
+            ]
+        )
+    return common.markdown_table(
+        [
+            "design",
+            "seconds / round",
+            "SD round, wall (plain / robust)",
+            "SD round, CPU (plain / robust)",
+            "±half-width in 60 s, wall / CPU (robust SD)",
+        ],
+        rows,
+    )
+
+
+def main() -> None:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=60, help="A/A rounds per design (default 60)")
+    p.add_argument(
+        "--units",
+        type=int,
+        default=CPU_UNITS,
+        help=f"steps per call (default {CPU_UNITS}: the recorded CPU workload's, about 15 ms here)",
+    )
+    args = p.parse_args()
+    rounds = 4 if args.quick else args.rounds
+    units = 20_000 if args.quick else args.units
+    started = time.perf_counter()
+    designs = measure(rounds, units, quick=args.quick)
+    doc = {
+        "schema": "ci-autoresearch-bench/worker-designs@1",
+        "machine": common.machine_info(),
+        "rounds_per_design": rounds,
+        "units_per_call": units,
+        "budget_s": BUDGET_S,
+        "seconds": time.perf_counter() - started,
+        "designs": designs,
+    }
+    path = common.write_json(args.out_dir / common.result_name("worker_designs", args.quick), doc)
+    print(table(designs))
+    print(f"\nwritten to {path}")
+
+
+if __name__ == "__main__":
+    main()
