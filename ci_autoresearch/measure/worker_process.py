@@ -209,9 +209,14 @@ def available_cpus() -> tuple[int, ...]:
 @contextmanager
 def on_cpu(cpu: int) -> Iterator[None]:
     """Run this process on ``cpu`` alone meanwhile -- so do the processes it starts meanwhile, which
-    inherit the affinity and keep it -- and restore its own afterwards."""
+    inherit the affinity and keep it -- and restore its own afterwards. Where the system refuses (the
+    CPU went away, a container's limits changed), nothing is pinned: pinning helps, it is not needed."""
     before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        yield
+        return
     try:
         yield
     finally:

@@ -8,13 +8,21 @@ Every request a worker receives is logged (process id, checkout, request) to che
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from ci_autoresearch.measure.scrub import scrub_env
-from ci_autoresearch.measure.worker_process import WorkerGone, WorkerSilent, available_cpus, start_worker
+from ci_autoresearch.measure.worker_process import (
+    WorkerGone,
+    WorkerSilent,
+    available_cpus,
+    on_cpu,
+    start_worker,
+)
 from tests.helpers import base_env, cli, commit_branch, make_repo
 
 WORKER = """\
@@ -345,3 +353,16 @@ def test_start_worker_reads_lines_reaps_and_times_out(tmp_path: Path) -> None:
     (tmp_path / "k.py").write_text("import sys, time\nsys.stdin.read()\ntime.sleep(60)\n")
     with start_worker(f"{sys.executable} k.py", cwd=tmp_path, env=env, log_dir=tmp_path, name="k") as w:
         assert w.close(0.2).returncode < 0  # did not exit when its input ended: terminated
+
+
+@pytest.mark.skipif(len(available_cpus()) < 2, reason="pinning needs two CPUs")
+def test_on_cpu_pins_what_starts_inside_and_restores_this_process(tmp_path: Path) -> None:
+    before = os.sched_getaffinity(0)
+    cpu = available_cpus()[-1]
+    probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    with on_cpu(cpu):
+        inside = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+    assert inside == f"[{cpu}]"
+    assert os.sched_getaffinity(0) == before
+    with on_cpu(10**6):  # no such CPU: the system refuses, nothing is pinned, nothing fails
+        assert os.sched_getaffinity(0) == before
