@@ -8,7 +8,8 @@ its robust SD, 1.4826 x MAD -- the heavy tails of a busy machine inflate the fir
 a round takes, and the half-width of a 95 % interval after 60 s of rounds, ``2 x SD / sqrt(rounds that
 fit)``, on wall and on CPU time. The designs vary what the defaults chose: measured blocks per worker
 (3 or 1), the block's duration (50 or 20 ms), one worker per side or both sides in one, pinned to one CPU
-per round or not.
+per round or not. Beside them, the tool's own cost of the progress line's estimate between looks in
+a 200-round session, as a glance on the planned design against an added look (what it did before).
 
 ``python bench/worker_designs.py`` (about 4 minutes; ``--rounds`` to change the 60 rounds per design)
 writes ``bench/results/worker_designs.json``; ``--quick`` checks that it works.
@@ -33,6 +34,7 @@ import common
 import worker_pools
 
 from ci_autoresearch.config.model import BenchmarkConfig, CollectionConfig, Config, WorkerConfig
+from ci_autoresearch.decide import sequential
 from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.worker import Channel, SideName, WorkerPlan, WorkerRounds
 from ci_autoresearch.measure.worker_process import available_cpus, start_worker
@@ -147,6 +149,28 @@ def measure(rounds: int, units: int, *, quick: bool, seed: int = 1) -> dict[str,
     return out
 
 
+def glance_cost(quick: bool) -> dict[str, Any]:
+    """The tool's own CPU per progress estimate between looks, in a 200-round worker session: as a
+    glance on the planned design (``interim``, today) and as an added look (before: every round's
+    progress line computed a design of its own)."""
+    rng = random.Random(7)
+    base = [1.0 + rng.gauss(0, 0.03) for _ in range(200)]
+    cand = [1.0 + rng.gauss(0, 0.03) for _ in range(200)]
+    looks = sequential.look_schedule(10, 200)
+    sequential.paired_estimate(base[:10], cand[:10], confidence=0.95, looks=looks)  # the design, once
+    ns = (57, 121) if quick else (41, 57, 77, 99, 121, 150, 190)
+    out: dict[str, Any] = {"rounds": list(ns)}
+    for key, interim in (("glance", True), ("added_look", False)):
+        times = []
+        for n in ns:
+            t = time.perf_counter()
+            sequential.paired_estimate(base[:n], cand[:n], confidence=0.95, looks=looks, interim=interim)
+            times.append(time.perf_counter() - t)
+        out[key] = {"seconds": times, "median": statistics.median(times)}
+    out["ratio_median"] = out["added_look"]["median"] / out["glance"]["median"]
+    return out
+
+
 def table(designs: dict[str, Any]) -> str:
     rows = []
     for key, r in designs.items():
@@ -186,6 +210,7 @@ def main() -> None:
     units = 20_000 if args.quick else args.units
     started = time.perf_counter()
     designs = measure(rounds, units, quick=args.quick)
+    glance = glance_cost(args.quick)
     doc = {
         "schema": "ci-autoresearch-bench/worker-designs@1",
         "machine": common.machine_info(),
@@ -194,9 +219,15 @@ def main() -> None:
         "budget_s": BUDGET_S,
         "seconds": time.perf_counter() - started,
         "designs": designs,
+        "progress_estimate_cost": glance,
     }
     path = common.write_json(args.out_dir / common.result_name("worker_designs", args.quick), doc)
     print(table(designs))
+    print(
+        f"\nprogress estimate between looks (200-round session): {glance['glance']['median'] * 1000:.1f} ms "
+        f"as a glance, {glance['added_look']['median'] * 1000:.0f} ms as an added look "
+        f"({glance['ratio_median']:.0f}x)"
+    )
     print(f"\nwritten to {path}")
 
 

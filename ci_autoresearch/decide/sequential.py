@@ -172,18 +172,27 @@ def boundary_constant(alpha: float, fractions: tuple[float, ...], *, shape: floa
 
 
 def _fractions(
-    looks: Sequence[int] | None, n: int, information: Callable[[int], float]
-) -> tuple[tuple[float, ...], int]:
-    """The information fractions of the looks and the index of the look at ``n`` rounds.
+    looks: Sequence[int] | None, n: int, information: Callable[[int], float], *, interim: bool = False
+) -> tuple[tuple[float, ...], int, float]:
+    """The information fractions of the looks, the index of the look at ``n`` rounds, and ``n``'s
+    own fraction.
 
     A look at ``n`` that the schedule does not have (a session cut short by a failure) is added to it,
     which only makes the design more cautious; a schedule ending before ``n`` ends at ``n``.
+    ``interim``: ``n`` is a glance between the planned looks (the progress line, not a decision): the
+    planned design is kept (no new critical values to compute), ``n`` is placed on its information
+    scale, and the index is that of the next look.
     """
-    at = sorted({k for k in (looks or ()) if k > 0} | {n})
-    if at[-1] < n:
-        at.append(n)
+    planned = sorted({k for k in (looks or ()) if k > 0})
+    if interim and planned and n < planned[-1] and n not in planned:
+        total = information(planned[-1])
+        fractions = tuple(information(k) / total for k in planned)
+        return fractions, bisect.bisect_left(planned, n), information(n) / total
+    at = sorted(set(planned) | {n})
     total = information(at[-1])
-    return tuple(information(k) / total for k in at), at.index(n)
+    fractions = tuple(information(k) / total for k in at)
+    index = at.index(n)
+    return fractions, index, fractions[index]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,17 +267,18 @@ def _rank_estimate(
     confidence: float,
     fractions: tuple[float, ...],
     look: int,
+    t: float,
     n: int,
     paired: bool,
     final_n: int,
     shape: float,
 ) -> Estimate:
-    """Estimate, interval and p-value from the sorted Walsh averages (or pairwise differences)."""
+    """Estimate, interval and p-value from the sorted Walsh averages (or pairwise differences);
+    ``t``: the information fraction at ``n`` (:func:`_fractions`)."""
     values.sort()
     total = len(values)
     alpha = round(1.0 - confidence, 12)
     big_c = boundary_constant(alpha, fractions, shape=shape)
-    t = fractions[look]
     boundary = big_c * t ** (shape - 0.5)
     final_boundary = big_c * fractions[-1] ** (shape - 0.5)
     nominal = alpha if len(fractions) == 1 else 2.0 * _NORMAL.cdf(-boundary)
@@ -310,6 +320,7 @@ def paired_estimate(
     confidence: float,
     looks: Sequence[int] | None = None,
     shape: float = SHAPE,
+    interim: bool = False,
 ) -> Estimate:
     """The effect of the candidate from paired rounds (``baseline[i]`` and ``candidate[i]`` together).
 
@@ -317,14 +328,15 @@ def paired_estimate(
     signed-rank test at this look's nominal level; p = that test's repeated p-value (module docstring).
     ``looks``: the rounds at which the session looks (:func:`look_schedule`); None for a single look
     (a fixed-sample interval at ``confidence``). ``shape``: of the critical values (:data:`SHAPE`, the
-    tool's; 0.5 gives Pocock's, for comparisons in ``bench/``).
+    tool's; 0.5 gives Pocock's, for comparisons in ``bench/``). ``interim``: a glance between looks,
+    for the progress line (:func:`_fractions`); decisions are taken at looks.
     """
     d = log_ratios(baseline, candidate)
     n = len(d)
     if n == 0:
         raise ValueError("no rounds to compare")
     check_confidence(confidence)
-    fractions, look = _fractions(looks, n, float)
+    fractions, look, t = _fractions(looks, n, float, interim=interim)
     walsh = [(d[i] + d[j]) / 2.0 for i in range(n) for j in range(i, n)]
     final_n = max(*(looks or (n,)), n)
     return _rank_estimate(
@@ -333,6 +345,7 @@ def paired_estimate(
         confidence=confidence,
         fractions=fractions,
         look=look,
+        t=t,
         n=n,
         paired=True,
         final_n=final_n,
@@ -362,13 +375,14 @@ def unpaired_estimate(
     m, k = len(base), len(cand)
     logs_b = [math.log(b) for b in base]
     diffs = [math.log(c) - lb for c in cand for lb in logs_b]
-    fractions, look = _fractions(looks, k, lambda j: m * j / (m + j))
+    fractions, look, t = _fractions(looks, k, lambda j: m * j / (m + j))
     return _rank_estimate(
         diffs,
         cdf=_null_cdf(False, m, k),
         confidence=confidence,
         fractions=fractions,
         look=look,
+        t=t,
         n=min(m, k),
         paired=False,
         final_n=max(*(looks or (k,)), k),

@@ -13,6 +13,7 @@ The sides and their runner are :mod:`ci_autoresearch.measure.sides`, the gate
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -67,6 +68,11 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+
+GLANCE_SECONDS = 0.5
+"""Between looks, the progress line shows the estimate at most this often: an estimate costs O(n²)
+(the Walsh averages) and a repeated p-value, which at a few hundred short worker rounds would
+otherwise take more CPU than the rounds themselves."""
 
 
 def ignore_progress(_: Progress) -> None:
@@ -132,6 +138,7 @@ class _Session:
     progress: ProgressFn
     rounds: int = 0
     gate: GateResult | None = None
+    glanced: float = -math.inf  # when the progress line last showed an estimate (time.monotonic)
 
     @property
     def measured(self) -> list[Side]:
@@ -418,7 +425,11 @@ def _play_rounds(session: _Session, target: int, rng: random.Random) -> None:
             for name in names:
                 measure_side(session.runner, session.sides[name], label, record=True)
         session.rounds += 1
-        estimate = _objective_estimate(session.config, session.sides, session.looks)
+        estimate = None
+        now = time.monotonic()
+        if session.rounds in session.looks or now - session.glanced >= GLANCE_SECONDS:
+            estimate = _objective_estimate(session.config, session.sides, session.looks)
+            session.glanced = now
         session.progress(Progress(phase="round", round=session.rounds, total=target, estimate=estimate))
 
 
@@ -458,7 +469,7 @@ def _objective_estimate(config: Config, sides: Mapping[str, Side], looks: tuple[
     b, c = sides["baseline"].samples.get(name, []), sides["candidate"].samples.get(name, [])
     if len(b) < 2 or len(b) != len(c) or min(b + c) <= 0:
         return None
-    return paired_estimate(b, c, confidence=config.decision.confidence, looks=looks)
+    return paired_estimate(b, c, confidence=config.decision.confidence, looks=looks, interim=True)
 
 
 def _measurement(config: Config, rounds: int, sides: int, workers: WorkerRounds | None) -> Measurement:

@@ -7,6 +7,7 @@ library alone.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import statistics
@@ -702,3 +703,29 @@ def test_no_rounds_after_a_verdict_or_at_the_limit() -> None:
         ratio=1.0, ci_low=0.0, ci_high=math.inf, p_value=1.0, n=2, confidence=0.95, paired=True
     )
     assert stopping.rounds_to_add(no_noise_yet, "inconclusive", rounds=2, max_rounds=30, min_effect=0.01) == 2
+
+
+def test_a_glance_between_looks_keeps_the_planned_design() -> None:
+    """The progress line's estimate between looks (``interim``) computes no new critical values: the
+    planned design's, with the glance placed on its information scale; at a look it is the decision's
+    estimate exactly; its interval and p-value still agree; a decision at an unplanned look (a session
+    cut short) still adds that look."""
+    rng = random.Random(3)
+    base = [1.0 + rng.gauss(0, 0.03) for _ in range(200)]
+    cand = [0.99 + rng.gauss(0, 0.03) for _ in range(200)]
+    looks = sequential.look_schedule(10, 200)
+    sequential.paired_estimate(base[:10], cand[:10], confidence=0.95, looks=looks)
+    designs = sequential.boundary_constant.cache_info().misses
+    for n in (3, 9, 11, 57, 121, 199):
+        glance = sequential.paired_estimate(base[:n], cand[:n], confidence=0.95, looks=looks, interim=True)
+        assert (glance.ci_low > 1.0 or glance.ci_high < 1.0) == (glance.p_value < 0.05)
+        assert glance.look is not None and glance.look.final_n == 200
+        assert glance.look.index == bisect.bisect_left(looks, n)
+    assert sequential.boundary_constant.cache_info().misses == designs
+    at_look = sequential.paired_estimate(base[:53], cand[:53], confidence=0.95, looks=looks, interim=True)
+    assert at_look == sequential.paired_estimate(base[:53], cand[:53], confidence=0.95, looks=looks)
+    cut_short = sequential.paired_estimate(base[:57], cand[:57], confidence=0.95, looks=looks)
+    glance = sequential.paired_estimate(base[:57], cand[:57], confidence=0.95, looks=looks, interim=True)
+    assert sequential.boundary_constant.cache_info().misses == designs + 1
+    assert cut_short.look is not None and glance.look is not None
+    assert cut_short.look.boundary != glance.look.boundary
