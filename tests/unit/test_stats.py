@@ -8,6 +8,7 @@ library alone.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 import statistics
@@ -729,3 +730,19 @@ def test_a_glance_between_looks_keeps_the_planned_design() -> None:
     assert sequential.boundary_constant.cache_info().misses == designs + 1
     assert cut_short.look is not None and glance.look is not None
     assert cut_short.look.boundary != glance.look.boundary
+
+
+def test_a_first_look_far_inside_its_boundary_does_not_break_the_crossing_probability() -> None:
+    """A look after two rounds of a long design (first fraction 0.00053) once made the crossing
+    probability fall to 0 and jump back as the boundary moved (its narrow density on a coarse grid);
+    now it decreases with the boundary and agrees with a seeded simulation of the same looks."""
+    fractions = (0.00053, 0.0407, 0.131, 0.457, 1.0)
+    grid = [1.9 + 0.01 * i for i in range(30)]
+    probs = [sequential.crossing_probability(c, fractions) for c in grid]
+    assert all(a > b for a, b in itertools.pairwise(probs))
+    rng = np.random.default_rng(5)
+    steps = rng.normal(0.0, np.sqrt(np.diff((0.0, *fractions))), size=(200_000, len(fractions)))
+    paths = np.abs(np.cumsum(steps, axis=1))
+    for c in (1.7, 2.05):
+        simulated = float(np.mean(paths.max(axis=1) >= c))
+        assert sequential.crossing_probability(c, fractions) == pytest.approx(simulated, abs=0.003)
