@@ -31,7 +31,7 @@ def config(extra: str = "", *, rounds: int = 6) -> str:
 objective: {{metric: score, direction: minimize}}
 benchmark: {{command: python3 bench.py, timeout_seconds: 30}}
 metrics: {{collection: {{warmup_runs: 0, measurement_runs: {rounds}}}}}
-decision: {{max_rounds: 10}}
+decision: {{max_rounds: 8}}
 {extra}"""
 
 
