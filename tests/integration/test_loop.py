@@ -91,9 +91,11 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
     # the keep is a merge commit with trailers; the discarded work is archived
     log = git(repo, "log", "-1", "--format=%B", "main")
     assert "Autoresearch-Metric: score" in log and "Autoresearch-Delta: -10.0%" in log
-    assert git(repo, "rev-parse", "refs/autoresearch/discarded/autoresearch/c") == git(
-        repo, "rev-parse", "autoresearch/c"
-    )
+    archived = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/autoresearch/")
+    assert archived.splitlines() == [
+        f"refs/autoresearch/discarded/autoresearch/{b} {git(repo, 'rev-parse', f'autoresearch/{b}')}"
+        for b in ("c", "d")
+    ]
     # the local forge recorded what GitHub would have seen
     actions = [
         json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()

@@ -24,7 +24,7 @@ from ci_autoresearch.errors import GitError
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.model import Evaluation
 from tests.helpers import cli, git, python_path
-from tests.integration.test_loop import decisions, make_loop_repo, score_of
+from tests.integration.test_loop import UNINTERRUPTED, decisions, make_loop_repo, score_of
 
 FAKE_GIT = """\
 #!/bin/sh
@@ -50,12 +50,16 @@ def end_state(repo: Path) -> dict[str, object]:
     return {"decisions": decisions(repo), "best": score_of(repo, "main"), "archived": archived}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    repo = make_loop_repo(tmp_path_factory.mktemp("straight") / "r")
-    res = cli(["run"], cwd=repo)
-    assert res.returncode == 0, res.stderr
-    return end_state(repo)
+@pytest.fixture
+def uninterrupted() -> dict[str, object]:
+    """The end state of an uninterrupted run of :func:`make_loop_repo`, as
+    test_loop.test_sequential_loop_keeps_real_wins_and_advances_main asserts it (the benchmark is
+    deterministic): its decisions, a best of 72, the two discarded branches archived at their heads."""
+    return {
+        "decisions": UNINTERRUPTED,
+        "best": 72.0,
+        "archived": {"autoresearch/c": True, "autoresearch/d": True},
+    }
 
 
 def killing_env(tmp_path: Path, at: str, nth: int) -> dict[str, str]:
