@@ -25,11 +25,22 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "ACTIONS_"))}
     env.update(GIT_ENV)
     env["PYTHONPATH"] = str(ROOT)
+    env["PATH"] = python_path(env.get("PATH", ""))
     env.pop("CI", None)
     env["HOME"] = env.get("HOME", "/tmp")
     if extra:
         env.update(extra)
     return env
+
+
+def python_path(path: str) -> str:
+    """``path`` with the directory of the Python running the tests in front, as an activated venv has it.
+
+    The benchmarks of the test repositories run ``python3``: this makes it the interpreter itself, not
+    a version manager's shim (a pyenv shim is a shell script that starts pyenv first, which made every
+    benchmark run several times slower than the process it measures)."""
+    first = str(Path(sys.executable).parent)
+    return first if not path else f"{first}{os.pathsep}{path}"
 
 
 def git(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> str:

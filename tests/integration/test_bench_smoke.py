@@ -56,7 +56,8 @@ def check_results(results: dict[str, Any], rules: set[str]) -> None:
 
 
 def test_decision_quality_quick_then_replay(tmp_path: Path) -> None:
-    live = run_bench("decision_quality.py", tmp_path)
+    # one A/A trial per workload instead of the quick mode's two: every cell still has a trial
+    live = run_bench("decision_quality.py", tmp_path, "--trials-aa", "1")
     doc = json.loads((tmp_path / "decision_quality-quick.json").read_text())
     assert doc["schema"] == "ci-autoresearch-bench/decision_quality@1"
     assert doc["quick"] is True and doc["mode"] == "live"

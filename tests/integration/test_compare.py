@@ -307,7 +307,8 @@ def test_not_a_git_repository(tmp_path: Path) -> None:
 
 
 def test_dirty_tree_is_said_when_it_matters(tmp_path: Path) -> None:
-    repo = make_simple(tmp_path, "print('METRIC score=1')")
+    # the notes are the point, not the verdict: no extra rounds after the first four
+    repo = make_simple(tmp_path, "print('METRIC score=1')", "decision: {max_rounds: 4}\n")
     (repo / "bench.py").write_text("print('METRIC score=2')")
     doc = json.loads(cli(["compare", "main", "HEAD", "--json"], cwd=repo).stdout)
     assert any("uncommitted changes" in n for n in doc["notes"])

@@ -75,7 +75,8 @@ def test_pytest_benchmark_project(tmp_path: Path) -> None:
                 "def test_sort_reversed(benchmark):\n"
                 "    benchmark.pedantic(sort, args=(list(range(2000, 0, -1)),), rounds=3, iterations=1)\n\n"
                 "@pytest.mark.parametrize('n', [10, 100])\n"
-                "def test_sort_n(benchmark, n):\n    benchmark(sort, list(range(n)))\n"
+                "def test_sort_n(benchmark, n):\n"
+                "    benchmark.pedantic(sort, args=(list(range(n)),), rounds=3, iterations=1)\n"
             ),
         },
     )

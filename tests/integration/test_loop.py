@@ -31,7 +31,7 @@ def config(extra: str = "", *, rounds: int = 6) -> str:
 objective: {{metric: score, direction: minimize}}
 benchmark: {{command: python3 bench.py, timeout_seconds: 30}}
 metrics: {{collection: {{warmup_runs: 0, measurement_runs: {rounds}}}}}
-decision: {{max_rounds: 10}}
+decision: {{max_rounds: 8}}
 {extra}"""
 
 
@@ -49,6 +49,16 @@ def make_loop_repo(path: Path, extra: str = "", **kw: int) -> Path:
     commit_branch(repo, "autoresearch/c", {"factors/c.txt": "1.1\n"})
     commit_branch(repo, "autoresearch/d", {"README": "a no-op\n"})
     return repo
+
+
+UNINTERRUPTED = [
+    ("branch:autoresearch/a", "improved", "kept"),
+    ("branch:autoresearch/b", "improved", "kept"),
+    ("branch:autoresearch/c", "regressed", "discarded"),
+    ("branch:autoresearch/d", "unchanged", "discarded"),
+]
+"""What a run of :func:`make_loop_repo` decides when nothing interrupts it (the benchmark is
+deterministic, so this is the same for every such run, however slow)."""
 
 
 def history_of(repo: Path) -> list[dict]:
@@ -75,20 +85,17 @@ def test_sequential_loop_keeps_real_wins_and_advances_main(tmp_path: Path) -> No
     repo = make_loop_repo(tmp_path / "r")
     res = cli(["run"], cwd=repo)
     assert res.returncode == 0, res.stderr
-    assert decisions(repo) == [
-        ("branch:autoresearch/a", "improved", "kept"),
-        ("branch:autoresearch/b", "improved", "kept"),
-        ("branch:autoresearch/c", "regressed", "discarded"),
-        ("branch:autoresearch/d", "unchanged", "discarded"),
-    ]
+    assert decisions(repo) == UNINTERRUPTED
     assert "stopped: no untried candidates left" in res.stdout
     assert score_of(repo, "main") == 72.0
     # the keep is a merge commit with trailers; the discarded work is archived
     log = git(repo, "log", "-1", "--format=%B", "main")
     assert "Autoresearch-Metric: score" in log and "Autoresearch-Delta: -10.0%" in log
-    assert git(repo, "rev-parse", "refs/autoresearch/discarded/autoresearch/c") == git(
-        repo, "rev-parse", "autoresearch/c"
-    )
+    archived = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/autoresearch/")
+    assert archived.splitlines() == [
+        f"refs/autoresearch/discarded/autoresearch/{b} {git(repo, 'rev-parse', f'autoresearch/{b}')}"
+        for b in ("c", "d")
+    ]
     # the local forge recorded what GitHub would have seen
     actions = [
         json.loads(x) for x in (repo / ".git" / "autoresearch" / "forge.jsonl").read_text().splitlines()
@@ -270,16 +277,13 @@ print(f"BRANCH {branch} idea number {n}")
 
 
 def test_sigkill_mid_measurement_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    env = {"BENCH_SLEEP": "0.15"}
-    straight = make_loop_repo(tmp_path / "straight")
-    assert cli(["run"], cwd=straight, env=env).returncode == 0
-    expected = decisions(straight)
-
+    # the uninterrupted end state is UNINTERRUPTED and a best of 72.0, as
+    # test_sequential_loop_keeps_real_wins_and_advances_main shows on the same repository
     repo = make_loop_repo(tmp_path / "killed")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ci_autoresearch", "run"],
         cwd=repo,
-        env=base_env(env),
+        env=base_env({"BENCH_SLEEP": "0.15"}),  # slow runs, so the kill lands in a measurement
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -292,9 +296,9 @@ def test_sigkill_mid_measurement_then_resume_equals_uninterrupted(tmp_path: Path
     proc.wait()
     first = history_of(repo)
     assert 1 <= len(first) < 4
-    res = cli(["run"], cwd=repo, env=env)
+    res = cli(["run"], cwd=repo)
     assert res.returncode == 0, res.stderr
-    assert decisions(repo) == expected
+    assert decisions(repo) == UNINTERRUPTED
     lines = [
         line
         for _, sha in (x.split() for x in git(repo, "notes", "--ref=autoresearch", "list").splitlines())
@@ -302,7 +306,7 @@ def test_sigkill_mid_measurement_then_resume_equals_uninterrupted(tmp_path: Path
     ]
     keys = [json.loads(line)["key"] for line in lines]
     assert len(keys) == len(set(keys)) == 4  # nobody measured twice
-    assert score_of(repo, "main") == score_of(straight, "main") == 72.0
+    assert score_of(repo, "main") == 72.0
 
 
 def test_notes_pushed_and_concurrent_pushes_keep_both(tmp_path: Path) -> None:

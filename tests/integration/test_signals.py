@@ -143,7 +143,12 @@ def test_kill_9_of_the_tool_still_ends_the_benchmark_and_the_next_run_prunes(tmp
     assert survivors(pids) == []
     left = folders_of(proc.pid)
     assert left  # nobody removed the checkouts of the killed run…
-    (repo / ".autoresearch.yml").write_text(CONFIG.replace("measurement_runs: 30", "measurement_runs: 2"))
+    # the next run only has to start to prune: two rounds, no extension (30 rounds of 0.25 s otherwise)
+    (repo / ".autoresearch.yml").write_text(
+        CONFIG.replace("measurement_runs: 30", "measurement_runs: 2").replace(
+            "max_rounds: 30", "max_rounds: 2"
+        )
+    )
     res = cli(["compare", "main", "main"], cwd=repo, env={"PIDS": str(pids)})
     assert res.returncode == 0, res.stderr
     assert "removed 1 checkout folder(s) left by an interrupted run" in res.stderr
