@@ -156,9 +156,9 @@ def glance_cost(quick: bool) -> dict[str, Any]:
     rng = random.Random(7)
     base = [1.0 + rng.gauss(0, 0.03) for _ in range(200)]
     cand = [1.0 + rng.gauss(0, 0.03) for _ in range(200)]
-    looks = sequential.look_schedule(10, 200)
+    looks = sequential.look_schedule(10, 40 if quick else 200)
     sequential.paired_estimate(base[:10], cand[:10], confidence=0.95, looks=looks)  # the design, once
-    ns = (57, 121) if quick else (41, 57, 77, 99, 121, 150, 190)
+    ns = (17, 29) if quick else (41, 57, 77, 99, 121, 150, 190)
     out: dict[str, Any] = {"rounds": list(ns)}
     for key, interim in (("glance", True), ("added_look", False)):
         times = []

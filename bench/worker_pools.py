@@ -110,8 +110,8 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             for s in pool_specs(quick=False)
         ]
     if quick:
-        few = {"+0": 2, "-2": 1, "-1": 1}
-        brief: dict[str, Any] = {"max_rounds": rounds, "max_seconds": None}
+        few = {"+0": 1, "-2": 1, "-1": 1}
+        brief: dict[str, Any] = {"max_rounds": min(rounds, 15), "max_seconds": None}
         return [
             PoolSpec("cpu-separate", "cpu", "separate", True, 1, few, "one worker per side", **brief),
             PoolSpec("cpu-together", "cpu", "together", True, 1, few, "both sides in one", **brief),

@@ -82,14 +82,14 @@ def test_decision_quality_quick_then_replay(tmp_path: Path) -> None:
     # the rule before the sequential method, on the same samples
     assert "previous" in doc["live"]["cpu"]["results"] and "previous" in doc["synthetic"]["cv1"]["results"]
     # worker mode: pools of fresh worker processes, judged by the defaults (and min_effect 0.5 %)
-    assert set(doc["worker"]) == {"cpu-separate", "cpu-together", "cpu-pinned"}
+    assert set(doc["worker"]) == {"cpu-separate", "cpu-together", "cpu-unpinned"}
     for key, part in doc["worker"].items():
         pool = json.loads((tmp_path / f"samples-worker-{key}-quick.json").read_text())
         assert pool["schema"] == "ci-autoresearch-bench/worker-samples@1"
         for cell in pool["cells"].values():
             for trial in cell["trials"]:
-                assert 1 <= len(trial["rounds"]) <= 30 and trial["calls"] >= 1
-                assert all(r["b"][0] > 0 and r["c"][0] > 0 and len(r["bb"]) == 2 for r in trial["rounds"])
+                assert 1 <= len(trial["rounds"]) <= pool["rounds"] == 15 and trial["calls"] >= 1
+                assert all(r["b"][0] > 0 and r["c"][0] > 0 and len(r["bb"]) == 1 for r in trial["rounds"])
         aa = part["results"]["ci-autoresearch"]["+0"]
         assert aa["n"] >= 1 and aa["seconds_max"] > 0 and 0.0 <= aa["unchanged_rate"] <= 1.0
         assert part["noise"]["round_log_ratio_sd_robust"] is not None
@@ -106,6 +106,21 @@ def test_decision_quality_quick_then_replay(tmp_path: Path) -> None:
         k: w["results"] for k, w in doc["worker"].items()
     }
     assert "| ci-autoresearch (defaults) |" in replay.stdout
+
+
+def test_worker_designs_quick(tmp_path: Path) -> None:
+    res = run_bench("worker_designs.py", tmp_path)
+    doc = json.loads((tmp_path / "worker_designs-quick.json").read_text())
+    assert doc["schema"] == "ci-autoresearch-bench/worker-designs@1"
+    check_machine(doc)
+    assert {"before", "defaults", "together"} <= set(doc["designs"])
+    for design in doc["designs"].values():
+        assert design["seconds_per_round_median"] > 0 and design["calls_per_block"] >= 1
+        for metric in ("wall_time", "cpu_time"):
+            assert design[metric]["sd_robust"] >= 0 and design[metric]["half_width_60s"] >= 0
+    cost = doc["progress_estimate_cost"]
+    assert len(cost["glance"]["seconds"]) == len(cost["added_look"]["seconds"]) == len(cost["rounds"])
+    assert "| `defaults`: one block of 20 ms, pinned (the defaults) |" in res.stdout
 
 
 def test_overhead_quick(tmp_path: Path) -> None:
