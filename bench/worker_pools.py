@@ -146,6 +146,16 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             "the CPU loop 24 times longer (about 0.35 s a call), one worker process per side",
         ),
         PoolSpec(
+            "cpu-separate-400",
+            "cpu",
+            "separate",
+            True,
+            1,
+            {"+0": 60, "-2": 30, "-1": 30},
+            "the defaults with up to 400 rounds (decision.max_rounds: 400): the time plan fills the minute",
+            max_rounds=400,
+        ),
+        PoolSpec(
             "cpu-unpinned",
             "cpu",
             "separate",
