@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,15 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
+
+
+def robust_sd(values: Sequence[float]) -> float | None:
+    """1.4826 x the median absolute deviation: the SD of normal data, not inflated by heavy tails;
+    None for fewer than two values."""
+    if len(values) < 2:
+        return None
+    med = statistics.median(values)
+    return 1.4826 * statistics.median(abs(v - med) for v in values)
 
 
 def pct(x: float | None, digits: int = 1) -> str:

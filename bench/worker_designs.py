@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +61,6 @@ DESIGNS = (
     Design("together-short", "together", 1, 0.02, False, "both sides in one worker, one block of 20 ms"),
     Design("together", "together", 1, 0.02, True, "both sides in one worker, one block, pinned"),
 )
-
-
-def _robust_sd(values: Sequence[float]) -> float:
-    med = statistics.median(values)
-    return 1.4826 * statistics.median(abs(v - med) for v in values)
 
 
 def _session(design: Design, root: Path, env: dict[str, str], units: int, quick: bool) -> WorkerRounds:
@@ -137,7 +131,7 @@ def measure(rounds: int, units: int, *, quick: bool, seed: int = 1) -> dict[str,
             }
             for index, metric in ((0, "wall_time"), (1, "cpu_time")):
                 values = [pair[index] for pair in logs[d.key]]
-                sd, robust = statistics.stdev(values), _robust_sd(values)
+                sd, robust = statistics.stdev(values), common.robust_sd(values) or 0.0
                 row[metric] = {
                     "median": statistics.median(values),
                     "sd": sd,

@@ -51,7 +51,7 @@ from ci_autoresearch.decide.sequential import look_schedule
 from ci_autoresearch.decide.stopping import rounds_within
 from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
-from ci_autoresearch.measure.worker import Channel, WorkerPlan, WorkerRounds
+from ci_autoresearch.measure.worker import Channel, SideName, WorkerPlan, WorkerRounds
 from ci_autoresearch.measure.worker_process import WorkerProcess, available_cpus, start_worker
 
 WORKER_SAMPLES_SCHEMA = "ci-autoresearch-bench/worker-samples@1"
@@ -215,7 +215,7 @@ class WorkerRecorder:
         look (as the tool plans them), fewer once ``enough`` says every rule has decided."""
         config = worker_config(quick=quick, sides=spec.sides, pin=spec.pin)
         plan = WorkerPlan.from_config(config)
-        checkouts = {
+        checkouts: dict[SideName, Path] = {
             "baseline": self.checkout(base_units, "a"),
             "candidate": self.checkout(cand_units, "b"),
         }
@@ -422,13 +422,6 @@ def round_seconds(pool: Mapping[str, Any]) -> dict[float, list[tuple[float, list
     }
 
 
-def _robust_sd(values: Sequence[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    med = statistics.median(values)
-    return 1.4826 * statistics.median(abs(v - med) for v in values)
-
-
 def worker_noise(pool: Mapping[str, Any]) -> dict[str, Any]:
     """Per-process and per-block spread: why the process, not the block, is the unit."""
     aa = pool["cells"].get("+0", {"trials": []})["trials"]
@@ -461,15 +454,15 @@ def worker_noise(pool: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "median_call_s": statistics.median(r["b"][0] / 1e9 for r in rounds) if rounds else None,
         "calls_per_block_median": statistics.median(calls) if calls else None,
-        "round_log_ratio_sd_robust": _robust_sd(between),
+        "round_log_ratio_sd_robust": common.robust_sd(between),
         "round_log_ratio_sd": statistics.stdev(between) if len(between) > 1 else None,
-        "block_within_process_sd_robust": _robust_sd(within),
-        "block_pair_log_ratio_sd_robust": _robust_sd(pairs),
+        "block_within_process_sd_robust": common.robust_sd(within),
+        "block_pair_log_ratio_sd_robust": common.robust_sd(pairs),
         "single_pair_aa_medians": {
             "n": len(first),
             "min": min(first) if first else None,
             "max": max(first) if first else None,
-            "sd_robust": _robust_sd(first),
+            "sd_robust": common.robust_sd(first),
             "share_beyond_1pct": sum(abs(v) > math.log1p(0.01) for v in first) / len(first)
             if first
             else None,
