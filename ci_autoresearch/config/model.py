@@ -75,7 +75,7 @@ BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of ben
 WORKER_METRICS: tuple[str, ...] = ("wall_time", "cpu_time", "max_rss")
 #: Worker mode's defaults for ``decision.max_rounds`` and ``decision.max_seconds`` when neither is given:
 #: its rounds are short (a fresh worker or two, a block each), so many fit in a minute.
-WORKER_MAX_ROUNDS = 200
+WORKER_MAX_ROUNDS = 400
 WORKER_MAX_SECONDS = 60.0
 
 

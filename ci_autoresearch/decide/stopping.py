@@ -25,9 +25,16 @@ def _final_half_width(estimate: Estimate, max_rounds: int) -> float | None:
     return look.final_boundary * look.se * math.sqrt(estimate.n / max(max_rounds, estimate.n))
 
 
-def rounds_within(seconds: float, *, rounds: int, elapsed: float, max_rounds: int) -> int:
-    """The rounds that fit in ``seconds`` of measuring at the pace so far (``rounds`` took ``elapsed``
-    seconds, calibration included): at least ``rounds``, at most ``max_rounds``.
+#: The share of ``decision.max_seconds`` the first look plans rounds for: the rest absorbs a pace that
+#: slows later (a busier machine); :func:`next_look_in_time` ends a session that is slower even so.
+PLAN_SHARE = 0.9
+
+
+def rounds_within(
+    seconds: float, *, rounds: int, elapsed: float, max_rounds: int, share: float = PLAN_SHARE
+) -> int:
+    """The rounds that fit in ``share`` of ``seconds`` of measuring at the pace so far (``rounds`` took
+    ``elapsed`` seconds, calibration included): at least ``rounds``, at most ``max_rounds``.
 
     A session plans its remaining looks with it once, at its first look, from how long its rounds took
     -- never from what they measured -- so the looks are still fixed before any verdict can be read
@@ -35,7 +42,20 @@ def rounds_within(seconds: float, *, rounds: int, elapsed: float, max_rounds: in
     """
     if rounds <= 0 or elapsed <= 0.0 or not math.isfinite(elapsed):
         return max_rounds
-    return max(rounds, min(max_rounds, math.floor(seconds * rounds / elapsed)))
+    return max(rounds, min(max_rounds, math.floor(share * seconds * rounds / elapsed)))
+
+
+def next_look_in_time(seconds: float, *, rounds: int, elapsed: float, target: int) -> bool:
+    """Whether a session whose ``rounds`` took ``elapsed`` seconds (calibration included) reaches its
+    next look, at ``target`` rounds, within ``seconds`` at that pace.
+
+    When it would not, the session ends at the look it is at (``decision.max_seconds``). Ending at a
+    look is decided from durations only, and a look's boundary holds whether or not later looks come,
+    so the verdict's error rate holds; the verdict is the one at this look.
+    """
+    if rounds <= 0 or not math.isfinite(elapsed):
+        return True
+    return elapsed * target / rounds <= seconds
 
 
 def resolution(estimate: Estimate, *, max_rounds: int) -> float | None:

@@ -26,7 +26,7 @@ from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, write_json
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide.sequential import look_schedule, paired_estimate
-from ci_autoresearch.decide.stopping import rounds_to_add, rounds_within
+from ci_autoresearch.decide.stopping import next_look_in_time, rounds_to_add, rounds_within
 from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
@@ -385,7 +385,7 @@ def _measure_until_decided(session: _Session) -> Decision:
             max_rounds=config.decision.max_rounds,
             min_effect=config.decision.min_effect,
         )
-        if more <= 0:
+        if more <= 0 or _out_of_time(session, session.rounds + more, time.perf_counter() - started):
             return decision
         target = session.rounds + more
         message = f"inconclusive after {session.rounds} rounds; adding {more}"
@@ -412,6 +412,20 @@ def _plan_within(session: _Session, elapsed: float) -> Config:
         )
         session.progress(Progress(phase="note", round=session.rounds, message=message))
     return session.config
+
+
+def _out_of_time(session: _Session, target: int, elapsed: float) -> bool:
+    """Whether the next look, at ``target`` rounds, would end after ``decision.max_seconds`` at the pace
+    so far: then the session ends at this look (with a note); the verdict is this look's."""
+    limit = session.config.decision.max_seconds
+    if limit is None or next_look_in_time(limit, rounds=session.rounds, elapsed=elapsed, target=target):
+        return False
+    message = (
+        f"{session.rounds} rounds took {elapsed:.1f} s: the next look, at {target} rounds, would end "
+        f"after {limit:g} s (decision.max_seconds); ending at this look"
+    )
+    session.progress(Progress(phase="note", round=session.rounds, message=message))
+    return True
 
 
 def _play_rounds(session: _Session, target: int, rng: random.Random) -> None:

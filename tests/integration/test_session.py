@@ -15,6 +15,7 @@ from ci_autoresearch.config import load_config_text
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import sequential
 from ci_autoresearch.errors import MeasurementError
+from ci_autoresearch.measure import session as session_module
 from ci_autoresearch.measure.runner import RunResult
 from ci_autoresearch.measure.session import Progress, compare_refs
 from ci_autoresearch.measure.sides import Side, SideRunner
@@ -62,8 +63,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return r
 
 
-def compare(repo: Path, tmp_path: Path, values: Values) -> tuple[FakeRunner, list[Progress], Comparison]:
-    config = load_config_text(CONFIG, source=".autoresearch.yml")
+def compare(
+    repo: Path, tmp_path: Path, values: Values, text: str = CONFIG
+) -> tuple[FakeRunner, list[Progress], Comparison]:
+    config = load_config_text(text, source=".autoresearch.yml")
     runner = FakeRunner(config, tmp_path / "logs", values)
     events: list[Progress] = []
     comparison = compare_refs(
@@ -108,6 +111,65 @@ def test_a_clear_improvement_is_decided_at_a_later_look_in_abba_order(repo: Path
     ]
     assert comparison.metrics["score"].baseline == tuple(100.0 + n % 3 for n in range(1, 15))
     assert comparison.metrics["score"].candidate == tuple(80.0 + n % 2 for n in range(1, 15))
+
+
+class FakeClock:
+    """The session's clock (``time.perf_counter`` and ``time.monotonic`` in its module), advanced by the
+    runs: ``seconds(label)`` per run."""
+
+    def __init__(self, seconds: Callable[[str], float]) -> None:
+        self.now = 0.0
+        self.seconds = seconds
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    monotonic = perf_counter
+
+
+def test_a_session_ends_at_a_look_when_the_next_would_end_after_max_seconds(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decision.max_seconds: the first six rounds are quick, so the first look plans all 30 rounds; then
+    every run takes 1.5 s, and at the second look (9 rounds, 9.1 s) the third (14) would end after 10 s:
+    the session ends there, inconclusive, where without the limit it decides at 14 (above)."""
+    clock = FakeClock(lambda label: 1.5 if label.startswith("round") and int(label[5:]) > 6 else 0.01)
+    monkeypatch.setattr(session_module, "time", clock)
+
+    class TimedRunner(FakeRunner):
+        def once(self, side: Side, label: str) -> dict[str, float]:
+            clock.now += clock.seconds(label)
+            return super().once(side, label)
+
+    text = CONFIG.replace("{max_rounds: 30,", "{max_rounds: 30, max_seconds: 10,")
+    config = load_config_text(text, source=".autoresearch.yml")
+    runner = TimedRunner(
+        config, tmp_path / "logs", lambda side, n: 100.0 + n % 3 if side == "baseline" else 80.0 + n % 2
+    )
+    events: list[Progress] = []
+    comparison = compare_refs(
+        repo,
+        config,
+        "main",
+        "cand",
+        env=base_env(),
+        log_dir=tmp_path / "logs",
+        progress=events.append,
+        runner=runner,
+    )
+    assert [(e.phase, e.round, e.total) for e in events if e.phase not in ("warmup", "round")] == [
+        ("extend", 6, 9),
+        ("note", 9, 0),
+        ("done", 9, 9),
+    ]
+    [note] = [e.message for e in events if e.phase == "note"]
+    assert note == (
+        "9 rounds took 9.1 s: the next look, at 14 rounds, would end after 10 s (decision.max_seconds); "
+        "ending at this look"
+    )
+    assert comparison.verdict == "inconclusive"
+    assert comparison.rounds == 9
+    assert runner.calls[-1] == "candidate.round9"
 
 
 def test_a_session_that_cannot_resolve_stops_early(repo: Path, tmp_path: Path) -> None:

@@ -124,10 +124,23 @@ def test_a_round_cut_short_is_left_out() -> None:
 
 
 def test_the_rounds_that_fit_in_the_time_allowed() -> None:
-    """Planned from the pace of the first look: 10 rounds in 2 s fit 300 in 60 s, capped by max_rounds;
-    never fewer than already measured; no pace known, no change."""
+    """Planned from the pace of the first look, for nine tenths of the time (the rest absorbs a slower
+    pace later): 10 rounds in 2 s fit 270 in 54 s, capped by max_rounds; never fewer than already
+    measured; no pace known, no change."""
+    assert stopping.PLAN_SHARE == 0.9
     assert stopping.rounds_within(60.0, rounds=10, elapsed=2.0, max_rounds=200) == 200
-    assert stopping.rounds_within(60.0, rounds=10, elapsed=15.0, max_rounds=200) == 40
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=2.0, max_rounds=400) == 270
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=15.0, max_rounds=200) == 36
+    assert stopping.rounds_within(60.0, rounds=10, elapsed=15.0, max_rounds=200, share=1.0) == 40
     assert stopping.rounds_within(60.0, rounds=10, elapsed=100.0, max_rounds=200) == 10
     assert stopping.rounds_within(60.0, rounds=0, elapsed=0.0, max_rounds=30) == 30
     assert stopping.rounds_within(60.0, rounds=10, elapsed=float("inf"), max_rounds=30) == 30
+
+
+def test_a_look_is_the_last_when_the_next_would_end_after_the_time_allowed() -> None:
+    """At the pace so far: 120 rounds in 30 s reach 180 by 45 s (in time) but not 270 by 67.5 s."""
+    assert stopping.next_look_in_time(60.0, rounds=120, elapsed=30.0, target=180)
+    assert stopping.next_look_in_time(60.0, rounds=120, elapsed=40.0, target=180)
+    assert not stopping.next_look_in_time(60.0, rounds=120, elapsed=30.0, target=270)
+    assert not stopping.next_look_in_time(60.0, rounds=120, elapsed=40.1, target=180)
+    assert stopping.next_look_in_time(60.0, rounds=0, elapsed=0.0, target=10)
