@@ -48,6 +48,7 @@ recompute the tables from the recorded samples (about 5 minutes).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -208,7 +209,12 @@ class Rule:
 
 
 def tool_rule(
-    config: Config, *, previous: bool = False, shape: float | None = None, futility: bool = True
+    config: Config,
+    *,
+    previous: bool = False,
+    shape: float | None = None,
+    futility: bool = True,
+    clock: Sequence[float] | None = None,
 ) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.session.compare_refs`` takes it (its loop, not a copy
     of its statistics): ``measurement_runs`` rounds, then ``stopping.rounds_to_add`` more while
@@ -219,13 +225,21 @@ def tool_rule(
     median with Wilcoxon's p at 95 % at every look, and its futility rule), on the same loop.
     ``shape``: the same method with other critical values (0.5: Pocock's constant ones), a design
     alternative under study. ``futility=False``: never stop early for futility (rounds are added while
-    inconclusive, up to ``max_rounds``): the most rounds any futility rule can need.
+    inconclusive, up to ``max_rounds``): the most rounds any futility rule can need. ``clock``: the
+    seconds by the end of each round (calibration included), for ``decision.max_seconds``: a session
+    ends at a look when the next would end after it (``stopping.next_look_in_time``).
     """
     name = config.objective.metric
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
     warmup = config.collection.warmup_runs
     confidence, min_effect = config.decision.confidence, config.decision.min_effect
     looks = sequential.look_schedule(first, config.decision.max_rounds)
+
+    def in_time(rounds: int, target: int) -> bool:
+        limit = config.decision.max_seconds
+        if clock is None or limit is None:
+            return True
+        return stopping.next_look_in_time(limit, rounds=rounds, elapsed=clock[rounds - 1], target=target)
 
     def rule(base: Sequence[float], cand: Sequence[float]) -> Outcome:
         target = first
@@ -263,7 +277,7 @@ def tool_rule(
                 more = previous_rule.rounds_to_add(
                     est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
                 )
-            if more <= 0:
+            if more <= 0 or not in_time(rounds, rounds + more):
                 break
             target = rounds + more
         return Outcome(
@@ -1030,10 +1044,12 @@ WORKER_CELL_RULES = {"-1": ("ci-autoresearch", "min-effect-0.005")}
 WORKER_DEADLINE_S = 60.0
 
 
-def _worker_rule(params: Mapping[str, Any], metric: str, max_rounds: int) -> DecideFn:
-    """The tool's rule in worker mode for a trial whose first look planned ``max_rounds``
+def _worker_config(
+    params: Mapping[str, Any], metric: str, max_rounds: int, max_seconds: float | None
+) -> Config:
+    """The tool's configuration in worker mode for a trial whose first look planned ``max_rounds``
     (``worker_pools.planned_rounds``: the rounds that fit in ``decision.max_seconds``)."""
-    return tool_rule(tool_config(metric=metric, max_rounds=max_rounds, **params))
+    return tool_config(metric=metric, max_rounds=max_rounds, max_seconds=max_seconds, **params)
 
 
 def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: int) -> bool:
@@ -1070,7 +1086,8 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
     times = worker_pools.round_seconds(pool)
     per_process = 1 if pool["sides"] == "together" else 2
     out: dict[str, Any] = {}
-    rules: dict[tuple[str, int], DecideFn] = {}
+    plan = worker_pools.time_plan(pool)
+    configs: dict[tuple[str, int], Config] = {}
     for key, _, params in WORKER_RULES:
         per: dict[str, Any] = {}
         for effect, trials in cells.items():
@@ -1079,11 +1096,17 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
             outcomes, seconds = [], []
             for (b, c), (calibration, rounds_s) in zip(trials, times[effect], strict=True):
                 planned = worker_pools.planned_rounds(
-                    pool["rounds"], pool.get("max_seconds"), calibration, [{"ms": x * 1000} for x in rounds_s]
+                    pool["rounds"],
+                    pool.get("max_seconds"),
+                    calibration,
+                    [{"ms": x * 1000} for x in rounds_s],
+                    share=plan.share,
                 )
-                if (key, planned) not in rules:
-                    rules[key, planned] = _worker_rule(params, metric, planned)
-                o = rules[key, planned](b, c)
+                if (key, planned) not in configs:
+                    limit = pool.get("max_seconds") if plan.deadline else None
+                    configs[key, planned] = _worker_config(params, metric, planned, limit)
+                clock = list(itertools.accumulate(rounds_s, initial=calibration))[1:]
+                o = tool_rule(configs[key, planned], clock=clock)(b, c)
                 outcomes.append(o)
                 seconds.append(calibration + math.fsum(rounds_s[: o.rounds]))
             summary = summarise(outcomes)
@@ -1357,6 +1380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="record this fraction of each worker pool's trials (default 1: 300 A/A, 100 per effect)",
     )
     p.add_argument(
+        "--worker-pools",
+        metavar="KEY,...",
+        help="record only these worker pools (e.g. cpu-separate); the others as recorded in --out-dir",
+    )
+    p.add_argument(
         "--record-worker-only",
         action="store_true",
         help="take the process pools from their samples files (as --replay) and record worker mode",
@@ -1460,6 +1488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say=_say,
                 enough=worker_enough,
                 scale=args.worker_scale,
+                only=args.worker_pools.split(",") if args.worker_pools else None,
             )
             elapsed["worker_recording"] = time.perf_counter() - t0
         overhead = out_dir / "overhead.json"

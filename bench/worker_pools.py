@@ -48,7 +48,7 @@ from ci_autoresearch.config.model import (
     WorkerConfig,
 )
 from ci_autoresearch.decide.sequential import look_schedule
-from ci_autoresearch.decide.stopping import rounds_within
+from ci_autoresearch.decide.stopping import PLAN_SHARE, rounds_within
 from ci_autoresearch.measure.scrub import scrub_env
 from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.measure.worker import Channel, SideName, WorkerPlan, WorkerRounds
@@ -92,6 +92,9 @@ class PoolSpec:
     description: str
     max_rounds: int = WORKER_MAX_ROUNDS  # decision.max_rounds of the comparisons (worker mode's default)
     max_seconds: float | None = WORKER_MAX_SECONDS  # decision.max_seconds (worker mode's default)
+    # how the tool plans to max_seconds: the share of it the first look plans rounds for, and whether a
+    # session ends at a look whose next would end after it (the tool's since 2026-12-07)
+    time_plan: tuple[float, bool] = (PLAN_SHARE, True)
 
 
 def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[PoolSpec]:
@@ -146,14 +149,15 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             "the CPU loop 24 times longer (about 0.35 s a call), one worker process per side",
         ),
         PoolSpec(
-            "cpu-separate-400",
+            "cpu-separate-200",
             "cpu",
             "separate",
             True,
             1,
-            {"+0": 60, "-2": 30, "-1": 30},
-            "the defaults with up to 400 rounds (decision.max_rounds: 400): the time plan fills the minute",
-            max_rounds=400,
+            {"+0": 300, "-2": 100, "-1": 100},
+            "the defaults of 2026-11-30: up to 200 rounds, the first look planning all of the 60 s",
+            max_rounds=200,
+            time_plan=(1.0, False),
         ),
         PoolSpec(
             "cpu-unpinned",
@@ -252,7 +256,9 @@ class WorkerRecorder:
                     }
                 )
                 if len(out) == FIRST_LOOK:
-                    cap = planned_rounds(spec.max_rounds, spec.max_seconds, calibration_s, out)
+                    cap = planned_rounds(
+                        spec.max_rounds, spec.max_seconds, calibration_s, out, share=spec.time_plan[0]
+                    )
                     looks = set(look_schedule(FIRST_LOOK, cap))
                 if len(out) >= cap:
                     break
@@ -266,14 +272,32 @@ class WorkerRecorder:
 
 
 def planned_rounds(
-    max_rounds: int, max_seconds: float | None, calibration_s: float, rounds: Sequence[Mapping[str, Any]]
+    max_rounds: int,
+    max_seconds: float | None,
+    calibration_s: float,
+    rounds: Sequence[Mapping[str, Any]],
+    *,
+    share: float = PLAN_SHARE,
 ) -> int:
     """The ``max_rounds`` the tool plans at its first look (``FIRST_LOOK`` rounds, calibration
     included) for ``decision.max_seconds`` (``stopping.rounds_within``); ``max_rounds`` without it."""
     if max_seconds is None or len(rounds) < FIRST_LOOK:
         return max_rounds
     elapsed = calibration_s + math.fsum(r["ms"] for r in rounds[:FIRST_LOOK]) / 1000.0
-    return rounds_within(max_seconds, rounds=FIRST_LOOK, elapsed=elapsed, max_rounds=max_rounds)
+    return rounds_within(max_seconds, rounds=FIRST_LOOK, elapsed=elapsed, max_rounds=max_rounds, share=share)
+
+
+@dataclass(frozen=True)
+class TimePlan:
+    share: float  # of decision.max_seconds, planned for at the first look
+    deadline: bool  # a session ends at a look whose next would end after decision.max_seconds
+
+
+def time_plan(pool: Mapping[str, Any]) -> TimePlan:
+    """How the tool planned a recorded pool's rounds (pools recorded before the key: all of the time,
+    no deadline at later looks)."""
+    plan = pool.get("time_plan") or {"share": 1.0, "deadline": False}
+    return TimePlan(share=float(plan["share"]), deadline=bool(plan["deadline"]))
 
 
 def _ns(seconds: float | None) -> int:
@@ -307,6 +331,7 @@ def new_worker_pool(spec: PoolSpec, units: int, machine: Mapping[str, Any], *, q
         },
         "rounds": spec.max_rounds,
         "max_seconds": spec.max_seconds,
+        "time_plan": {"share": spec.time_plan[0], "deadline": spec.time_plan[1]},
         "order": "abba",
         "unit": "nanoseconds per call",
         "cells": {
@@ -332,9 +357,19 @@ def record_worker_pools(
     say: Any,
     enough: Enough | None = None,
     scale: float = 1.0,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Record (or continue) every worker pool; returns ``{pool key: pool}``."""
+    """Record (or continue) every worker pool, or only those named in ``only`` (the others as recorded
+    in ``out_dir``); returns ``{pool key: pool}``."""
     specs = pool_specs(quick=quick, scale=scale, rounds=rounds)
+    recorded = {}
+    if only is not None:
+        keys = [s.key for s in specs]
+        unknown = sorted(set(only) - set(keys))
+        if unknown:
+            raise SystemExit(f"--worker-pools: no pool {', '.join(unknown)}; the pools: {', '.join(keys)}")
+        recorded = {k: v for k, v in load_worker_pools(out_dir, quick).items() if k not in only}
+        specs = [s for s in specs if s.key in only]
     pools: dict[str, Any] = {}
     for spec in specs:
         path = worker_samples_path(out_dir, spec.key, quick)
@@ -381,7 +416,9 @@ def record_worker_pools(
         for key, p in pools.items():
             p["recording_seconds"] = p.get("recording_seconds", 0.0) + (time.perf_counter() - started)
             common.write_json(worker_samples_path(out_dir, key, quick), p, compact=True)
-    return pools
+    order = [s.key for s in pool_specs(quick=quick)]
+    both = recorded | pools
+    return {k: both[k] for k in sorted(both, key=order.index)}
 
 
 def load_worker_pools(out_dir: Path, quick: bool) -> dict[str, Any]:
