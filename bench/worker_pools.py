@@ -362,7 +362,7 @@ def record_worker_pools(
     """Record (or continue) every worker pool, or only those named in ``only`` (the others as recorded
     in ``out_dir``); returns ``{pool key: pool}``."""
     specs = pool_specs(quick=quick, scale=scale, rounds=rounds)
-    recorded = {}
+    recorded: dict[str, Any] = {}
     if only is not None:
         keys = [s.key for s in specs]
         unknown = sorted(set(only) - set(keys))
@@ -375,6 +375,16 @@ def record_worker_pools(
         path = worker_samples_path(out_dir, spec.key, quick)
         if resume and path.is_file():
             pools[spec.key] = json.loads(path.read_text())
+            design = (
+                pools[spec.key]["rounds"],
+                pools[spec.key].get("max_seconds"),
+                time_plan(pools[spec.key]),
+            )
+            if design != (spec.max_rounds, spec.max_seconds, TimePlan(*spec.time_plan)):
+                raise SystemExit(
+                    f"--resume: {path} was design with other limits or time plan than the pool's now "
+                    f"{design}; record it anew (move the file away) or name other pools (--worker-pools)"
+                )
             done = sum(len(c["trials"]) for c in pools[spec.key]["cells"].values())
             say(f"worker {spec.key}: resuming {path} ({done} trials recorded)")
         else:
