@@ -382,7 +382,7 @@ def record_worker_pools(
             )
             if design != (spec.max_rounds, spec.max_seconds, TimePlan(*spec.time_plan)):
                 raise SystemExit(
-                    f"--resume: {path} was design with other limits or time plan than the pool's now "
+                    f"--resume: {path} was recorded with other limits or time plan than the pool has now "
                     f"{design}; record it anew (move the file away) or name other pools (--worker-pools)"
                 )
             done = sum(len(c["trials"]) for c in pools[spec.key]["cells"].values())
