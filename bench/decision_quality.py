@@ -19,7 +19,7 @@ candidate's *whole run* then differs by ``e``. The effect actually realised is e
 afterwards (the median log-ratio of all its rounds) and reported next to the nominal one.
 
 Each trial is one comparison as ``compare`` does it: ``max_rounds`` rounds in ABBA order
-(``measure.session.round_order``), the wall time and CPU time of every run recorded. Trials of all
+(``measure.rounds.round_order``), the wall time and CPU time of every run recorded. Trials of all
 workloads and effects are shuffled together so that the machine's slow changes of load hit every cell
 alike. Each rule then reads only the samples it would have measured:
 
@@ -79,9 +79,9 @@ from ci_autoresearch.decide import sequential, stats, stopping
 from ci_autoresearch.decide.verdict import decide
 from ci_autoresearch.errors import AutoresearchError
 from ci_autoresearch.measure import metrics
+from ci_autoresearch.measure.rounds import round_order
 from ci_autoresearch.measure.runner import run_measured
 from ci_autoresearch.measure.scrub import scrub_env
-from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.measure.valgrind import require_valgrind, wrap_for_instructions
 from ci_autoresearch.model import Estimate
 

@@ -49,8 +49,8 @@ from ci_autoresearch.config.model import (
 )
 from ci_autoresearch.decide.sequential import look_schedule
 from ci_autoresearch.decide.stopping import PLAN_SHARE, rounds_within
+from ci_autoresearch.measure.rounds import round_order
 from ci_autoresearch.measure.scrub import scrub_env
-from ci_autoresearch.measure.session import round_order
 from ci_autoresearch.measure.worker import Channel, SideName, WorkerPlan, WorkerRounds
 from ci_autoresearch.measure.worker_process import WorkerProcess, available_cpus, start_worker
 

@@ -18,7 +18,7 @@ from ci_autoresearch.errors import EXIT_INTERRUPTED, AutoresearchError
 from ci_autoresearch.interrupt import Interrupted, signals_interrupt
 
 if TYPE_CHECKING:
-    from ci_autoresearch.measure.session import Progress
+    from ci_autoresearch.measure.progress import Progress
 
 
 def last_word(line: str) -> None:

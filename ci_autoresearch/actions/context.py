@@ -17,7 +17,7 @@ from ci_autoresearch.actions.plan import config_at
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.errors import AutoresearchError, BadInputError
 from ci_autoresearch.history import notes as history
-from ci_autoresearch.measure.session import ProgressFn
+from ci_autoresearch.measure.progress import ProgressFn
 from ci_autoresearch.model import Comparison, Evaluation
 
 DEFAULT_REMOTE = "origin"  # the remote a CI checkout has (actions/checkout)

@@ -35,8 +35,9 @@ from ci_autoresearch.errors import BadInputError
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.measure import overlay
 from ci_autoresearch.measure.environment import detect_environment, now_iso
+from ci_autoresearch.measure.progress import ProgressFn
 from ci_autoresearch.measure.scrub import secrets_in
-from ci_autoresearch.measure.session import ProgressFn, compare_refs
+from ci_autoresearch.measure.session import compare_refs
 from ci_autoresearch.model import Candidate, Comparison, Evaluation, RefInfo, Result
 
 MAX_LOG_TAIL = 4000

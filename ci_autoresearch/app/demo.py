@@ -23,7 +23,8 @@ from ci_autoresearch import git
 from ci_autoresearch.config import load_config
 from ci_autoresearch.errors import BadInputError
 from ci_autoresearch.history.state import runs_dir
-from ci_autoresearch.measure.session import ProgressFn, compare_refs
+from ci_autoresearch.measure.progress import ProgressFn
+from ci_autoresearch.measure.session import compare_refs
 from ci_autoresearch.report.text import comparison_text
 
 PROGRAM = '''\

@@ -32,7 +32,8 @@ from ci_autoresearch.history import recover
 from ci_autoresearch.history.convergence import LoopState, StopReason, state_from, stop_reason
 from ci_autoresearch.history.recorded import is_standalone, key_for, provenance
 from ci_autoresearch.measure.environment import detect_environment, now_iso
-from ci_autoresearch.measure.session import ProgressFn, compare_refs
+from ci_autoresearch.measure.progress import ProgressFn
+from ci_autoresearch.measure.session import compare_refs
 from ci_autoresearch.model import BenchmarkFiles, Candidate, Change, Comparison, Evaluation, RefInfo
 from ci_autoresearch.report.markdown import evaluation_markdown, pull_request_body
 

@@ -23,7 +23,8 @@ from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide.stats import summary
 from ci_autoresearch.history import notes as history
 from ci_autoresearch.measure import overlay
-from ci_autoresearch.measure.session import ProgressFn, compare_refs
+from ci_autoresearch.measure.progress import ProgressFn
+from ci_autoresearch.measure.session import compare_refs
 from ci_autoresearch.model import BenchmarkFiles, Evaluation
 
 COMPARE_SOURCE = "compare:"

@@ -1,11 +1,10 @@
-"""A measuring session: worktrees, setup, gate, warm-up and interleaved rounds.
+"""A measuring session: worktrees, setup, gate, warm-up, the rounds, and how it ended.
 
-``compare_refs`` measures both sides in the same run, one round = one run of each side (or, in worker
-mode, fresh worker processes timing blocks of calls: :mod:`ci_autoresearch.measure.worker`), in ABBA or seeded
-random order, so slow drifts of the machine hit both sides alike and rounds pair up. The rounds give
-samples; at the looks of ``sequential.look_schedule`` the decision comes from
-:func:`~ci_autoresearch.decide.verdict.decide`, and rounds are added while it is inconclusive, up to
-``decision.max_rounds``. ``measure_ref`` (:mod:`ci_autoresearch.measure.single`) measures one ref on its own.
+``compare_refs`` measures both sides in the same run, each in a private clone: setup on each side, the
+gate on the candidate, warm-up runs, then interleaved rounds until decided
+(:mod:`ci_autoresearch.measure.rounds`: the order, the looks, the time plan). A failing or tampering
+candidate ends the comparison ``invalid`` with what was measured; a signal leaves the partial result in
+the log directory. ``measure_ref`` (:mod:`ci_autoresearch.measure.single`) measures one ref on its own.
 The sides and their runner are :mod:`ci_autoresearch.measure.sides`, the gate
 :mod:`ci_autoresearch.measure.gate`.
 """
@@ -13,26 +12,24 @@ The sides and their runner are :mod:`ci_autoresearch.measure.sides`, the gate
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ci_autoresearch import git
 from ci_autoresearch.artifacts import comparison_to_json, write_json
 from ci_autoresearch.config.model import Config
-from ci_autoresearch.decide.sequential import look_schedule, paired_estimate
-from ci_autoresearch.decide.stopping import next_look_in_time, rounds_to_add, rounds_within
-from ci_autoresearch.decide.verdict import Decision, comparison_of, decide, resolution_text
+from ci_autoresearch.decide.sequential import look_schedule
+from ci_autoresearch.decide.verdict import Decision, comparison_of, decide
 from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
 from ci_autoresearch.measure import overlay, sandbox
 from ci_autoresearch.measure.environment import detect_environment, now_iso
 from ci_autoresearch.measure.gate import protected_paths_gate, run_gate
+from ci_autoresearch.measure.progress import Progress, ProgressFn, ignore_progress
+from ci_autoresearch.measure.rounds import Session, measure_until_decided
 from ci_autoresearch.measure.sides import (
     CandidateFailed,
     Side,
@@ -41,43 +38,17 @@ from ci_autoresearch.measure.sides import (
     Tampered,
     measure_side,
     output_tail,
-    worker_round,
 )
 from ci_autoresearch.measure.worker import WorkerPlan, WorkerRounds
 from ci_autoresearch.measure.worker_process import available_cpus
 from ci_autoresearch.model import (
     BenchmarkFiles,
     Comparison,
-    Estimate,
     GateResult,
     Measurement,
     RefInfo,
     Result,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Progress:
-    """What a session reports while it runs; the CLI draws it (a bar on a TTY, a line per round in CI)."""
-
-    phase: Literal["setup", "gate", "warmup", "round", "extend", "note", "done"]
-    round: int = 0
-    total: int = 0
-    estimate: Estimate | None = None
-    message: str = ""
-
-
-ProgressFn = Callable[[Progress], None]
-
-GLANCE_SECONDS = 0.5
-"""Between looks, the progress line shows the estimate at most this often: an estimate costs O(n²)
-(the Walsh averages) and a repeated p-value, which at a few hundred short worker rounds would
-otherwise take more CPU than the rounds themselves."""
-
-
-def ignore_progress(_: Progress) -> None:
-    """The default progress callback: reports nothing."""
-    return
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,37 +96,6 @@ class _Frame:
         )
 
 
-@dataclass(kw_only=True)
-class _Session:
-    """The state of one comparison while it measures: the sides and their samples, the rounds so far."""
-
-    config: Config
-    runner: SideRunner
-    sides: dict[str, Side]
-    workers: WorkerRounds | None
-    paired: bool
-    looks: tuple[int, ...]
-    progress: ProgressFn
-    rounds: int = 0
-    gate: GateResult | None = None
-    glanced: float = -math.inf  # when the progress line last showed an estimate (time.monotonic)
-
-    @property
-    def measured(self) -> list[Side]:
-        """The sides measured in this job: both, or the candidate only against a stored baseline."""
-        return list(self.sides.values()) if self.paired else [self.sides["candidate"]]
-
-    def decide(self) -> Decision:
-        """The decision on the samples so far (:func:`~ci_autoresearch.decide.verdict.decide`)."""
-        return decide(
-            self.config,
-            self.sides["baseline"].samples,
-            self.sides["candidate"].samples,
-            paired=self.paired,
-            looks=self.looks,
-        )
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Ending:
     """How a session ended: its decision, the line shown for it, the gate and a failing command's output."""
@@ -164,16 +104,6 @@ class _Ending:
     message: str
     gate: GateResult | None
     output: str = ""
-
-
-def round_order(order: str, rounds: int, rng: random.Random) -> Iterator[tuple[SideName, SideName]]:
-    """The order of the two sides in each round: ABBA alternates, random flips a seeded coin."""
-    for i in range(rounds):
-        if order == "random":
-            first_base = rng.random() < 0.5
-        else:
-            first_base = i % 2 == 0
-        yield ("baseline", "candidate") if first_base else ("candidate", "baseline")
 
 
 @contextmanager
@@ -271,7 +201,7 @@ def _stored_note(base: RefInfo, stored: Result) -> str:
 
 def _open_session(
     frame: _Frame, runner: SideRunner, paths: Mapping[SideName, Path], progress: ProgressFn, *, repo: Path
-) -> _Session:
+) -> Session:
     """The sides of a comparison in their checkouts (the baseline's samples from the stored result,
     if any, in ``repo``) and, in worker mode, their workers."""
     config, stored = frame.config, frame.stored
@@ -284,7 +214,7 @@ def _open_session(
         ),
         "candidate": Side(name="candidate", ref=frame.candidate, workdir=paths["candidate"], samples={}),
     }
-    session = _Session(
+    session = Session(
         config=config,
         runner=runner,
         sides=sides,
@@ -303,12 +233,12 @@ def _open_session(
     return session
 
 
-def _run_session(session: _Session, frame: _Frame, log_dir: Path) -> _Ending:
+def _run_session(session: Session, frame: _Frame, log_dir: Path) -> _Ending:
     """Set up, gate, warm up and measure rounds until decided; a failing or tampering candidate ends
     the session ``invalid``; a signal leaves what was measured in ``log_dir``."""
     try:
         _prepare(session)
-        decision = _measure_until_decided(session)
+        decision = measure_until_decided(session)
         return _Ending(decision=decision, message=decision.verdict, gate=session.gate)
     except Tampered as tampered:
         if tampered.side != "candidate":
@@ -337,7 +267,7 @@ def _run_session(session: _Session, frame: _Frame, log_dir: Path) -> _Ending:
         )
 
 
-def _prepare(session: _Session) -> None:
+def _prepare(session: Session) -> None:
     """Setup on every measured side, the gate on the candidate, then the warm-up runs."""
     config, runner, progress = session.config, session.runner, session.progress
     if config.benchmark.setup:
@@ -361,90 +291,6 @@ def _prepare(session: _Session) -> None:
         progress(Progress(phase="warmup", round=i + 1, total=config.collection.warmup_runs))
         for side in session.measured:
             measure_side(runner, side, f"warmup{i + 1}", record=False)
-
-
-def _measure_until_decided(session: _Session) -> Decision:
-    """Rounds up to the first look, then more at each look while the objective is inconclusive."""
-    config = session.config
-    rng = random.Random(config.decision.seed)
-    target = min(config.collection.measurement_runs, config.decision.max_rounds)
-    started = time.perf_counter()
-    while True:
-        _play_rounds(session, target, rng)
-        if session.rounds == session.looks[0] and config.decision.max_seconds is not None:
-            config = _plan_within(session, time.perf_counter() - started)
-        decision = session.decide()
-        if decision.resolution is not None and session.rounds == session.looks[0]:
-            note = resolution_text(decision.resolution, min_effect=config.decision.min_effect)
-            session.progress(Progress(phase="note", round=session.rounds, message=note))
-        objective = decision.metrics.get(config.objective.metric)
-        more = rounds_to_add(
-            objective.estimate if objective else None,
-            decision.verdict,
-            rounds=session.rounds,
-            max_rounds=config.decision.max_rounds,
-            min_effect=config.decision.min_effect,
-        )
-        if more <= 0 or _out_of_time(session, session.rounds + more, time.perf_counter() - started):
-            return decision
-        target = session.rounds + more
-        message = f"inconclusive after {session.rounds} rounds; adding {more}"
-        session.progress(Progress(phase="extend", round=session.rounds, total=target, message=message))
-
-
-def _plan_within(session: _Session, elapsed: float) -> Config:
-    """At the first look, lower ``max_rounds`` to the rounds that fit in ``decision.max_seconds`` at the
-    pace so far (the looks are planned again, from durations only); the session's configuration."""
-    config = session.config
-    limit = config.decision.max_seconds
-    assert limit is not None
-    planned = rounds_within(
-        limit, rounds=session.rounds, elapsed=elapsed, max_rounds=config.decision.max_rounds
-    )
-    if planned < config.decision.max_rounds:
-        session.config = dataclasses.replace(
-            config, decision=dataclasses.replace(config.decision, max_rounds=planned)
-        )
-        session.looks = look_schedule(session.looks[0], planned)
-        message = (
-            f"{session.rounds} rounds took {elapsed:.1f} s: at most {planned} rounds fit in "
-            f"{limit:g} s (decision.max_seconds)"
-        )
-        session.progress(Progress(phase="note", round=session.rounds, message=message))
-    return session.config
-
-
-def _out_of_time(session: _Session, target: int, elapsed: float) -> bool:
-    """Whether the next look, at ``target`` rounds, would end after ``decision.max_seconds`` at the pace
-    so far: then the session ends at this look (with a note); the verdict is this look's."""
-    limit = session.config.decision.max_seconds
-    if limit is None or next_look_in_time(limit, rounds=session.rounds, elapsed=elapsed, target=target):
-        return False
-    message = (
-        f"{session.rounds} rounds took {elapsed:.1f} s: the next look, at {target} rounds, would end "
-        f"after {limit:g} s (decision.max_seconds); ending at this look"
-    )
-    session.progress(Progress(phase="note", round=session.rounds, message=message))
-    return True
-
-
-def _play_rounds(session: _Session, target: int, rng: random.Random) -> None:
-    """Rounds until ``target``: each side once per round (the measured ones), in the configured order."""
-    for order in round_order(session.config.decision.order, target - session.rounds, rng):
-        names = [n for n in order if session.paired or n == "candidate"]
-        label = f"round{session.rounds + 1}"
-        if session.workers is not None:
-            worker_round(session.workers, session.sides, names, label)
-        else:
-            for name in names:
-                measure_side(session.runner, session.sides[name], label, record=True)
-        session.rounds += 1
-        estimate = None
-        now = time.monotonic()
-        if session.rounds in session.looks or now - session.glanced >= GLANCE_SECONDS:
-            estimate = _objective_estimate(session.config, session.sides, session.looks)
-            session.glanced = now
-        session.progress(Progress(phase="round", round=session.rounds, total=target, estimate=estimate))
 
 
 def _partial_decision(
@@ -476,14 +322,6 @@ def keep_partial(
         return
     if hasattr(stop, "partial"):
         stop.partial = str(path)
-
-
-def _objective_estimate(config: Config, sides: Mapping[str, Side], looks: tuple[int, ...]) -> Estimate | None:
-    name = config.objective.metric
-    b, c = sides["baseline"].samples.get(name, []), sides["candidate"].samples.get(name, [])
-    if len(b) < 2 or len(b) != len(c) or min(b + c) <= 0:
-        return None
-    return paired_estimate(b, c, confidence=config.decision.confidence, looks=looks, interim=True)
 
 
 def _measurement(config: Config, rounds: int, sides: int, workers: WorkerRounds | None) -> Measurement:

@@ -18,7 +18,8 @@ from ci_autoresearch.errors import MeasurementError
 from ci_autoresearch.history import recover
 from ci_autoresearch.measure import overlay, sandbox
 from ci_autoresearch.measure.environment import detect_environment, now_iso
-from ci_autoresearch.measure.session import Progress, ProgressFn, checkouts, ignore_progress, keep_partial
+from ci_autoresearch.measure.progress import Progress, ProgressFn, ignore_progress
+from ci_autoresearch.measure.session import checkouts, keep_partial
 from ci_autoresearch.measure.sides import Side, SideRunner, add_samples, worker_run
 from ci_autoresearch.measure.worker import WorkerPlan, WorkerRounds
 from ci_autoresearch.measure.worker_process import available_cpus

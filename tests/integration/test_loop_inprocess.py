@@ -20,7 +20,7 @@ from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide.verdict import comparison_of, decide
 from ci_autoresearch.forge.local import LocalForge
 from ci_autoresearch.history import notes as history
-from ci_autoresearch.measure.session import ProgressFn
+from ci_autoresearch.measure.progress import ProgressFn
 from ci_autoresearch.model import BenchmarkFiles, Comparison, GateResult, RefInfo
 from tests.factories import ENV
 from tests.helpers import base_env, commit_branch, git, make_repo

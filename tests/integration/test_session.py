@@ -15,9 +15,10 @@ from ci_autoresearch.config import load_config_text
 from ci_autoresearch.config.model import Config
 from ci_autoresearch.decide import sequential
 from ci_autoresearch.errors import MeasurementError
-from ci_autoresearch.measure import session as session_module
+from ci_autoresearch.measure import rounds
+from ci_autoresearch.measure.progress import Progress
 from ci_autoresearch.measure.runner import RunResult
-from ci_autoresearch.measure.session import Progress, compare_refs
+from ci_autoresearch.measure.session import compare_refs
 from ci_autoresearch.measure.sides import Side, SideRunner
 from ci_autoresearch.model import Comparison
 from tests.helpers import base_env, commit_branch, make_repo
@@ -134,7 +135,7 @@ def test_a_session_ends_at_a_look_when_the_next_would_end_after_max_seconds(
     every run takes 1.5 s, and at the second look (9 rounds, 9.1 s) the third (14) would end after 10 s:
     the session ends there, inconclusive, where without the limit it decides at 14 (above)."""
     clock = FakeClock(lambda label: 1.5 if label.startswith("round") and int(label[5:]) > 6 else 0.01)
-    monkeypatch.setattr(session_module, "time", clock)
+    monkeypatch.setattr(rounds, "time", clock)
 
     class TimedRunner(FakeRunner):
         def once(self, side: Side, label: str) -> dict[str, float]:

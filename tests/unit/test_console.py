@@ -18,7 +18,7 @@ from ci_autoresearch.app.compare import offline_arguments
 from ci_autoresearch.console import ProgressPrinter, exit_codes, last_word
 from ci_autoresearch.errors import BadInputError, MeasurementError
 from ci_autoresearch.interrupt import Interrupted
-from ci_autoresearch.measure.session import Progress
+from ci_autoresearch.measure.progress import Progress
 
 ACTIONS = {"GITHUB_ACTIONS": "true"}
 
