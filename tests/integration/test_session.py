@@ -21,7 +21,7 @@ from ci_autoresearch.measure.runner import RunResult
 from ci_autoresearch.measure.session import compare_refs
 from ci_autoresearch.measure.sides import Side, SideRunner
 from ci_autoresearch.model import Comparison
-from tests.helpers import base_env, commit_branch, make_repo
+from tests.helpers import ROOT, base_env, commit_branch, make_repo
 
 CONFIG = """\
 objective:
@@ -206,3 +206,22 @@ def test_a_failing_candidate_ends_the_session_invalid_with_the_rounds_so_far(
     assert runner.calls[-1] == "candidate.round3"
     assert events[-1].phase == "done"
     assert events[-1].message == "candidate cand: the benchmark failed (exit 1)"
+
+
+def test_the_bench_replays_the_time_plan_as_the_session_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench/decision_quality.py`` decides recorded trials with the session's loop, and with the
+    recorded durations also its time plan: the samples and clock of the session above end at the same
+    look, and without the clock at the look the session reaches without a limit."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import decision_quality
+
+    config = load_config_text(
+        CONFIG.replace("{max_rounds: 30,", "{max_rounds: 30, max_seconds: 10,"), source=".autoresearch.yml"
+    )
+    base = [100.0 + n % 3 for n in range(1, 31)]
+    cand = [80.0 + n % 2 for n in range(1, 31)]
+    clock = [0.04 + 0.02 * n if n <= 6 else 0.16 + 3.0 * (n - 6) for n in range(1, 31)]
+    timed = decision_quality.tool_rule(config, clock=clock)(base, cand)
+    assert (timed.verdict, timed.rounds) == ("inconclusive", 9)
+    untimed = decision_quality.tool_rule(config)(base, cand)
+    assert (untimed.verdict, untimed.rounds) == ("improved", 14)
