@@ -108,18 +108,28 @@ def verdict_reachable(estimate: Estimate, *, min_effect: float, max_rounds: int)
 
 
 def rounds_to_add(
-    estimate: Estimate | None, verdict: str, *, rounds: int, max_rounds: int, min_effect: float
+    estimate: Estimate | None,
+    verdict: str,
+    *,
+    rounds: int,
+    max_rounds: int,
+    min_effect: float,
+    futility: bool = True,
 ) -> int:
     """The adaptive rule of a measuring session: how many rounds to add after deciding on ``rounds``.
 
     None while a verdict other than ``inconclusive`` stands; ``extra_rounds`` while one can still be
-    reached (:func:`verdict_reachable`); none once it cannot.
+    reached (:func:`verdict_reachable`); none once it cannot. ``futility=False``: rounds are added
+    while inconclusive, reachable or not -- a session whose rounds are planned to a time limit
+    (``decision.max_seconds``) uses its time, since stopping early would save little of it and cost
+    verdicts (``docs/performance.md``).
     """
     if verdict != "inconclusive":
         return 0
     more = extra_rounds(rounds, max_rounds)
     if (
         more
+        and futility
         and estimate is not None
         and not verdict_reachable(estimate, min_effect=min_effect, max_rounds=max_rounds)
     ):

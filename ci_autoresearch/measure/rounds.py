@@ -95,6 +95,7 @@ def measure_until_decided(session: Session) -> Decision:
             rounds=session.rounds,
             max_rounds=config.decision.max_rounds,
             min_effect=config.decision.min_effect,
+            futility=config.decision.max_seconds is None,
         )
         if more <= 0 or _out_of_time(session, session.rounds + more, time.perf_counter() - started):
             return decision

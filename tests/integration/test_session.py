@@ -192,6 +192,27 @@ def test_a_session_that_cannot_resolve_stops_early(repo: Path, tmp_path: Path) -
     assert runner.calls[-1] == "candidate.round9"
 
 
+def test_a_session_planned_to_a_time_limit_uses_its_time_instead_of_stopping_early(
+    repo: Path, tmp_path: Path
+) -> None:
+    """decision.max_seconds: the same noise as above, but the rounds are planned to a time limit, so the
+    session adds rounds while inconclusive instead of giving up at the second look -- and at 30 rounds
+    the interval fits inside ±1 %: the verdict the futility stop gave up on."""
+    text = CONFIG.replace("{max_rounds: 30,", "{max_rounds: 30, max_seconds: 3600,")
+    _, events, comparison = compare(
+        repo, tmp_path, lambda side, n: 100.0 if side == "baseline" else (98.0 if n % 2 else 102.0), text
+    )
+    assert [(e.phase, e.round, e.total) for e in events if e.phase in ("extend", "done")] == [
+        ("extend", 6, 9),
+        ("extend", 9, 14),
+        ("extend", 14, 21),
+        ("extend", 21, 30),
+        ("done", 30, 30),
+    ]
+    assert comparison.verdict == "unchanged"
+    assert comparison.rounds == 30
+
+
 def test_a_failing_candidate_ends_the_session_invalid_with_the_rounds_so_far(
     repo: Path, tmp_path: Path
 ) -> None:

@@ -668,6 +668,11 @@ def test_futile_when_a_centred_noisy_estimate_can_reach_no_verdict() -> None:
     est = _est(1.0, 0.95, 1.05, se=0.03)  # ±4.3 % at 30 rounds: never inside ±1 %, never beyond it
     assert not stopping.verdict_reachable(est, min_effect=0.01, max_rounds=30)
     assert stopping.rounds_to_add(est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01) == 0
+    # without the futility stop (rounds planned to a time limit): the next batch all the same
+    more = stopping.rounds_to_add(
+        est, "inconclusive", rounds=15, max_rounds=30, min_effect=0.01, futility=False
+    )
+    assert more == 8
 
 
 def test_the_first_look_gives_up_only_if_half_the_noise_would_not_do() -> None:
