@@ -213,7 +213,7 @@ def tool_rule(
     *,
     previous: bool = False,
     shape: float | None = None,
-    futility: bool = True,
+    futility: bool | None = None,
     clock: Sequence[float] | None = None,
 ) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.session.compare_refs`` takes it (its loop, not a copy
@@ -224,8 +224,10 @@ def tool_rule(
     ``previous``: the rule before the sequential rank method (``previous_rule.py``: the bootstrapped
     median with Wilcoxon's p at 95 % at every look, and its futility rule), on the same loop.
     ``shape``: the same method with other critical values (0.5: Pocock's constant ones), a design
-    alternative under study. ``futility=False``: never stop early for futility (rounds are added while
-    inconclusive, up to ``max_rounds``): the most rounds any futility rule can need. ``clock``: the
+    alternative under study. ``futility``: None as the tool (a session stops early for futility unless
+    its rounds are planned to ``decision.max_seconds``); False never (rounds are added while
+    inconclusive, up to ``max_rounds``: the most rounds any futility rule can need); True always (the
+    tool's worker mode before 2026-12-07). ``clock``: the
     seconds by the end of each round (calibration included), for ``decision.max_seconds``: a session
     ends at a look when the next would end after it (``stopping.next_look_in_time``).
     """
@@ -263,11 +265,12 @@ def tool_rule(
                 verdict = decision.verdict
                 est = decision.metrics[name].estimate
                 more = stopping.rounds_to_add(
-                    est if futility else None,
+                    est,
                     verdict,
                     rounds=rounds,
                     max_rounds=config.decision.max_rounds,
                     min_effect=min_effect,
+                    futility=config.decision.max_seconds is None if futility is None else futility,
                 )
             else:
                 est = previous_rule.paired_estimate(
@@ -1035,12 +1038,23 @@ def render(doc: Mapping[str, Any], rule_list: Sequence[Rule], variant_list: Sequ
 # worker mode
 
 
-WORKER_RULES = (
+WORKER_RULES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("ci-autoresearch", "defaults (min_effect 1 %)", {}),
+    ("futility", "defaults, stopping for futility (before)", {"futility": True}),
     ("min-effect-0.005", "min_effect 0.5 %", {"min_effect": 0.005}),
+    (
+        "min-effect-0.005-futility",
+        "min_effect 0.5 %, stopping for futility",
+        {"min_effect": 0.005, "futility": True},
+    ),
 )
+"""The rules worker pools are decided by: the tool's, and -- on the same samples -- with the futility
+stop that worker mode had before 2026-12-07 (a time-planned session now uses its time)."""
 #: The rules each cell of a worker pool is judged by (and recorded until they have decided).
-WORKER_CELL_RULES = {"-1": ("ci-autoresearch", "min-effect-0.005")}
+WORKER_CELL_RULES = {
+    "-1": ("ci-autoresearch", "futility", "min-effect-0.005", "min-effect-0.005-futility"),
+}
+DEFAULT_CELL_RULES = ("ci-autoresearch", "futility")
 WORKER_DEADLINE_S = 60.0
 
 
@@ -1056,7 +1070,7 @@ def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: 
     """Whether every worker rule judged on this cell, on wall and on CPU time, has decided even without
     stopping for futility (so that any futility rule can be replayed on the rounds recorded);
     ``max_rounds``: the trial's planned rounds."""
-    keys = WORKER_CELL_RULES.get(effect, ("ci-autoresearch",))
+    keys = WORKER_CELL_RULES.get(effect, DEFAULT_CELL_RULES)
     for index, metric in ((0, "wall_time"), (1, "cpu_time")):
         base = [r["b"][index] / 1e9 for r in rounds]
         cand = [r["c"][index] / 1e9 for r in rounds]
@@ -1066,7 +1080,8 @@ def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: 
             if key not in keys:
                 continue
             try:
-                config = tool_config(metric=metric, max_rounds=max_rounds, **params)
+                decision = {k: v for k, v in params.items() if k != "futility"}
+                config = tool_config(metric=metric, max_rounds=max_rounds, **decision)
                 tool_rule(config, futility=False)(base, cand)
             except ValueError:  # the rule needs more rounds than recorded
                 return False
@@ -1089,9 +1104,11 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
     plan = worker_pools.time_plan(pool)
     configs: dict[tuple[str, int], Config] = {}
     for key, _, params in WORKER_RULES:
+        if params.get("futility") and not plan.deadline:
+            continue  # recorded when worker mode still stopped for futility: its defaults are this rule
         per: dict[str, Any] = {}
         for effect, trials in cells.items():
-            if key not in WORKER_CELL_RULES.get(effect_key(effect), ("ci-autoresearch",)):
+            if key not in WORKER_CELL_RULES.get(effect_key(effect), DEFAULT_CELL_RULES):
                 continue
             outcomes, seconds = [], []
             for (b, c), (calibration, rounds_s) in zip(trials, times[effect], strict=True):
@@ -1104,9 +1121,10 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
                 )
                 if (key, planned) not in configs:
                     limit = pool.get("max_seconds") if plan.deadline else None
-                    configs[key, planned] = _worker_config(params, metric, planned, limit)
+                    decision = {k: v for k, v in params.items() if k != "futility"}
+                    configs[key, planned] = _worker_config(decision, metric, planned, limit)
                 clock = list(itertools.accumulate(rounds_s, initial=calibration))[1:]
-                o = tool_rule(configs[key, planned], clock=clock)(b, c)
+                o = tool_rule(configs[key, planned], futility=params.get("futility"), clock=clock)(b, c)
                 outcomes.append(o)
                 seconds.append(calibration + math.fsum(rounds_s[: o.rounds]))
             summary = summarise(outcomes)
