@@ -65,10 +65,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def compare(
-    repo: Path, tmp_path: Path, values: Values, text: str = CONFIG
+    repo: Path,
+    tmp_path: Path,
+    values: Values,
+    text: str = CONFIG,
+    runner_class: type[FakeRunner] = FakeRunner,
 ) -> tuple[FakeRunner, list[Progress], Comparison]:
     config = load_config_text(text, source=".autoresearch.yml")
-    runner = FakeRunner(config, tmp_path / "logs", values)
+    runner = runner_class(config, tmp_path / "logs", values)
     events: list[Progress] = []
     comparison = compare_refs(
         repo,
@@ -143,20 +147,12 @@ def test_a_session_ends_at_a_look_when_the_next_would_end_after_max_seconds(
             return super().once(side, label)
 
     text = CONFIG.replace("{max_rounds: 30,", "{max_rounds: 30, max_seconds: 10,")
-    config = load_config_text(text, source=".autoresearch.yml")
-    runner = TimedRunner(
-        config, tmp_path / "logs", lambda side, n: 100.0 + n % 3 if side == "baseline" else 80.0 + n % 2
-    )
-    events: list[Progress] = []
-    comparison = compare_refs(
+    runner, events, comparison = compare(
         repo,
-        config,
-        "main",
-        "cand",
-        env=base_env(),
-        log_dir=tmp_path / "logs",
-        progress=events.append,
-        runner=runner,
+        tmp_path,
+        lambda side, n: 100.0 + n % 3 if side == "baseline" else 80.0 + n % 2,
+        text,
+        runner_class=TimedRunner,
     )
     assert [(e.phase, e.round, e.total) for e in events if e.phase not in ("warmup", "round")] == [
         ("extend", 6, 9),
