@@ -87,6 +87,8 @@ def measure_until_decided(session: Session) -> Decision:
         decision = session.decide()
         if decision.resolution is not None and session.rounds == session.looks[0]:
             note = resolution_text(decision.resolution, min_effect=config.decision.min_effect)
+            if config.decision.max_seconds is not None:  # no futility stop: the note ends nothing
+                note += " (projected from the first rounds; measuring goes on within decision.max_seconds)"
             session.progress(Progress(phase="note", round=session.rounds, message=note))
         objective = decision.metrics.get(config.objective.metric)
         more = rounds_to_add(

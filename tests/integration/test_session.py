@@ -205,6 +205,9 @@ def test_a_session_planned_to_a_time_limit_uses_its_time_instead_of_stopping_ear
         ("extend", 21, 30),
         ("done", 30, 30),
     ]
+    [note] = [e.message for e in events if e.phase == "note"]
+    assert "`unchanged` (within ±1.0%) cannot be reached" in note
+    assert note.endswith("(projected from the first rounds; measuring goes on within decision.max_seconds)")
     assert comparison.verdict == "unchanged"
     assert comparison.rounds == 30
 
