@@ -1058,6 +1058,11 @@ DEFAULT_CELL_RULES = ("ci-autoresearch", "futility")
 WORKER_DEADLINE_S = 60.0
 
 
+def _decision_keys(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker rule's ``decision`` settings (its ``futility`` goes to ``tool_rule``)."""
+    return {k: v for k, v in params.items() if k != "futility"}
+
+
 def _worker_config(
     params: Mapping[str, Any], metric: str, max_rounds: int, max_seconds: float | None
 ) -> Config:
@@ -1080,8 +1085,7 @@ def worker_enough(effect: str, rounds: Sequence[Mapping[str, Any]], max_rounds: 
             if key not in keys:
                 continue
             try:
-                decision = {k: v for k, v in params.items() if k != "futility"}
-                config = tool_config(metric=metric, max_rounds=max_rounds, **decision)
+                config = tool_config(metric=metric, max_rounds=max_rounds, **_decision_keys(params))
                 tool_rule(config, futility=False)(base, cand)
             except ValueError:  # the rule needs more rounds than recorded
                 return False
@@ -1121,8 +1125,7 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
                 )
                 if (key, planned) not in configs:
                     limit = pool.get("max_seconds") if plan.deadline else None
-                    decision = {k: v for k, v in params.items() if k != "futility"}
-                    configs[key, planned] = _worker_config(decision, metric, planned, limit)
+                    configs[key, planned] = _worker_config(_decision_keys(params), metric, planned, limit)
                 clock = list(itertools.accumulate(rounds_s, initial=calibration))[1:]
                 o = tool_rule(configs[key, planned], futility=params.get("futility"), clock=clock)(b, c)
                 outcomes.append(o)

@@ -82,6 +82,12 @@ judged on it has decided."""
 
 
 @dataclass(frozen=True)
+class TimePlan:
+    share: float  # of decision.max_seconds, planned for at the first look
+    deadline: bool  # a session ends at a look whose next would end after decision.max_seconds
+
+
+@dataclass(frozen=True)
 class PoolSpec:
     key: str
     workload: str  # "cpu" | "long"
@@ -94,7 +100,7 @@ class PoolSpec:
     max_seconds: float | None = WORKER_MAX_SECONDS  # decision.max_seconds (worker mode's default)
     # how the tool plans to max_seconds: the share of it the first look plans rounds for, and whether a
     # session ends at a look whose next would end after it (the tool's since 2026-12-07)
-    time_plan: tuple[float, bool] = (PLAN_SHARE, True)
+    time_plan: TimePlan = TimePlan(share=PLAN_SHARE, deadline=True)
 
 
 def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[PoolSpec]:
@@ -157,7 +163,7 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             {"+0": 300, "-2": 100, "-1": 100},
             "the defaults of 2026-11-30: up to 200 rounds, the first look planning all of the 60 s",
             max_rounds=200,
-            time_plan=(1.0, False),
+            time_plan=TimePlan(share=1.0, deadline=False),
         ),
         PoolSpec(
             "cpu-unpinned",
@@ -257,7 +263,7 @@ class WorkerRecorder:
                 )
                 if len(out) == FIRST_LOOK:
                     cap = planned_rounds(
-                        spec.max_rounds, spec.max_seconds, calibration_s, out, share=spec.time_plan[0]
+                        spec.max_rounds, spec.max_seconds, calibration_s, out, share=spec.time_plan.share
                     )
                     looks = set(look_schedule(FIRST_LOOK, cap))
                 if len(out) >= cap:
@@ -285,12 +291,6 @@ def planned_rounds(
         return max_rounds
     elapsed = calibration_s + math.fsum(r["ms"] for r in rounds[:FIRST_LOOK]) / 1000.0
     return rounds_within(max_seconds, rounds=FIRST_LOOK, elapsed=elapsed, max_rounds=max_rounds, share=share)
-
-
-@dataclass(frozen=True)
-class TimePlan:
-    share: float  # of decision.max_seconds, planned for at the first look
-    deadline: bool  # a session ends at a look whose next would end after decision.max_seconds
 
 
 def time_plan(pool: Mapping[str, Any]) -> TimePlan:
@@ -331,7 +331,7 @@ def new_worker_pool(spec: PoolSpec, units: int, machine: Mapping[str, Any], *, q
         },
         "rounds": spec.max_rounds,
         "max_seconds": spec.max_seconds,
-        "time_plan": {"share": spec.time_plan[0], "deadline": spec.time_plan[1]},
+        "time_plan": dataclasses.asdict(spec.time_plan),
         "order": "abba",
         "unit": "nanoseconds per call",
         "cells": {
@@ -380,7 +380,7 @@ def record_worker_pools(
                 pools[spec.key].get("max_seconds"),
                 time_plan(pools[spec.key]),
             )
-            if design != (spec.max_rounds, spec.max_seconds, TimePlan(*spec.time_plan)):
+            if design != (spec.max_rounds, spec.max_seconds, spec.time_plan):
                 raise SystemExit(
                     f"--resume: {path} was recorded with other limits or time plan than the pool has now "
                     f"{design}; record it anew (move the file away) or name other pools (--worker-pools)"

@@ -79,15 +79,16 @@ def measure_until_decided(session: Session) -> Decision:
     config = session.config
     rng = random.Random(config.decision.seed)
     target = min(config.collection.measurement_runs, config.decision.max_rounds)
+    timed = config.decision.max_seconds is not None  # rounds planned to a time limit
     started = time.perf_counter()
     while True:
         _play_rounds(session, target, rng)
-        if session.rounds == session.looks[0] and config.decision.max_seconds is not None:
+        if session.rounds == session.looks[0] and timed:
             config = _plan_within(session, time.perf_counter() - started)
         decision = session.decide()
         if decision.resolution is not None and session.rounds == session.looks[0]:
             note = resolution_text(decision.resolution, min_effect=config.decision.min_effect)
-            if config.decision.max_seconds is not None:  # no futility stop: the note ends nothing
+            if timed:  # no futility stop: the note ends nothing
                 note += " (projected from the first rounds; measuring goes on within decision.max_seconds)"
             session.progress(Progress(phase="note", round=session.rounds, message=note))
         objective = decision.metrics.get(config.objective.metric)
@@ -97,7 +98,7 @@ def measure_until_decided(session: Session) -> Decision:
             rounds=session.rounds,
             max_rounds=config.decision.max_rounds,
             min_effect=config.decision.min_effect,
-            futility=config.decision.max_seconds is None,
+            futility=not timed,
         )
         if more <= 0 or _out_of_time(session, session.rounds + more, time.perf_counter() - started):
             return decision
