@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,22 +136,24 @@ class WorkerProcess:
         if self._exit is not None:
             return self._exit
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                pid, status, rusage = os.wait4(self._proc.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: gone, status unknown
-                pid, status, rusage = self._proc.pid, 0, None
-            if pid:
-                rss_unit = 1 if sys.platform == "darwin" else 1024
-                self._exit = WorkerExit(
-                    returncode=os.waitstatus_to_exitcode(status),
-                    max_rss=rusage.ru_maxrss * rss_unit if rusage is not None else 0,
-                )
-                self._proc.returncode = self._exit.returncode  # Popen must not reap or warn
-                return self._exit
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.005)
+        with _exit_watch(self._proc.pid) as wait:
+            while True:
+                try:
+                    pid, status, rusage = os.wait4(self._proc.pid, os.WNOHANG)
+                except ChildProcessError:  # reaped elsewhere: gone, status unknown
+                    pid, status, rusage = self._proc.pid, 0, None
+                if pid:
+                    rss_unit = 1 if sys.platform == "darwin" else 1024
+                    self._exit = WorkerExit(
+                        returncode=os.waitstatus_to_exitcode(status),
+                        max_rss=rusage.ru_maxrss * rss_unit if rusage is not None else 0,
+                    )
+                    self._proc.returncode = self._exit.returncode  # Popen must not reap or warn
+                    return self._exit
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                wait(left)
 
     def _reap_killed(self) -> WorkerExit:
         signal_group(self._proc.pid, signal.SIGKILL)
@@ -170,6 +172,33 @@ class WorkerProcess:
         for stream in (self._proc.stdin, self._proc.stdout):
             if stream is not None:
                 stream.close()
+
+
+POLL_SECONDS = 0.005
+"""How often a worker's exit is looked for where the system cannot say when it happens."""
+
+
+@contextmanager
+def _exit_watch(pid: int) -> Iterator[Callable[[float], None]]:
+    """``wait(seconds)``: until process ``pid`` may have exited, at most ``seconds``. On Linux a pidfd
+    says the moment it exits (a round's workers are reaped as soon as they end); elsewhere, or when
+    the pidfd cannot be had, short sleeps."""
+    opener = getattr(os, "pidfd_open", None)
+    try:
+        fd = opener(pid) if opener is not None else None
+    except OSError:  # gone already, or no pidfd here
+        fd = None
+    if fd is None:
+        yield lambda seconds: time.sleep(min(seconds, POLL_SECONDS))
+        return
+
+    def wait(seconds: float) -> None:
+        select.select([fd], [], [], seconds)
+
+    try:
+        yield wait
+    finally:
+        os.close(fd)
 
 
 def start_worker(
