@@ -149,7 +149,7 @@ def _play_rounds(session: Session, target: int, rng: random.Random) -> None:
         names = [n for n in order if session.paired or n == "candidate"]
         label = f"round{session.rounds + 1}"
         if session.workers is not None:
-            worker_round(session.workers, session.sides, names, label)
+            worker_round(session.workers, session.sides, names, label, then=f"round{session.rounds + 2}")
         else:
             for name in names:
                 measure_side(session.runner, session.sides[name], label, record=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,8 @@ def compare_refs(
         for name, path in paths.items():
             overlay.apply(repo, frame.benchmark, path, checkout[name], env=env)
         session = _open_session(frame, runner, paths, progress, repo=repo)
-        ending = _run_session(session, frame, log_dir)
+        with session.workers or nullcontext():  # no worker outlives its checkout
+            ending = _run_session(session, frame, log_dir)
     rounds = session.rounds
     progress(Progress(phase="done", round=rounds, total=rounds, message=ending.message))
     return frame.finish(ending.decision, rounds, ending.gate, workers=session.workers, output=ending.output)

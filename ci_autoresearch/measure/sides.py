@@ -180,10 +180,13 @@ def measure_side(runner: SideRunner, side: Side, label: str, *, record: bool) ->
         add_samples(side, values)
 
 
-def worker_round(workers: WorkerRounds, sides: Mapping[str, Side], names: list[SideName], label: str) -> None:
-    """One round of worker mode: every side's values, or the failure of one side as a failed run."""
+def worker_round(
+    workers: WorkerRounds, sides: Mapping[str, Side], names: list[SideName], label: str, *, then: str
+) -> None:
+    """One round of worker mode: every side's values, or the failure of one side as a failed run.
+    ``then``: the label of the round that may come next (its workers may start meanwhile)."""
     try:
-        values = workers.round(names, label)
+        values = workers.round(names, label, then=then)
     except WorkerFailed as failed:
         if failed.side == "candidate":
             raise CandidateFailed(failed.message) from None
@@ -193,10 +196,12 @@ def worker_round(workers: WorkerRounds, sides: Mapping[str, Side], names: list[S
         add_samples(sides[name], {k: v for k, v in values[name].items() if k in wanted})
 
 
-def worker_run(workers: WorkerRounds, i: int) -> dict[str, float]:
-    """One run of ``measure_ref`` in worker mode: a fresh worker process, its blocks' values."""
+def worker_run(workers: WorkerRounds, i: int, n: int) -> dict[str, float]:
+    """Run ``i`` of the ``n`` of ``measure_ref`` in worker mode: a fresh worker process, its blocks'
+    values."""
     try:
-        values = workers.round(["baseline"], f"run{i + 1}")["baseline"]
+        then = f"run{i + 2}" if i + 1 < n else None
+        values = workers.round(["baseline"], f"run{i + 1}", then=then)["baseline"]
     except WorkerFailed as failed:
         raise MeasurementError(failed.message) from None
     wanted = {spec.name for spec in workers.plan.metrics}

@@ -47,11 +47,13 @@ def measure_ref(
     with ExitStack() as stack:
         side, dirty, bench_files = _ref_side(stack, repo, ref, runner=runner, env=env)
         workers = (
-            WorkerRounds(
-                WorkerPlan.from_config(config),
-                runner.launch,
-                {"baseline": side.workdir},
-                cpus=available_cpus(),
+            stack.enter_context(
+                WorkerRounds(
+                    WorkerPlan.from_config(config),
+                    runner.launch,
+                    {"baseline": side.workdir},
+                    cpus=available_cpus(),
+                )
             )
             if config.benchmark.mode == "worker"
             else None
@@ -109,7 +111,7 @@ def _measure_runs(
         runner.once(side, f"warmup{i + 1}")
     t0 = time.perf_counter()
     for i in range(n):
-        add_samples(side, runner.once(side, f"run{i + 1}") if workers is None else worker_run(workers, i))
+        add_samples(side, runner.once(side, f"run{i + 1}") if workers is None else worker_run(workers, i, n))
         progress(Progress(phase="round", round=i + 1, total=n, message=f"{time.perf_counter() - t0:.1f} s"))
 
 

@@ -14,7 +14,8 @@ both sides), each runs ``warmup_blocks`` blocks that are not counted and ``block
 sides alternating block by block (ABBA), and the round's value for a side is the median (or mean,
 ``metrics.collection.aggregate``) of its blocks, per call. The rounds -- processes -- are what the
 statistics count. The block size is calibrated once per comparison, by a worker started only for that,
-to ``block_seconds``.
+to ``block_seconds``. With the workers pinned, the next round's start on the next CPU while a round
+measures on its own, so a round costs its blocks, not its blocks and the interpreters' start-up.
 
 This module holds the conversation and its bookkeeping; processes are started by the ``Launch``
 function it is given (``worker_process.start_worker`` in real use), so the logic is tested with scripted
@@ -200,6 +201,14 @@ class _Worker:
         return self.sides[0] if len(self.sides) == 1 else None
 
 
+@dataclass
+class _Started:
+    """Workers started and not yet known to be ready; closing ``stack`` kills them."""
+
+    workers: list[_Worker]
+    stack: ExitStack
+
+
 class WorkerRounds:
     """The rounds of one comparison (or of one ref measured alone) in worker mode.
 
@@ -210,7 +219,10 @@ class WorkerRounds:
     ``cpus``: the CPUs workers may be pinned to (``plan.pin``): the ``k``-th start (the calibration,
     then each round) puts its workers on ``cpus[k % len(cpus)]`` alone, so that both sides share that
     CPU's state (its other load, its caches, its clock) and the rounds visit every CPU in turn; with
-    fewer than two CPUs nothing is pinned.
+    fewer than two CPUs nothing is pinned. ``ahead``: when pinned and one worker serves each side, the
+    next round's workers start on their CPU while this round measures on its own (:meth:`round`'s
+    ``then``); use the rounds as a context manager so that workers started for a round that never
+    comes are ended.
     """
 
     def __init__(
@@ -233,6 +245,8 @@ class WorkerRounds:
         self.calls: int | None = None
         self.processes = 0
         self.last_blocks: dict[SideName, list[Block]] = {}  # the measured blocks of the last round
+        self.ahead = bool(self.cpus) and not plan.together
+        self._ahead: _Started | None = None
 
     # --- one conversation step ---------------------------------------------------------------------
 
@@ -310,25 +324,58 @@ class WorkerRounds:
 
     # --- workers ------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _workers(self, order: Sequence[SideName], label: str) -> Iterator[dict[SideName, _Worker]]:
-        """Start the round's workers (one per side, or one for both), wait until they are ready, and
-        end them afterwards, whatever happens."""
-        with ExitStack() as stack:
-            groups: list[tuple[SideName, ...]] = (
-                [tuple(order)] if self.plan.together and len(order) > 1 else [(s,) for s in order]
-            )
-            workers: list[_Worker] = []
+    def _start(self, order: Sequence[SideName], label: str) -> _Started:
+        """Start workers for ``order`` (one per side, or one for both) on the next CPU in turn; they
+        are not waited for."""
+        groups: list[tuple[SideName, ...]] = (
+            [tuple(order)] if self.plan.together and len(order) > 1 else [(s,) for s in order]
+        )
+        started = _Started(workers=[], stack=ExitStack())
+        try:
             with self._pinned():
                 for sides in groups:
                     name = "both" if len(sides) > 1 else sides[0]
                     command = self.plan.command_for({s: self.checkouts[s] for s in sides}, sides)
                     channel = self.launch(command, self.checkouts[sides[0]], f"{name}.{label}.worker")
-                    stack.callback(channel.kill)
-                    workers.append(_Worker(channel=channel, sides=sides, label=label))
-            for worker in workers:
+                    started.stack.callback(channel.kill)
+                    started.workers.append(_Worker(channel=channel, sides=sides, label=label))
+        except BaseException:
+            started.stack.close()
+            raise
+        return started
+
+    def _started_ahead(self, order: Sequence[SideName]) -> _Started | None:
+        """The workers started ahead for this round, if they serve its sides; others are ended."""
+        started, self._ahead = self._ahead, None
+        if started is None:
+            return None
+        if sorted(side for w in started.workers for side in w.sides) == sorted(order):
+            return started
+        started.stack.close()
+        return None
+
+    @contextmanager
+    def _workers(self, order: Sequence[SideName], label: str) -> Iterator[dict[SideName, _Worker]]:
+        """The round's workers (started ahead, or now), once they are ready; ended afterwards,
+        whatever happens."""
+        started = self._started_ahead(order) or self._start(order, label)
+        with started.stack:
+            for worker in started.workers:
+                worker.label = label
                 self._ready(worker)
-            yield {side: w for w in workers for side in w.sides}
+            yield {side: w for w in started.workers for side in w.sides}
+
+    def close(self) -> None:
+        """End the workers started ahead for a round that did not come."""
+        started, self._ahead = self._ahead, None
+        if started is not None:
+            started.stack.close()
+
+    def __enter__(self) -> WorkerRounds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _pinned(self) -> AbstractContextManager[None]:
         """Where the next workers start: the next CPU in turn when pinning, else anywhere."""
@@ -366,12 +413,21 @@ class WorkerRounds:
         self.calls = max(1, min(MAX_CALLS, round(calls * target / block.wall)))
         return self.calls
 
-    def round(self, order: Sequence[SideName], label: str) -> dict[SideName, dict[str, float]]:
+    def round(
+        self, order: Sequence[SideName], label: str, *, then: str | None = None
+    ) -> dict[SideName, dict[str, float]]:
         """One round: fresh workers, warm-up blocks, then measured blocks alternating ABBA from
-        ``order[0]``. Raises :class:`WorkerFailed`; nothing of a failed round is returned."""
+        ``order[0]``. Raises :class:`WorkerFailed`; nothing of a failed round is returned.
+
+        ``then``: the label of the round expected next. Where :attr:`ahead` holds, that round's workers
+        start on the next CPU while this round measures on its own, so a round costs its blocks
+        rather than its blocks and two interpreter start-ups; they are ended by :meth:`close` if
+        that round does not come."""
         calls = self.calls if self.calls is not None else self.calibrate(order[0])
         measured: dict[SideName, list[Block]] = {side: [] for side in order}
         with self._workers(order, label) as workers:
+            if then is not None and self.ahead:
+                self._ahead = self._start(order, then)
             for i in range(self.plan.warmup_blocks):
                 for side in order:
                     workers[side].phase = f"warm-up block {i + 1}"

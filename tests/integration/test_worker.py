@@ -145,7 +145,9 @@ def test_the_time_allowed_plans_the_rounds_at_the_first_look(repo: Path) -> None
 @pytest.mark.parametrize("pin", [True, False])
 def test_each_rounds_workers_share_one_cpu_in_turn(repo: Path, pin: bool) -> None:
     """benchmark.worker.pin (the default): the calibration worker on the first CPU, then both workers
-    of each round on the next CPU in turn; unpinned, every worker may run anywhere."""
+    of each round on the next CPU in turn (those of a tenth round, started while the ninth measured,
+    on the next again, if they got to say so before the session ended them); unpinned, every worker
+    may run anywhere."""
     if not pin:
         (repo / ".autoresearch.yml").write_text(
             config(repo.parent / "requests.log").replace("    blocks: 3\n", "    blocks: 3\n    pin: false\n")
@@ -154,12 +156,12 @@ def test_each_rounds_workers_share_one_cpu_in_turn(repo: Path, pin: bool) -> Non
     cpus = available_cpus()
     lines = (repo.parent / "requests.cpus").read_text().splitlines()
     where = [line.split()[2] for line in lines]
-    assert len(where) == 1 + 2 * 9
     if not pin:
+        assert len(where) == 1 + 2 * 9
         assert set(where) == {",".join(map(str, cpus))}
         return
-    expected = [str(cpus[0])] + [str(cpus[(k + 1) % len(cpus)]) for k in range(9) for _ in range(2)]
-    assert where == expected
+    expected = [str(cpus[0])] + [str(cpus[(k + 1) % len(cpus)]) for k in range(10) for _ in range(2)]
+    assert len(where) >= 1 + 2 * 9 and where == expected[: len(where)]
 
 
 def test_identical_sides_are_unchanged(repo: Path) -> None:

@@ -297,6 +297,60 @@ def test_pinned_rounds_start_their_workers_on_one_cpu_each_in_turn() -> None:
     ]
 
 
+def test_the_next_rounds_workers_start_on_the_next_cpu_while_a_round_measures() -> None:
+    """With ``then``, once a round's workers are ready the next round's start on the next CPU, before
+    the first block; that round takes them (ready already), and a round that does not come has its
+    workers killed when the rounds close."""
+    launcher = _same()
+    pins = Pins(launcher)
+    with WorkerRounds(plan(), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 1), pin=pins) as rounds:
+        rounds.round(["baseline", "candidate"], "round1", then="round2")
+        rounds.round(["candidate", "baseline"], "round2", then="round3")
+        ahead = [w for w in launcher.workers if ".round3." in w.name]
+        assert [w.killed for w in ahead] == [False, False]
+    log = launcher.log
+    start = log.index("start baseline.round2.worker")
+    assert log[start - 1 : start + 3] == [
+        "pin 0",
+        "start baseline.round2.worker",
+        "start candidate.round2.worker",
+        "unpin",
+    ]
+    blocks = [i for i, line in enumerate(log) if line.startswith("baseline.round1.worker: run ")]
+    assert log.index("unpin", start) < blocks[0]  # before round 1's first block
+    measuring = log[blocks[0] : log.index("close baseline.round1.worker")]
+    assert not any(line.startswith("start ") for line in measuring)
+    assert [w.name for w in launcher.workers].count("baseline.round2.worker") == 1  # taken, not started again
+    assert pins.cpus == [0, 1, 0, 1] == rounds.cpus_used  # calibration, round 1, round 2, round 3
+    assert rounds.processes == 4
+    assert [w.killed for w in ahead] == [True, True] and not any(w.closed for w in ahead)
+
+
+def test_workers_start_ahead_only_pinned_and_one_per_side() -> None:
+    """Unpinned, a starting worker could share the CPU of the blocks measured meanwhile; with both
+    sides in one worker its import order is the round's own: nothing starts ahead."""
+    for kw in ({"pin": False}, {"sides": "together"}):
+        launcher = _same()
+        pins = Pins(launcher)
+        rounds = WorkerRounds(plan(**kw), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 1), pin=pins)
+        rounds.round(["baseline", "candidate"], "round1", then="round2")
+        assert not rounds.ahead and not any("round2" in w.name for w in launcher.workers)
+
+
+def test_workers_started_ahead_for_other_sides_are_ended() -> None:
+    launcher = _same()
+    rounds = WorkerRounds(plan(), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 1), pin=Pins(launcher))
+    rounds.round(["baseline", "candidate"], "round1", then="round2")
+    rounds.round(["baseline"], "round2")
+    ahead = [w for w in launcher.workers if ".round2." in w.name]
+    assert [w.name for w in ahead] == [
+        "baseline.round2.worker",
+        "candidate.round2.worker",
+        "baseline.round2.worker",
+    ]
+    assert [w.killed for w in ahead[:2]] == [True, True] and ahead[2].closed
+
+
 def test_no_pinning_when_told_not_to_or_with_one_cpu() -> None:
     for cpus, pin in (((0, 1), False), ((3,), True), ((), True)):
         launcher = _same()
