@@ -31,6 +31,9 @@ GLANCE_SECONDS = 0.5
 """Between looks, the progress line shows the estimate at most this often: an estimate costs O(n²)
 (the Walsh averages) and a repeated p-value, which at a few hundred short worker rounds would
 otherwise take more CPU than the rounds themselves."""
+GLANCE_SHARE = 0.05
+"""...and glances take at most this share of the time: the next comes no sooner than the last one's
+cost divided by it (at 800 rounds an estimate takes about 0.1 s here, so glances are 2 s apart)."""
 
 
 @dataclass(kw_only=True)
@@ -47,6 +50,7 @@ class Session:
     rounds: int = 0
     gate: GateResult | None = None
     glanced: float = -math.inf  # when the progress line last showed an estimate (time.monotonic)
+    glance_cost: float = 0.0  # the seconds that estimate took
 
     @property
     def measured(self) -> list[Side]:
@@ -156,10 +160,16 @@ def _play_rounds(session: Session, target: int, rng: random.Random) -> None:
         session.rounds += 1
         estimate = None
         now = time.monotonic()
-        if session.rounds in session.looks or now - session.glanced >= GLANCE_SECONDS:
+        if session.rounds in session.looks or glance_due(now, session.glanced, session.glance_cost):
             estimate = _objective_estimate(session.config, session.sides, session.looks)
-            session.glanced = now
+            session.glanced, session.glance_cost = now, time.monotonic() - now
         session.progress(Progress(phase="round", round=session.rounds, total=target, estimate=estimate))
+
+
+def glance_due(now: float, glanced: float, cost: float) -> bool:
+    """Whether the progress line shows the estimate again, at ``now``: the last one was at ``glanced``
+    and took ``cost`` seconds (:data:`GLANCE_SECONDS`, :data:`GLANCE_SHARE`)."""
+    return now - glanced >= max(GLANCE_SECONDS, cost / GLANCE_SHARE)
 
 
 def _objective_estimate(config: Config, sides: Mapping[str, Side], looks: tuple[int, ...]) -> Estimate | None:

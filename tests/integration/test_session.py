@@ -245,3 +245,14 @@ def test_the_bench_replays_the_time_plan_as_the_session_takes_it(monkeypatch: py
     assert (timed.verdict, timed.rounds) == ("inconclusive", 9)
     untimed = decision_quality.tool_rule(config)(base, cand)
     assert (untimed.verdict, untimed.rounds) == ("improved", 14)
+
+
+def test_glances_between_looks_take_a_small_share_of_the_time() -> None:
+    """The progress line's estimate costs O(n²): at most every GLANCE_SECONDS, and no sooner than its
+    last cost over GLANCE_SHARE, so that at hundreds of rounds glances do not eat the time of rounds."""
+    cheap, dear = 0.001, 0.1  # seconds the last glance took
+    assert not rounds.glance_due(10.4, 10.0, cheap)
+    assert rounds.glance_due(10.0 + rounds.GLANCE_SECONDS, 10.0, cheap)
+    assert not rounds.glance_due(10.0 + rounds.GLANCE_SECONDS, 10.0, dear)
+    assert not rounds.glance_due(11.9, 10.0, dear)
+    assert rounds.glance_due(10.0 + dear / rounds.GLANCE_SHARE, 10.0, dear)
