@@ -36,7 +36,9 @@ if hasattr(os, "sched_getaffinity"):  # where it runs, for the pinning test
     with LOG.with_suffix(".cpus").open("a") as log:
         log.write(f"{os.getpid()} {side} {','.join(map(str, sorted(os.sched_getaffinity(0))))}\\n")
 print("ready ci-autoresearch-worker/1", flush=True)
+served = False
 for line in sys.stdin:
+    served = True
     with LOG.open("a") as log:
         log.write(f"{os.getpid()} {side} {line.strip()}\\n")
     seen = sum(1 for entry in LOG.read_text().splitlines() if entry.split()[1] == side)
@@ -53,6 +55,8 @@ for line in sys.stdin:
     wall = calls * per_call
     time.sleep(wall)
     print(f"done {wall:.9f} {wall:.9f}", flush=True)
+if mode[0] == "linger" and not served:  # its input ended before any request: it stays until killed
+    time.sleep(60)
 """
 
 
@@ -162,6 +166,40 @@ def test_each_rounds_workers_share_one_cpu_in_turn(repo: Path, pin: bool) -> Non
         return
     expected = [str(cpus[0])] + [str(cpus[(k + 1) % len(cpus)]) for k in range(10) for _ in range(2)]
     assert len(where) >= 1 + 2 * 9 and where == expected[: len(where)]
+
+
+@pytest.mark.skipif(len(available_cpus()) < 2, reason="workers start ahead only when pinned")
+def test_workers_started_for_a_round_that_never_comes_are_ended(tmp_path: Path) -> None:
+    """The workers of a tenth round start while the ninth measures (0.4 s of blocks: time enough to
+    start); the session ends at nine and kills them -- even workers that would stay when their input
+    ends without a request."""
+    log = tmp_path / "requests.log"
+    files = {
+        ".autoresearch.yml": config(log).replace("block_seconds: 0.01", "block_seconds: 0.05"),
+        "worker.py": WORKER,
+        "value.txt": "1.0\n",
+        "mode.txt": "linger 0\n",
+    }
+    repo = make_repo(tmp_path / "repo", files)
+    commit_branch(repo, "same", {})
+    assert compare(repo, "same")["rounds"] == 9
+    pids = [int(line.split()[0]) for line in log.with_suffix(".cpus").read_text().splitlines()]
+    try:
+        assert len(pids) == 1 + 2 * 10  # the calibration, nine rounds and the tenth's workers
+        assert not [pid for pid in pids if _alive(pid)]
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, 9)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie left to an init that does not reap is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_identical_sides_are_unchanged(repo: Path) -> None:
