@@ -74,8 +74,9 @@ BENCHMARK_SOURCES = ("candidate", "base", "working-tree")  # other values of ben
 #: side only).
 WORKER_METRICS: tuple[str, ...] = ("wall_time", "cpu_time", "max_rss")
 #: Worker mode's defaults for ``decision.max_rounds`` and ``decision.max_seconds`` when neither is given:
-#: its rounds are short (a fresh worker or two, a block each), so many fit in a minute.
-WORKER_MAX_ROUNDS = 400
+#: its rounds are short (a fresh worker or two, a block each), so many fit in a minute -- the minute,
+#: not the rounds (at most ``bounds.MAX_SAMPLES``), is what limits a session.
+WORKER_MAX_ROUNDS = 1000
 WORKER_MAX_SECONDS = 60.0
 
 
@@ -84,7 +85,8 @@ class WorkerConfig:
     """Worker mode (``docs/worker-protocol.md``): each round starts fresh worker processes that time
     blocks of calls on request. ``command``: a worker of the user's own (else the Python adapter runs
     ``benchmark.callable``); ``sides``: ``together`` runs both sides in one process (Python adapter);
-    ``pin``: a round's workers share one CPU (a different one each round) where the system allows it.
+    ``pin``: a round's workers share one CPU (a different one each round) where the system allows it,
+    and the next round's workers start on theirs while a round measures.
 
     The defaults spend the time on processes, not blocks: a process's own luck outweighs the spread of
     its blocks, so one short measured block per worker and many workers resolve more per second

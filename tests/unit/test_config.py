@@ -992,11 +992,11 @@ def test_worker_mode_configurations_that_are_fine() -> None:
 
 
 def test_worker_mode_has_its_own_round_limits_unless_one_is_given() -> None:
-    """Worker rounds are short: 400 rounds within 60 s by default; a limit given keeps the other
+    """Worker rounds are short: 1000 rounds within 60 s by default; a limit given keeps the other
     one's process-mode default (none for the time); process mode is unchanged."""
     worker = "benchmark:\n  callable: 'pkg.mod:run'\n"
     d = load(worker).decision
-    assert (d.max_rounds, d.max_seconds) == (400, 60.0)
+    assert (d.max_rounds, d.max_seconds) == (1000, 60.0)
     d = load(worker + "decision: {max_rounds: 50}\n").decision
     assert (d.max_rounds, d.max_seconds) == (50, None)
     d = load(worker + "decision: {max_seconds: 20}\n").decision
