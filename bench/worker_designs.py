@@ -8,11 +8,15 @@ its robust SD, 1.4826 x MAD -- the heavy tails of a busy machine inflate the fir
 a round takes, and the half-width of a 95 % interval after 60 s of rounds, ``2 x SD / sqrt(rounds that
 fit)``, on wall and on CPU time. The designs vary what the defaults chose: measured blocks per worker
 (3 or 1), the block's duration (50 or 20 ms), one worker per side or both sides in one, pinned to one CPU
-per round or not. Beside them, the tool's own cost of the progress line's estimate between looks in
-a 200-round session, as a glance on the planned design against an added look (what it did before).
+per round or not. Then the defaults with and without the next round's workers started on the other
+CPU while a round measures (``ahead``), in runs of consecutive rounds taking turns (starting ahead
+needs rounds that follow each other). Beside them, the tool's own cost of the progress line's
+estimate between looks in a 200-round session, as a glance on the planned design against an added
+look (what it did before).
 
-``python bench/worker_designs.py`` (about 4 minutes; ``--rounds`` to change the 60 rounds per design)
-writes ``bench/results/worker_designs.json``; ``--quick`` checks that it works.
+``python bench/worker_designs.py`` (about 5 minutes; ``--rounds`` to change the 60 rounds per design,
+``--ahead-chunks`` the 16 runs of 25 rounds of the ``ahead`` comparison) writes
+``bench/results/worker_designs.json``; ``--quick`` checks that it works.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ci_autoresearch.measure.worker_process import available_cpus, start_worker
 
 BUDGET_S = 60.0
 CPU_UNITS = 168_095  # the CPU workload of samples-cpu.json and the worker pools (their baseline_units)
+AHEAD_CHUNK = 25  # consecutive rounds of one session in the comparison of starting workers ahead
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ DESIGNS = (
     Design("before", "separate", 3, 0.05, False, "the defaults before: 3 blocks of 50 ms, not pinned"),
     Design("blocks-1", "separate", 1, 0.05, False, "one measured block of 50 ms"),
     Design("short", "separate", 1, 0.02, False, "one measured block of 20 ms"),
-    Design("defaults", "separate", 1, 0.02, True, "one block of 20 ms, pinned (the defaults)"),
+    Design("defaults", "separate", 1, 0.02, True, "one block of 20 ms, pinned (the defaults, one by one)"),
     Design("together-before", "together", 3, 0.05, False, "both sides in one worker, 3 blocks of 50 ms"),
     Design("together-short", "together", 1, 0.02, False, "both sides in one worker, one block of 20 ms"),
     Design("together", "together", 1, 0.02, True, "both sides in one worker, one block, pinned"),
@@ -110,37 +115,76 @@ def measure(rounds: int, units: int, *, quick: bool, seed: int = 1) -> dict[str,
                 t = time.perf_counter()
                 v = sessions[key].round(order, f"round{i + 1}")  # type: ignore[arg-type]
                 seconds[key].append(time.perf_counter() - t)
-                logs[key].append(
-                    (
-                        math.log(v["candidate"]["wall_time"] / v["baseline"]["wall_time"]),
-                        math.log(v["candidate"]["cpu_time"] / v["baseline"]["cpu_time"]),
-                    )
-                )
-        out = {}
-        for d in DESIGNS:
-            pace = statistics.median(seconds[d.key])
-            fit = BUDGET_S / pace
-            row: dict[str, Any] = {
-                "description": d.note,
-                "sides": d.sides,
-                "blocks": d.blocks,
-                "block_seconds": d.block_seconds,
-                "pin": d.pin,
-                "calls_per_block": sessions[d.key].calls,
-                "seconds_per_round_median": pace,
-            }
-            for index, metric in ((0, "wall_time"), (1, "cpu_time")):
-                values = [pair[index] for pair in logs[d.key]]
-                sd, robust = statistics.stdev(values), common.robust_sd(values) or 0.0
-                row[metric] = {
-                    "median": statistics.median(values),
-                    "sd": sd,
-                    "sd_robust": robust,
-                    "half_width_60s": 2.0 * sd / math.sqrt(fit),
-                    "half_width_60s_robust": 2.0 * robust / math.sqrt(fit),
-                }
-            out[d.key] = row
-    return out
+                logs[key].append(_log_ratios(v))
+        return {d.key: _row(d, d.note, sessions[d.key].calls, seconds[d.key], logs[d.key]) for d in DESIGNS}
+
+
+def measure_ahead(chunks: int, units: int, *, quick: bool) -> dict[str, Any]:
+    """The defaults as they were and with the next round's workers started on the other CPU while a
+    round measures (``WorkerRounds.round``'s ``then``), side by side: ``chunks`` runs of
+    ``AHEAD_CHUNK`` consecutive rounds of one session each, alternating between the two (starting
+    ahead pays only when rounds follow each other, so the two cannot take turns round by round)."""
+    design = next(d for d in DESIGNS if d.key == "defaults")
+    notes = {
+        "one-by-one": "the defaults, each round starting its workers when it begins",
+        "ahead": "the defaults, the next round's workers starting while a round measures",
+    }
+    env = scrub_env(common.python_env())
+    size = 4 if quick else AHEAD_CHUNK
+    logs: dict[str, list[tuple[float, float]]] = {key: [] for key in notes}
+    seconds: dict[str, list[float]] = {key: [] for key in notes}
+    calls: dict[str, int | None] = {}
+    with tempfile.TemporaryDirectory(prefix="autoresearch-ahead-") as tmp:
+        for chunk in range(chunks):
+            for key in list(notes) if chunk % 2 == 0 else list(reversed(notes)):
+                with _session(design, Path(tmp), env, units, quick) as session:
+                    session.calibrate("baseline")
+                    for i in range(size):
+                        label, then = f"{key}{chunk}-{i + 1}", f"{key}{chunk}-{i + 2}"
+                        order = ["baseline", "candidate"] if i % 2 == 0 else ["candidate", "baseline"]
+                        t = time.perf_counter()
+                        v = session.round(order, label, then=then if key == "ahead" else None)  # type: ignore[arg-type]
+                        seconds[key].append(time.perf_counter() - t)
+                        logs[key].append(_log_ratios(v))
+                    calls[key] = session.calls
+    return {key: _row(design, notes[key], calls[key], seconds[key], logs[key]) for key in notes}
+
+
+def _log_ratios(values: dict[SideName, dict[str, float]]) -> tuple[float, float]:
+    """A round's log-ratio candidate/baseline, on wall and on CPU time."""
+    return (
+        math.log(values["candidate"]["wall_time"] / values["baseline"]["wall_time"]),
+        math.log(values["candidate"]["cpu_time"] / values["baseline"]["cpu_time"]),
+    )
+
+
+def _row(
+    d: Design, note: str, calls: int | None, seconds: list[float], logs: list[tuple[float, float]]
+) -> dict[str, Any]:
+    """A design's pace, spreads and resolution in ``BUDGET_S``."""
+    pace = statistics.median(seconds)
+    fit = BUDGET_S / pace
+    row: dict[str, Any] = {
+        "description": note,
+        "sides": d.sides,
+        "blocks": d.blocks,
+        "block_seconds": d.block_seconds,
+        "pin": d.pin,
+        "calls_per_block": calls,
+        "rounds": len(seconds),
+        "seconds_per_round_median": pace,
+    }
+    for index, metric in ((0, "wall_time"), (1, "cpu_time")):
+        values = [pair[index] for pair in logs]
+        sd, robust = statistics.stdev(values), common.robust_sd(values) or 0.0
+        row[metric] = {
+            "median": statistics.median(values),
+            "sd": sd,
+            "sd_robust": robust,
+            "half_width_60s": 2.0 * sd / math.sqrt(fit),
+            "half_width_60s_robust": 2.0 * robust / math.sqrt(fit),
+        }
+    return row
 
 
 def glance_cost(quick: bool) -> dict[str, Any]:
@@ -194,6 +238,12 @@ def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=60, help="A/A rounds per design (default 60)")
     p.add_argument(
+        "--ahead-chunks",
+        type=int,
+        default=16,
+        help=f"runs of {AHEAD_CHUNK} rounds in the comparison of starting workers ahead (default 16)",
+    )
+    p.add_argument(
         "--units",
         type=int,
         default=CPU_UNITS,
@@ -204,6 +254,7 @@ def main() -> None:
     units = 20_000 if args.quick else args.units
     started = time.perf_counter()
     designs = measure(rounds, units, quick=args.quick)
+    ahead = measure_ahead(2 if args.quick else args.ahead_chunks, units, quick=args.quick)
     glance = glance_cost(args.quick)
     doc = {
         "schema": "ci-autoresearch-bench/worker-designs@1",
@@ -213,10 +264,13 @@ def main() -> None:
         "budget_s": BUDGET_S,
         "seconds": time.perf_counter() - started,
         "designs": designs,
+        "ahead": ahead,
         "progress_estimate_cost": glance,
     }
     path = common.write_json(args.out_dir / common.result_name("worker_designs", args.quick), doc)
     print(table(designs))
+    print(f"\nstarting workers ahead ({AHEAD_CHUNK} consecutive rounds at a time, alternating):")
+    print(table(ahead))
     print(
         f"\nprogress estimate between looks (200-round session): {glance['glance']['median'] * 1000:.1f} ms "
         f"as a glance, {glance['added_look']['median'] * 1000:.0f} ms as an added look "
