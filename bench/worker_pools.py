@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,9 @@ class PoolSpec:
     # how the tool plans to max_seconds: the share of it the first look plans rounds for, and whether a
     # session ends at a look whose next would end after it (the tool's since 2026-12-07)
     time_plan: TimePlan = TimePlan(share=PLAN_SHARE, deadline=True)
+    # the next round's workers start while a round measures (``WorkerRounds.round``'s ``then``; the
+    # tool's since 2026-12-07, with pinning and a worker per side)
+    ahead: bool = True
 
 
 def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[PoolSpec]:
@@ -121,10 +125,11 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
     if quick:
         few = {"+0": 1, "-2": 1, "-1": 1}
         brief: dict[str, Any] = {"max_rounds": min(rounds, 15), "max_seconds": None}
+        alone = {**brief, "ahead": False}  # workers that do not start ahead
         return [
             PoolSpec("cpu-separate", "cpu", "separate", True, 1, few, "one worker per side", **brief),
-            PoolSpec("cpu-together", "cpu", "together", True, 1, few, "both sides in one", **brief),
-            PoolSpec("cpu-unpinned", "cpu", "separate", False, 1, {"+0": 1}, "not pinned", **brief),
+            PoolSpec("cpu-together", "cpu", "together", True, 1, few, "both sides in one", **alone),
+            PoolSpec("cpu-unpinned", "cpu", "separate", False, 1, {"+0": 1}, "not pinned", **alone),
         ]
     return [
         PoolSpec(
@@ -144,6 +149,7 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             1,
             {"+0": 300, "-2": 100, "-1": 100},
             "CPU workload, both sides in one worker process (benchmark.worker.sides: together)",
+            ahead=False,  # a worker holding both sides imports them in its round's order: not ahead
         ),
         PoolSpec(
             "long-separate",
@@ -155,6 +161,18 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             "the CPU loop 24 times longer (about 0.35 s a call), one worker process per side",
         ),
         PoolSpec(
+            "cpu-separate-400",
+            "cpu",
+            "separate",
+            True,
+            1,
+            {"+0": 300, "-2": 100, "-1": 100},
+            "the defaults of 2026-12-07 before workers started ahead: up to 400 rounds, each round "
+            "starting its workers",
+            max_rounds=400,
+            ahead=False,
+        ),
+        PoolSpec(
             "cpu-separate-200",
             "cpu",
             "separate",
@@ -164,6 +182,7 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             "the defaults of 2026-11-30: up to 200 rounds, the first look planning all of the 60 s",
             max_rounds=200,
             time_plan=TimePlan(share=1.0, deadline=False),
+            ahead=False,
         ),
         PoolSpec(
             "cpu-unpinned",
@@ -173,6 +192,7 @@ def pool_specs(*, quick: bool, scale: float = 1.0, rounds: int = 20) -> list[Poo
             1,
             {"+0": 100, "-2": 50},
             "CPU workload, one worker per side, not pinned (benchmark.worker.pin: false)",
+            ahead=False,  # workers start ahead only when pinned
         ),
     ]
 
@@ -235,8 +255,10 @@ class WorkerRecorder:
             worker: WorkerProcess = start_worker(command, cwd=cwd, env=self.env, log_dir=log_dir, name=name)
             return worker
 
+        stack = ExitStack()  # ends workers started ahead for a round that does not come
         try:
-            session = WorkerRounds(plan, launch, checkouts, cpus=available_cpus())
+            session = stack.enter_context(WorkerRounds(plan, launch, checkouts, cpus=available_cpus()))
+            session.ahead = session.ahead and spec.ahead
             t0 = time.perf_counter()
             calls = session.calibrate("baseline")
             calibration_s = time.perf_counter() - t0
@@ -245,7 +267,7 @@ class WorkerRecorder:
             looks = set(look_schedule(FIRST_LOOK, cap))
             for i, order in enumerate(round_order("abba", spec.max_rounds, random.Random(0))):
                 t = time.perf_counter()
-                values = session.round(list(order), f"round{i + 1}")
+                values = session.round(list(order), f"round{i + 1}", then=f"round{i + 2}")
                 seconds = time.perf_counter() - t
                 blocks = session.last_blocks
                 out.append(
@@ -274,6 +296,7 @@ class WorkerRecorder:
             self.runs += session.processes
             return {"calls": calls, "calibration_ms": round(calibration_s * 1000, 1), "rounds": out}
         finally:
+            stack.close()
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
@@ -328,6 +351,7 @@ def new_worker_pool(spec: PoolSpec, units: int, machine: Mapping[str, Any], *, q
             "blocks": w.blocks,
             "pin": w.pin,
             "aggregate": config.collection.aggregate,
+            "ahead": spec.ahead,
         },
         "rounds": spec.max_rounds,
         "max_seconds": spec.max_seconds,
@@ -379,10 +403,12 @@ def record_worker_pools(
                 pools[spec.key]["rounds"],
                 pools[spec.key].get("max_seconds"),
                 time_plan(pools[spec.key]),
+                pools[spec.key]["worker"].get("ahead", False),
             )
-            if design != (spec.max_rounds, spec.max_seconds, spec.time_plan):
+            if design != (spec.max_rounds, spec.max_seconds, spec.time_plan, spec.ahead):
                 raise SystemExit(
-                    f"--resume: {path} was recorded with other limits or time plan than the pool has now "
+                    f"--resume: {path} was recorded with other limits, time plan or start of workers "
+                    "than the pool has now "
                     f"{design}; record it anew (move the file away) or name other pools (--worker-pools)"
                 )
             done = sum(len(c["trials"]) for c in pools[spec.key]["cells"].values())
