@@ -395,6 +395,18 @@ def test_start_worker_reads_lines_reaps_and_times_out(tmp_path: Path) -> None:
         assert w.close(0.2).returncode < 0  # did not exit when its input ended: terminated
 
 
+def test_a_worker_is_reaped_without_a_pidfd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the system has no pidfd (macOS), the exit is looked for in short sleeps: same statuses."""
+    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    env = scrub_env(base_env())
+    (tmp_path / "e.py").write_text("import sys\nsys.stdin.read()\nsys.exit(4)\n")
+    with start_worker(f"{sys.executable} e.py", cwd=tmp_path, env=env, log_dir=tmp_path, name="e") as w:
+        assert w.close(5).returncode == 4
+    (tmp_path / "k.py").write_text("import sys, time\nsys.stdin.read()\ntime.sleep(60)\n")
+    with start_worker(f"{sys.executable} k.py", cwd=tmp_path, env=env, log_dir=tmp_path, name="k") as w:
+        assert w.close(0.2).returncode < 0
+
+
 @pytest.mark.skipif(len(available_cpus()) < 2, reason="pinning needs two CPUs")
 def test_on_cpu_pins_what_starts_inside_and_restores_this_process(tmp_path: Path) -> None:
     before = os.sched_getaffinity(0)
