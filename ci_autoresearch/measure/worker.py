@@ -246,7 +246,7 @@ class WorkerRounds:
         self.processes = 0
         self.last_blocks: dict[SideName, list[Block]] = {}  # the measured blocks of the last round
         self.ahead = bool(self.cpus) and not plan.together
-        self._ahead: _Started | None = None
+        self._next_workers: _Started | None = None
 
     # --- one conversation step ---------------------------------------------------------------------
 
@@ -346,7 +346,7 @@ class WorkerRounds:
 
     def _started_ahead(self, order: Sequence[SideName]) -> _Started | None:
         """The workers started ahead for this round, if they serve its sides; others are ended."""
-        started, self._ahead = self._ahead, None
+        started, self._next_workers = self._next_workers, None
         if started is None:
             return None
         if sorted(side for w in started.workers for side in w.sides) == sorted(order):
@@ -367,7 +367,7 @@ class WorkerRounds:
 
     def close(self) -> None:
         """End the workers started ahead for a round that did not come."""
-        started, self._ahead = self._ahead, None
+        started, self._next_workers = self._next_workers, None
         if started is not None:
             started.stack.close()
 
@@ -427,7 +427,7 @@ class WorkerRounds:
         measured: dict[SideName, list[Block]] = {side: [] for side in order}
         with self._workers(order, label) as workers:
             if then is not None and self.ahead:
-                self._ahead = self._start(order, then)
+                self._next_workers = self._start(order, then)
             for i in range(self.plan.warmup_blocks):
                 for side in order:
                     workers[side].phase = f"warm-up block {i + 1}"
