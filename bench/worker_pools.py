@@ -28,6 +28,7 @@ import json
 import math
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -426,8 +427,11 @@ def record_worker_pools(
     say(f"worker mode: recording {total} trials (up to each pool's max_rounds, within its max_seconds)")
     started = time.perf_counter()
     last_save = started
-    with tempfile.TemporaryDirectory(prefix="autoresearch-dq-worker-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="autoresearch-dq-worker-") as tmp, ExitStack() as stack:
         rec = WorkerRecorder(Path(tmp))
+        # Stopped early (Ctrl-C, SIGTERM), the trials recorded so far and their time are kept for --resume.
+        stack.callback(_save_all, pools, out_dir, quick, started)
+        stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _interrupt))
         for i, (pool_key, cell_key) in enumerate(todo, 1):
             pool = pools[pool_key]
             cell = pool["cells"][cell_key]
@@ -442,19 +446,27 @@ def record_worker_pools(
                 )
             )
             now = time.perf_counter()
-            if now - last_save > 60 or i == total:
+            if now - last_save > 60 and i < total:
                 for key, p in pools.items():
                     common.write_json(worker_samples_path(out_dir, key, quick), p, compact=True)
                 last_save = now
             if i % max(1, total // 80) == 0 or i == total:
                 eta = (now - started) / i * (total - i)
                 say(f"  worker {i}/{total} trials, {now - started:.0f} s, about {eta / 60:.1f} min left")
-        for key, p in pools.items():
-            p["recording_seconds"] = p.get("recording_seconds", 0.0) + (time.perf_counter() - started)
-            common.write_json(worker_samples_path(out_dir, key, quick), p, compact=True)
     order = [s.key for s in pool_specs(quick=quick)]
     both = recorded | pools
     return {k: both[k] for k in sorted(both, key=order.index)}
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _save_all(pools: Mapping[str, dict[str, Any]], out_dir: Path, quick: bool, started: float) -> None:
+    """Write every pool with the time spent recording added, however the recording ended."""
+    for key, p in pools.items():
+        p["recording_seconds"] = p.get("recording_seconds", 0.0) + (time.perf_counter() - started)
+        common.write_json(worker_samples_path(out_dir, key, quick), p, compact=True)
 
 
 def load_worker_pools(out_dir: Path, quick: bool) -> dict[str, Any]:
