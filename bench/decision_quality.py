@@ -1434,6 +1434,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         pools = record_pools(settings, out_dir, machine, resume=args.resume)
         elapsed["recording"] = time.perf_counter() - t0
+    wpools: dict[str, Any] | None = None
+    if not args.no_worker and not args.replay:
+        # recorded first: deciding the process pools takes minutes of CPU a recording need not wait for
+        t0 = time.perf_counter()
+        wpools = worker_pools.record_worker_pools(
+            units=pools["cpu"]["baseline_units"],
+            rounds=settings.rounds,
+            out_dir=out_dir,
+            machine=machine,
+            quick=settings.quick,
+            resume=args.resume,
+            seed=settings.seed,
+            say=_say,
+            enough=worker_enough,
+            scale=args.worker_scale,
+            only=args.worker_pools.split(",") if args.worker_pools else None,
+        )
+        elapsed["worker_recording"] = time.perf_counter() - t0
 
     doc: dict[str, Any] = {
         "schema": RESULT_SCHEMA,
@@ -1495,23 +1513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             doc["instructions"] = json.loads(old.read_text()).get("instructions")
     if not args.no_worker:
         t0 = time.perf_counter()
-        if args.replay:
+        if wpools is None:
             wpools = worker_pools.load_worker_pools(out_dir, settings.quick)
-        else:
-            wpools = worker_pools.record_worker_pools(
-                units=pools["cpu"]["baseline_units"],
-                rounds=settings.rounds,
-                out_dir=out_dir,
-                machine=machine,
-                quick=settings.quick,
-                resume=args.resume,
-                seed=settings.seed,
-                say=_say,
-                enough=worker_enough,
-                scale=args.worker_scale,
-                only=args.worker_pools.split(",") if args.worker_pools else None,
-            )
-            elapsed["worker_recording"] = time.perf_counter() - t0
         overhead = out_dir / "overhead.json"
         if overhead.is_file():
             compares = json.loads(overhead.read_text()).get("compare") or []
@@ -1535,7 +1538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         doc["equal_time"] = equal_time(doc)
         doc["worker_targets"] = worker_targets(doc)
-        elapsed["worker_deciding"] = time.perf_counter() - t0 - elapsed.get("worker_recording", 0.0)
+        elapsed["worker_deciding"] = time.perf_counter() - t0
     doc["targets"] = check_targets(doc)
     doc["targets_variants"] = {r.key: check_targets(doc, r.key) for r in variant_list}
     doc["elapsed_seconds"] = elapsed
