@@ -119,15 +119,19 @@ def measure(rounds: int, units: int, *, quick: bool, seed: int = 1) -> dict[str,
         return {d.key: _row(d, d.note, sessions[d.key].calls, seconds[d.key], logs[d.key]) for d in DESIGNS}
 
 
-def measure_ahead(chunks: int, units: int, *, quick: bool) -> dict[str, Any]:
-    """The defaults as they were and with the next round's workers started on the other CPU while a
-    round measures (``WorkerRounds.round``'s ``then``), side by side: ``chunks`` runs of
-    ``AHEAD_CHUNK`` consecutive rounds of one session each, alternating between the two (starting
-    ahead pays only when rounds follow each other, so the two cannot take turns round by round)."""
-    design = next(d for d in DESIGNS if d.key == "defaults")
+AHEAD_OF = {"defaults": "the defaults", "together": "both sides in one worker, pinned"}
+
+
+def measure_ahead(chunks: int, units: int, *, quick: bool, design_key: str = "defaults") -> dict[str, Any]:
+    """A pinned design (the defaults, or ``together``) with each round starting its workers and with
+    the next round's workers started on the other CPU while a round measures (``WorkerRounds.round``'s
+    ``then``), side by side: ``chunks`` runs of ``AHEAD_CHUNK`` consecutive rounds of one session
+    each, alternating between the two (starting ahead pays only when rounds follow each other, so the
+    two cannot take turns round by round)."""
+    design = next(d for d in DESIGNS if d.key == design_key)
     notes = {
-        "one-by-one": "the defaults, each round starting its workers when it begins",
-        "ahead": "the defaults, the next round's workers starting while a round measures",
+        "one-by-one": f"{AHEAD_OF[design_key]}, each round starting its workers when it begins",
+        "ahead": f"{AHEAD_OF[design_key]}, the next round's workers starting while a round measures",
     }
     env = scrub_env(common.python_env())
     size = 4 if quick else AHEAD_CHUNK
@@ -254,7 +258,8 @@ def main() -> None:
     units = 20_000 if args.quick else args.units
     started = time.perf_counter()
     designs = measure(rounds, units, quick=args.quick)
-    ahead = measure_ahead(2 if args.quick else args.ahead_chunks, units, quick=args.quick)
+    chunks = 2 if args.quick else args.ahead_chunks
+    ahead = {key: measure_ahead(chunks, units, quick=args.quick, design_key=key) for key in AHEAD_OF}
     glance = glance_cost(args.quick)
     doc = {
         "schema": "ci-autoresearch-bench/worker-designs@1",
@@ -264,13 +269,18 @@ def main() -> None:
         "budget_s": BUDGET_S,
         "seconds": time.perf_counter() - started,
         "designs": designs,
-        "ahead": ahead,
+        "ahead": ahead["defaults"],
+        "ahead_together": ahead["together"],
         "progress_estimate_cost": glance,
     }
     path = common.write_json(args.out_dir / common.result_name("worker_designs", args.quick), doc)
     print(table(designs))
-    print(f"\nstarting workers ahead ({AHEAD_CHUNK} consecutive rounds at a time, alternating):")
-    print(table(ahead))
+    for key, rows in ahead.items():
+        print(
+            f"\n{AHEAD_OF[key]}, starting workers ahead or not "
+            f"({AHEAD_CHUNK} consecutive rounds at a time, alternating):"
+        )
+        print(table(rows))
     print(
         f"\nprogress estimate between looks (200-round session): {glance['glance']['median'] * 1000:.1f} ms "
         f"as a glance, {glance['added_look']['median'] * 1000:.0f} ms as an added look "

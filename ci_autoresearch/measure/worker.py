@@ -219,10 +219,11 @@ class WorkerRounds:
     ``cpus``: the CPUs workers may be pinned to (``plan.pin``): the ``k``-th start (the calibration,
     then each round) puts its workers on ``cpus[k % len(cpus)]`` alone, so that both sides share that
     CPU's state (its other load, its caches, its clock) and the rounds visit every CPU in turn; with
-    fewer than two CPUs nothing is pinned. ``ahead``: when pinned and one worker serves each side, the
-    next round's workers start on their CPU while this round measures on its own (:meth:`round`'s
-    ``then``); use the rounds as a context manager so that workers started for a round that never
-    comes are ended.
+    fewer than two CPUs nothing is pinned. ``ahead``: when pinned, the next round's workers start on
+    their CPU while this round measures on its own (:meth:`round`'s ``then``); use the rounds as a
+    context manager so that workers started for a round that never comes are ended. A worker holding
+    both sides imports them in turn baseline first, then candidate first (from worker to worker),
+    whatever order its round measures them in.
     """
 
     def __init__(
@@ -245,8 +246,9 @@ class WorkerRounds:
         self.calls: int | None = None
         self.processes = 0
         self.last_blocks: dict[SideName, list[Block]] = {}  # the measured blocks of the last round
-        self.ahead = bool(self.cpus) and not plan.together
+        self.ahead = bool(self.cpus)
         self._next_workers: _Started | None = None
+        self._together_starts = 0  # workers started holding both sides, for their import order
 
     # --- one conversation step ---------------------------------------------------------------------
 
@@ -327,9 +329,13 @@ class WorkerRounds:
     def _start(self, order: Sequence[SideName], label: str) -> _Started:
         """Start workers for ``order`` (one per side, or one for both) on the next CPU in turn; they
         are not waited for."""
-        groups: list[tuple[SideName, ...]] = (
-            [tuple(order)] if self.plan.together and len(order) > 1 else [(s,) for s in order]
-        )
+        groups: list[tuple[SideName, ...]] = [(s,) for s in order]
+        if self.plan.together and len(order) > 1:
+            # the side imported first alternates from worker to worker, not with the round's order, so
+            # that a worker can start before its round's order is known (ahead)
+            both = tuple(sorted(order))
+            groups = [both if self._together_starts % 2 == 0 else both[::-1]]
+            self._together_starts += 1
         started = _Started(workers=[], stack=ExitStack())
         try:
             with self._pinned():

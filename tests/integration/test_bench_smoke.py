@@ -114,9 +114,11 @@ def test_worker_designs_quick(tmp_path: Path) -> None:
     assert doc["schema"] == "ci-autoresearch-bench/worker-designs@1"
     check_machine(doc)
     assert {"before", "defaults", "together"} <= set(doc["designs"])
-    assert set(doc["ahead"]) == {"one-by-one", "ahead"}
-    assert [row["rounds"] for row in doc["ahead"].values()] == [8, 8]  # two runs of four rounds each
-    for design in [*doc["designs"].values(), *doc["ahead"].values()]:
+    for key in ("ahead", "ahead_together"):
+        assert set(doc[key]) == {"one-by-one", "ahead"}
+        assert [row["rounds"] for row in doc[key].values()] == [8, 8]  # two runs of four rounds each
+    assert doc["ahead_together"]["ahead"]["sides"] == "together"
+    for design in [*doc["designs"].values(), *doc["ahead"].values(), *doc["ahead_together"].values()]:
         assert design["seconds_per_round_median"] > 0 and design["calls_per_block"] >= 1
         for metric in ("wall_time", "cpu_time"):
             assert design[metric]["sd_robust"] >= 0 and design[metric]["half_width_60s"] >= 0
@@ -124,6 +126,7 @@ def test_worker_designs_quick(tmp_path: Path) -> None:
     assert len(cost["glance"]["seconds"]) == len(cost["added_look"]["seconds"]) == len(cost["rounds"])
     assert "| `defaults`: one block of 20 ms, pinned (the defaults, one by one) |" in res.stdout
     assert "| `ahead`: the defaults, the next round's workers starting while a round measures |" in res.stdout
+    assert "| `ahead`: both sides in one worker, pinned, the next round's workers starting" in res.stdout
 
 
 def test_overhead_quick(tmp_path: Path) -> None:

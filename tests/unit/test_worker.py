@@ -244,8 +244,8 @@ def test_a_round_of_separate_workers_exactly() -> None:
 
 
 def test_a_round_of_one_worker_holding_both_sides() -> None:
-    """sides: together: one process, requests name the side, the load order is the round's order, and
-    the peak RSS is nobody's alone."""
+    """sides: together: one process, requests name the side in the round's order, and the peak RSS is
+    nobody's alone; the side imported first alternates from worker to worker, whatever the round's order."""
     launcher = Launcher({"baseline": 0.001, "candidate": 0.0005})
     rounds = session(launcher, sides="together", blocks=2, warmup_blocks=0)
     values = rounds.round(["baseline", "candidate"], "round1")
@@ -262,6 +262,14 @@ def test_a_round_of_one_worker_holding_both_sides() -> None:
     assert values["candidate"]["wall_time"] == pytest.approx(0.0005)
     assert "max_rss" not in values["baseline"] and "max_rss" not in values["candidate"]
     assert rounds.processes == 1
+    for label, order in (("round2", ["baseline", "candidate"]), ("round3", ["candidate", "baseline"])):
+        rounds.round(order, label)
+        assert launcher.log[-3:-1] == [f"both.{label}.worker: run 10 {side}" for side in order[::-1]]
+    assert [spec["order"] for spec in launcher.specs[-3:]] == [
+        ["baseline", "candidate"],
+        ["candidate", "baseline"],
+        ["baseline", "candidate"],
+    ]
 
 
 class Pins:
@@ -326,15 +334,30 @@ def test_the_next_rounds_workers_start_on_the_next_cpu_while_a_round_measures() 
     assert [w.killed for w in ahead] == [True, True] and not any(w.closed for w in ahead)
 
 
-def test_workers_start_ahead_only_pinned_and_one_per_side() -> None:
-    """Unpinned, a starting worker could share the CPU of the blocks measured meanwhile; with both
-    sides in one worker its import order is the round's own: nothing starts ahead."""
-    for kw in ({"pin": False}, {"sides": "together"}):
-        launcher = _same()
-        pins = Pins(launcher)
-        rounds = WorkerRounds(plan(**kw), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 1), pin=pins)
+def test_workers_start_ahead_only_pinned() -> None:
+    """Unpinned, a starting worker could share the CPU of the blocks measured meanwhile: nothing starts
+    ahead. A worker holding both sides starts ahead like a pair, and the next round takes it."""
+    launcher = _same()
+    rounds = WorkerRounds(plan(pin=False), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 1))
+    rounds.round(["baseline", "candidate"], "round1", then="round2")
+    assert not rounds.ahead and not any("round2" in w.name for w in launcher.workers)
+
+    launcher = _same()
+    pins = Pins(launcher)
+    with WorkerRounds(
+        plan(sides="together"), launcher, CHECKOUTS, clock=launcher.clock, cpus=(0, 1), pin=pins
+    ) as rounds:
         rounds.round(["baseline", "candidate"], "round1", then="round2")
-        assert not rounds.ahead and not any("round2" in w.name for w in launcher.workers)
+        first_block = launcher.log.index("both.round1.worker: run 10 baseline")
+        assert launcher.log.index("start both.round2.worker") < first_block
+        rounds.round(["baseline", "candidate"], "round2", then="round3")
+    assert [w.name for w in launcher.workers].count("both.round2.worker") == 1
+    assert [spec["order"] for spec in launcher.specs[1:]] == [
+        ["baseline", "candidate"],
+        ["candidate", "baseline"],
+        ["baseline", "candidate"],
+    ]
+    assert [w.killed for w in launcher.workers if ".round3." in w.name] == [True]
 
 
 def test_workers_started_ahead_for_other_sides_are_ended() -> None:
