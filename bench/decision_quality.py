@@ -51,6 +51,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import shlex
 import statistics
@@ -58,6 +59,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -714,6 +716,12 @@ NOISES: dict[str, tuple[str, Callable[[random.Random], float]]] = {
     "cv10": ("lognormal, CV 10 %", _lognormal(0.10)),
     "bimodal": ("bimodal: CV 2 %, 20 % of runs 25 % slower", _bimodal),
 }
+
+
+def synthetic_results(noise: str, settings: Settings) -> dict[str, Any]:
+    """Every rule on the synthetic trials of ``noise`` (a function of its arguments alone, so that it
+    can run in another process)."""
+    return decide_all(synthetic_cells(noise, settings), [*rules(settings.rounds), *variants(settings.rounds)])
 
 
 def synthetic_cells(noise: str, settings: Settings) -> dict[float, list[Trial]]:
@@ -1494,14 +1502,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc["live"][w] = live
     elapsed["deciding_live"] = time.perf_counter() - t0
 
+    # the replays below are independent and CPU-bound: one process per CPU
+    replays = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
     if not args.no_synthetic:
         t0 = time.perf_counter()
-        doc["synthetic"] = {}
-        for key, (label, _) in NOISES.items():
-            doc["synthetic"][key] = {
-                "noise": label,
-                "results": decide_all(synthetic_cells(key, settings), [*rule_list, *variant_list]),
-            }
+        synthetic = {key: replays.submit(synthetic_results, key, settings) for key in NOISES}
+        doc["synthetic"] = {
+            key: {"noise": NOISES[key][0], "results": job.result()} for key, job in synthetic.items()
+        }
         elapsed["synthetic"] = time.perf_counter() - t0
     if not args.no_instructions and not (args.replay or args.record_worker_only):
         t0 = time.perf_counter()
@@ -1520,6 +1528,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             compares = json.loads(overhead.read_text()).get("compare") or []
             per_run = [r["overhead_per_run_ms"] / 1000.0 for c in compares for r in c.get("repeats", [])]
             doc["overhead_per_run_s"] = statistics.median(per_run) if per_run else None
+        jobs = {
+            (key, metric): replays.submit(decide_worker_pool, pool, metric)
+            for key, pool in wpools.items()
+            for metric in ("wall_time", "cpu_time")
+        }
         doc["worker"] = {
             key: {
                 "description": pool["description"],
@@ -1531,14 +1544,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "recording_seconds": pool.get("recording_seconds"),
                 "trials": {k: len(c["trials"]) for k, c in pool["cells"].items()},
                 "noise": worker_pools.worker_noise(pool),
-                "results": decide_worker_pool(pool),
-                "results_cpu_time": decide_worker_pool(pool, "cpu_time"),
+                "results": jobs[key, "wall_time"].result(),
+                "results_cpu_time": jobs[key, "cpu_time"].result(),
             }
             for key, pool in wpools.items()
         }
         doc["equal_time"] = equal_time(doc)
         doc["worker_targets"] = worker_targets(doc)
         elapsed["worker_deciding"] = time.perf_counter() - t0
+    replays.shutdown()
     doc["targets"] = check_targets(doc)
     doc["targets_variants"] = {r.key: check_targets(doc, r.key) for r in variant_list}
     doc["elapsed_seconds"] = elapsed

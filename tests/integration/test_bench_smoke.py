@@ -129,6 +129,34 @@ def test_worker_designs_quick(tmp_path: Path) -> None:
     assert "| `ahead`: both sides in one worker, pinned, the next round's workers starting" in res.stdout
 
 
+def test_machine_noise_quick(tmp_path: Path) -> None:
+    res = run_bench("machine_noise.py", tmp_path)
+    doc = json.loads((tmp_path / "machine_noise-quick.json").read_text())
+    assert doc["schema"] == "ci-autoresearch-bench/machine-noise@1"
+    check_machine(doc)
+    over, fresh = doc["over_time"], doc["fresh"]
+    assert over["blocks"] == 10 and fresh["processes"] == 6 and fresh["blocks_per_process"] == 3
+    for metric in ("cpu_time", "wall_time"):
+        assert 0 < over[metric]["median_s"] < 1 and 0 < fresh[metric]["median_s"] < 1
+        assert 0.0 <= over[metric]["slow"]["share"] <= 1.0
+        for part in (over[metric]["block"], over[metric]["adjacent_pair"], fresh[metric]["process"]):
+            assert part["sd"] >= 0 and part["sd_robust"] >= 0
+    if Path("/proc/stat").is_file():
+        assert isinstance(over["steal_ticks"], int) and over["steal_ticks"] >= 0
+    assert "| fresh processes, each one's median block |" in res.stdout
+
+
+def test_machine_noise_counts_slow_spells(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import machine_noise
+
+    times = [1.0, 1.0, 1.3, 1.4, 1.0, 1.0, 1.2, 1.0, 1.0, 1.0]  # median 1.0; slow: > 1.15
+    assert machine_noise.slow_spells(times) == {"share": 0.3, "spells": 2, "mean_length": 1.5, "longest": 2}
+    assert machine_noise.slow_spells([1.0, 1.0, 1.0])["spells"] == 0
+    assert machine_noise.lag1([0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]) == pytest.approx(1 / 6)
+    assert machine_noise.lag1([1.0, 1.0, 1.0]) is None
+
+
 def test_overhead_quick(tmp_path: Path) -> None:
     res = run_bench("overhead.py", tmp_path)
     doc = json.loads((tmp_path / "overhead-quick.json").read_text())
