@@ -51,6 +51,7 @@ import bisect
 import itertools
 import math
 import statistics
+import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -305,7 +306,9 @@ def _rank_estimate(
     if len(fractions) == 1:
         p = p_exact
     else:
-        z = -_NORMAL.inv_cdf(p_exact / 2.0) if p_exact < 1.0 else 0.0
+        # far beyond the boundary (hundreds of rounds all on one side) the normal tail can underflow
+        # to 0, whose z-score does not exist: the smallest float's stands in (the p-value is 0 either way)
+        z = -_NORMAL.inv_cdf(max(p_exact / 2.0, sys.float_info.min)) if p_exact < 1.0 else 0.0
         p = crossing_probability(z * t ** (0.5 - shape), fractions, shape=shape)
     # the repeated p-value is computed by numerical integration; where it lands within that error of
     # alpha, the interval (exact counts) has the last word, so that the two never disagree
