@@ -262,13 +262,14 @@ def main() -> None:
     rounds = 4 if args.quick else args.rounds
     units = 20_000 if args.quick else args.units
     started = time.perf_counter()
+    machine = common.machine_info()  # the load average as the run starts
     designs = measure(rounds, units, quick=args.quick)
     chunks = 2 if args.quick else args.ahead_chunks
     ahead = {key: measure_ahead(chunks, units, quick=args.quick, design_key=key) for key in AHEAD_OF}
     glance = glance_cost(args.quick)
     doc = {
         "schema": "ci-autoresearch-bench/worker-designs@1",
-        "machine": common.machine_info(),
+        "machine": machine,
         "rounds_per_design": rounds,
         "units_per_call": units,
         "budget_s": BUDGET_S,
