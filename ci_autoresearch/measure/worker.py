@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from ci_autoresearch.config.model import Config, MetricSpec
+from ci_autoresearch.measure.worker_lines import PROTOCOL, Block, error_of, parse_done, parse_ready
 from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent, on_cpu
 
-PROTOCOL = "ci-autoresearch-worker/1"
 ADAPTER = Path(__file__).with_name("_pyworker.py")
 CLOSE_GRACE = 5.0
 """Seconds a worker gets to exit after its input ends."""
@@ -83,50 +83,6 @@ class WorkerFailed(Exception):
         super().__init__(message)
         self.side = side
         self.message = message
-
-
-@dataclass(frozen=True, kw_only=True)
-class Block:
-    """One block: ``calls`` calls took ``wall`` seconds (``cpu`` CPU seconds; None if not reported)."""
-
-    calls: int
-    wall: float
-    cpu: float | None
-
-
-def parse_ready(line: str) -> tuple[str, ...] | None:
-    """The targets a ``ready`` line announces (empty: one side), or None when it is not one."""
-    words = line.split()
-    if len(words) < 2 or words[0] != "ready" or words[1] != PROTOCOL:
-        return None
-    return tuple(words[2:])
-
-
-def parse_done(line: str, calls: int) -> Block | None:
-    """The block a ``done WALL CPU`` line reports, or None when it is not a valid one."""
-    words = line.split()
-    if len(words) != 3 or words[0] != "done":
-        return None
-    try:
-        wall = float(words[1])
-        cpu = None if words[2] == "-" else float(words[2])
-    except ValueError:
-        return None
-    if not (math.isfinite(wall) and wall > 0.0):
-        return None
-    if cpu is not None and not (math.isfinite(cpu) and cpu >= 0.0):
-        return None
-    return Block(calls=calls, wall=wall, cpu=cpu)
-
-
-def error_of(line: str, targets: Sequence[str]) -> tuple[str | None, str] | None:
-    """``error [TARGET] MESSAGE`` → (the target named, if one of ``targets``; the message), else None."""
-    words = line.split(maxsplit=2)
-    if not words or words[0] != "error":
-        return None
-    if len(words) >= 2 and words[1] in targets:
-        return words[1], (words[2] if len(words) == 3 else "")
-    return None, line.split(maxsplit=1)[1] if len(words) > 1 else ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,8 +1,8 @@
 """A benchmark worker process (worker mode): started by :func:`start_worker`, spoken to line by line.
 
 The same shell, session and environment as a measured run (:mod:`ci_autoresearch.measure.runner`), with
-a line-based conversation over its stdin and stdout (``docs/worker-protocol.md``); the protocol itself
-is :mod:`ci_autoresearch.measure.worker`.
+a line-based conversation over its stdin and stdout (``docs/worker-protocol.md``); the conversation is
+:mod:`ci_autoresearch.measure.worker`, its lines are read by :mod:`ci_autoresearch.measure.worker_lines`.
 """
 
 from __future__ import annotations

@@ -18,16 +18,12 @@ import pytest
 from ci_autoresearch.config.model import BenchmarkConfig, CollectionConfig, Config, WorkerConfig
 from ci_autoresearch.measure.worker import (
     ADAPTER,
-    PROTOCOL,
-    Block,
     SideName,
     WorkerFailed,
     WorkerPlan,
     WorkerRounds,
-    error_of,
-    parse_done,
-    parse_ready,
 )
+from ci_autoresearch.measure.worker_lines import PROTOCOL, Block, error_of, parse_done, parse_ready
 from ci_autoresearch.measure.worker_process import WorkerExit, WorkerGone, WorkerSilent
 
 CHECKOUTS: dict[SideName, Path] = {"baseline": Path("/co/base"), "candidate": Path("/co/cand")}
