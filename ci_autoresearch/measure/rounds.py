@@ -68,9 +68,13 @@ class Session:
         )
 
 
-def round_order(order: str, rounds: int, rng: random.Random) -> Iterator[tuple[SideName, SideName]]:
-    """The order of the two sides in each round: ABBA alternates, random flips a seeded coin."""
-    for i in range(rounds):
+def round_order(
+    order: str, rounds: int, rng: random.Random, *, start: int = 0
+) -> Iterator[tuple[SideName, SideName]]:
+    """The order of the two sides in each of ``rounds`` rounds from round ``start`` (0-based): ABBA
+    alternates by the round's place in the session -- baseline first in rounds 0, 2, 4, ... whatever
+    the looks that split them -- and random flips a seeded coin."""
+    for i in range(start, start + rounds):
         if order == "random":
             first_base = rng.random() < 0.5
         else:
@@ -149,7 +153,8 @@ def _out_of_time(session: Session, target: int, elapsed: float) -> bool:
 
 def _play_rounds(session: Session, target: int, rng: random.Random) -> None:
     """Rounds until ``target``: each side once per round (the measured ones), in the configured order."""
-    for order in round_order(session.config.decision.order, target - session.rounds, rng):
+    orders = round_order(session.config.decision.order, target - session.rounds, rng, start=session.rounds)
+    for order in orders:
         names = [n for n in order if session.paired or n == "candidate"]
         label = f"round{session.rounds + 1}"
         if session.workers is not None:
