@@ -217,6 +217,7 @@ def tool_rule(
     shape: float | None = None,
     futility: bool | None = None,
     clock: Sequence[float] | None = None,
+    crossover: bool = False,
 ) -> DecideFn:
     """ci-autoresearch's decision exactly as ``measure.session.compare_refs`` takes it (its loop, not a copy
     of its statistics): ``measurement_runs`` rounds, then ``stopping.rounds_to_add`` more while
@@ -231,7 +232,9 @@ def tool_rule(
     inconclusive, up to ``max_rounds``: the most rounds any futility rule can need); True always (the
     tool's worker mode before 2026-12-07). ``clock``: the
     seconds by the end of each round (calibration included), for ``decision.max_seconds``: a session
-    ends at a look when the next would end after it (``stopping.next_look_in_time``).
+    ends at a look when the next would end after it (``stopping.next_look_in_time``). ``crossover``:
+    the same method on pairs of rounds in opposite orders (``sequential.crossover_units``), a design
+    alternative under study (``crossover.py``).
     """
     name = config.objective.metric
     first = min(config.collection.measurement_runs, config.decision.max_rounds)
@@ -252,13 +255,23 @@ def tool_rule(
                 raise ValueError(f"the rule needs {target} rounds, the trial has {len(base)}")
             rounds = target
             est: Estimate | None
-            if shape is not None:
+            if shape is not None or crossover:
                 est = sequential.paired_estimate(
-                    base[:rounds], cand[:rounds], confidence=confidence, looks=looks, shape=shape
+                    base[:rounds],
+                    cand[:rounds],
+                    confidence=confidence,
+                    looks=looks,
+                    shape=sequential.SHAPE if shape is None else shape,
+                    crossover=crossover,
                 )
                 verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
                 more = stopping.rounds_to_add(
-                    est, verdict, rounds=rounds, max_rounds=config.decision.max_rounds, min_effect=min_effect
+                    est,
+                    verdict,
+                    rounds=rounds,
+                    max_rounds=config.decision.max_rounds,
+                    min_effect=min_effect,
+                    futility=config.decision.max_seconds is None if futility is None else futility,
                 )
             elif not previous:
                 decision = decide(
@@ -1261,6 +1274,7 @@ def worker_tables(doc: Mapping[str, Any]) -> list[str]:
     for key, w in pools.items():
         n = w["noise"]
         single = n["single_pair_aa_medians"]
+        first = n.get("order_effect_median")
         noise_rows.append(
             [
                 key,
@@ -1269,6 +1283,8 @@ def worker_tables(doc: Mapping[str, Any]) -> list[str]:
                 common.pct(n["block_within_process_sd_robust"], 2),
                 common.pct(n["block_pair_log_ratio_sd_robust"], 2),
                 common.pct(n["round_log_ratio_sd_robust"], 2),
+                common.pct(n.get("pair_of_rounds_log_ratio_sd_robust"), 2),
+                "—" if first is None else common.signed_pct(first, 2),
                 _range(single),
                 common.seconds(n["seconds_per_round_median"]),
             ]
@@ -1276,8 +1292,10 @@ def worker_tables(doc: Mapping[str, Any]) -> list[str]:
     lines += [
         "Noise, from the A/A trials: a block against the median of its process's blocks; the i-th "
         "baseline block against the i-th candidate block of the same round; a round (a process pair) "
-        "against another; and each A/A trial's first process pair taken alone (the median of its block "
-        "pairs), as one long-lived pair of workers would measure it.",
+        "against another; two rounds in opposite orders (the mean of their log-ratios) against another; "
+        "how much slower the side measured first ran (the median over those pairs of rounds); and each "
+        "A/A trial's first process pair taken alone (the median of its block pairs), as one long-lived "
+        "pair of workers would measure it.",
         "",
         common.markdown_table(
             [
@@ -1287,6 +1305,8 @@ def worker_tables(doc: Mapping[str, Any]) -> list[str]:
                 "SD block in process",
                 "SD block pair",
                 "SD round (process pair)",
+                "SD pair of rounds",
+                "measured first",
                 "one pair's A/A median, range",
                 "seconds / round",
             ],
@@ -1504,55 +1524,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # the replays below are independent and CPU-bound: one process per CPU
     replays = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
-    if not args.no_synthetic:
-        t0 = time.perf_counter()
-        synthetic = {key: replays.submit(synthetic_results, key, settings) for key in NOISES}
-        doc["synthetic"] = {
-            key: {"noise": NOISES[key][0], "results": job.result()} for key, job in synthetic.items()
-        }
-        elapsed["synthetic"] = time.perf_counter() - t0
-    if not args.no_instructions and not (args.replay or args.record_worker_only):
-        t0 = time.perf_counter()
-        doc["instructions"] = instructions_check(settings)
-        elapsed["instructions"] = time.perf_counter() - t0
-    elif args.replay or args.record_worker_only:
-        old = out_dir / common.result_name("decision_quality", settings.quick)
-        if old.is_file():
-            doc["instructions"] = json.loads(old.read_text()).get("instructions")
-    if not args.no_worker:
-        t0 = time.perf_counter()
-        if wpools is None:
-            wpools = worker_pools.load_worker_pools(out_dir, settings.quick)
-        overhead = out_dir / "overhead.json"
-        if overhead.is_file():
-            compares = json.loads(overhead.read_text()).get("compare") or []
-            per_run = [r["overhead_per_run_ms"] / 1000.0 for c in compares for r in c.get("repeats", [])]
-            doc["overhead_per_run_s"] = statistics.median(per_run) if per_run else None
-        jobs = {
-            (key, metric): replays.submit(decide_worker_pool, pool, metric)
-            for key, pool in wpools.items()
-            for metric in ("wall_time", "cpu_time")
-        }
-        doc["worker"] = {
-            key: {
-                "description": pool["description"],
-                "sides": pool["sides"],
-                "pinned": pool["pinned"],
-                "worker": pool["worker"],
-                "baseline_units": pool["baseline_units"],
-                "recorded_on": pool["machine"],
-                "recording_seconds": pool.get("recording_seconds"),
-                "trials": {k: len(c["trials"]) for k, c in pool["cells"].items()},
-                "noise": worker_pools.worker_noise(pool),
-                "results": jobs[key, "wall_time"].result(),
-                "results_cpu_time": jobs[key, "cpu_time"].result(),
+    try:
+        if not args.no_synthetic:
+            t0 = time.perf_counter()
+            synthetic = {key: replays.submit(synthetic_results, key, settings) for key in NOISES}
+            doc["synthetic"] = {
+                key: {"noise": NOISES[key][0], "results": job.result()} for key, job in synthetic.items()
             }
-            for key, pool in wpools.items()
-        }
-        doc["equal_time"] = equal_time(doc)
-        doc["worker_targets"] = worker_targets(doc)
-        elapsed["worker_deciding"] = time.perf_counter() - t0
-    replays.shutdown()
+            elapsed["synthetic"] = time.perf_counter() - t0
+        if not args.no_instructions and not (args.replay or args.record_worker_only):
+            t0 = time.perf_counter()
+            doc["instructions"] = instructions_check(settings)
+            elapsed["instructions"] = time.perf_counter() - t0
+        elif args.replay or args.record_worker_only:
+            old = out_dir / common.result_name("decision_quality", settings.quick)
+            if old.is_file():
+                doc["instructions"] = json.loads(old.read_text()).get("instructions")
+        if not args.no_worker:
+            t0 = time.perf_counter()
+            if wpools is None:
+                wpools = worker_pools.load_worker_pools(out_dir, settings.quick)
+            overhead = out_dir / "overhead.json"
+            if overhead.is_file():
+                compares = json.loads(overhead.read_text()).get("compare") or []
+                per_run = [r["overhead_per_run_ms"] / 1000.0 for c in compares for r in c.get("repeats", [])]
+                doc["overhead_per_run_s"] = statistics.median(per_run) if per_run else None
+            jobs = {
+                (key, metric): replays.submit(decide_worker_pool, pool, metric)
+                for key, pool in wpools.items()
+                for metric in ("wall_time", "cpu_time")
+            }
+            doc["worker"] = {
+                key: {
+                    "description": pool["description"],
+                    "sides": pool["sides"],
+                    "pinned": pool["pinned"],
+                    "worker": pool["worker"],
+                    "baseline_units": pool["baseline_units"],
+                    "recorded_on": pool["machine"],
+                    "recording_seconds": pool.get("recording_seconds"),
+                    "trials": {k: len(c["trials"]) for k, c in pool["cells"].items()},
+                    "noise": worker_pools.worker_noise(pool),
+                    "results": jobs[key, "wall_time"].result(),
+                    "results_cpu_time": jobs[key, "cpu_time"].result(),
+                }
+                for key, pool in wpools.items()
+            }
+            doc["equal_time"] = equal_time(doc)
+            doc["worker_targets"] = worker_targets(doc)
+            elapsed["worker_deciding"] = time.perf_counter() - t0
+    finally:
+        # a failing replay ends the run at once: the replays still queued are cancelled
+        replays.shutdown(cancel_futures=True)
     doc["targets"] = check_targets(doc)
     doc["targets_variants"] = {r.key: check_targets(doc, r.key) for r in variant_list}
     doc["elapsed_seconds"] = elapsed

@@ -509,6 +509,26 @@ def round_seconds(pool: Mapping[str, Any]) -> dict[float, list[tuple[float, list
     }
 
 
+def pairs_of_rounds(trials: Sequence[Mapping[str, Any]], index: int) -> tuple[list[float], list[float]]:
+    """Consecutive rounds in opposite orders (ABBA) of ``trials``, on wall (``index`` 0) or CPU time
+    (1): each pair's mean log-ratio, and the order's effect in it -- how much slower (log) the side
+    measured first ran."""
+    means, effects = [], []
+    for t in trials:
+        d = [
+            (r["first"], math.log(r["c"][index] / r["b"][index]))
+            for r in t["rounds"]
+            if r["b"][index] and r["c"][index]
+        ]
+        for (first_a, a), (first_b, b) in zip(d[::2], d[1::2], strict=False):
+            if first_a == first_b:
+                continue
+            means.append((a + b) / 2.0)
+            # ln(c/b) with the baseline first minus with the candidate first: -2 x (the first's slowdown)
+            effects.append(-((a - b) if first_a == "baseline" else (b - a)) / 2.0)
+    return means, effects
+
+
 def worker_noise(pool: Mapping[str, Any]) -> dict[str, Any]:
     """Per-process and per-block spread: why the process, not the block, is the unit."""
     aa = pool["cells"].get("+0", {"trials": []})["trials"]
@@ -532,6 +552,7 @@ def worker_noise(pool: Mapping[str, Any]) -> dict[str, Any]:
         for t in aa
         if t["rounds"]
     ]
+    pair_means, order_effect = pairs_of_rounds(aa, 0)
     seconds = [r["ms"] / 1000.0 for t in aa for r in t["rounds"]]
     realised = {}
     for key, cell in pool["cells"].items():
@@ -543,6 +564,12 @@ def worker_noise(pool: Mapping[str, Any]) -> dict[str, Any]:
         "calls_per_block_median": statistics.median(calls) if calls else None,
         "round_log_ratio_sd_robust": common.robust_sd(between),
         "round_log_ratio_sd": statistics.stdev(between) if len(between) > 1 else None,
+        "pair_of_rounds_log_ratio_sd_robust": common.robust_sd(pair_means),
+        "order_effect_median": math.expm1(statistics.median(order_effect)) if order_effect else None,
+        "order_effect_share_beyond_5pct": sum(abs(v) > math.log1p(0.05) for v in order_effect)
+        / len(order_effect)
+        if order_effect
+        else None,
         "block_within_process_sd_robust": common.robust_sd(within),
         "block_pair_log_ratio_sd_robust": common.robust_sd(pairs),
         "single_pair_aa_medians": {

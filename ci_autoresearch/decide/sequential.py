@@ -14,6 +14,13 @@ repeat the same value) are handled by counting a difference equal to the tested 
 which keeps the test conservative: five identical rounds at a ratio of 0.75 are not significant at 95 %
 (two of 32 sign patterns are as extreme), six are.
 
+**Pairs of rounds** (``crossover``, a design alternative measured in ``bench/crossover.py``, not the
+tool's): the unit is the mean log-ratio of rounds ``2j`` and ``2j + 1``, which ABBA order measures in
+opposite orders, and the looks count these pairs, so that an effect of the order (the side measured
+first slower) cancels within each unit. On the recorded worker sessions it decided less often than the
+rounds themselves (``docs/performance.md``): the rank interval over rounds already pairs rounds of
+opposite orders among its Walsh averages, and half the units cost more than the order took.
+
 The signed-rank null distribution is exact up to :data:`EXACT_SIGNED_RANK_MAX_N` rounds, the
 Mann-Whitney one up to :data:`EXACT_U_MAX_CELLS` pairs; above, their normal approximations with a
 continuity correction. The ranks need no bootstrap and no seed: the same samples give the same answer.
@@ -325,6 +332,15 @@ def _rank_estimate(
     )
 
 
+def crossover_units(d: Sequence[float]) -> list[float]:
+    """The log-ratios of pairs of rounds: the mean of rounds ``2j`` and ``2j + 1`` (measured in
+    opposite orders under ``decision.order: abba``), in which an effect of the order cancels. The last
+    round of an odd count waits for its partner; a single round is its own unit."""
+    if len(d) < 2:
+        return list(d)
+    return [(d[2 * j] + d[2 * j + 1]) / 2.0 for j in range(len(d) // 2)]
+
+
 def paired_estimate(
     baseline: Sequence[float],
     candidate: Sequence[float],
@@ -333,6 +349,7 @@ def paired_estimate(
     looks: Sequence[int] | None = None,
     shape: float = SHAPE,
     interim: bool = False,
+    crossover: bool = False,
 ) -> Estimate:
     """The effect of the candidate from paired rounds (``baseline[i]`` and ``candidate[i]`` together).
 
@@ -341,16 +358,22 @@ def paired_estimate(
     ``looks``: the rounds at which the session looks (:func:`look_schedule`); None for a single look
     (a fixed-sample interval at ``confidence``). ``shape``: of the critical values (:data:`SHAPE`, the
     tool's; 0.5 gives Pocock's, for comparisons in ``bench/``). ``interim``: a glance between looks,
-    for the progress line (:func:`_fractions`); decisions are taken at looks.
+    for the progress line (:func:`_fractions`); decisions are taken at looks. ``crossover``: the unit
+    is a pair of rounds in opposite orders (:func:`crossover_units`), not a round, a design alternative
+    for ``bench/``; the looks and the information count pairs, ``n`` and ``final_n`` still rounds.
     """
-    d = log_ratios(baseline, candidate)
-    n = len(d)
-    if n == 0:
+    rounds = log_ratios(baseline, candidate)
+    if not rounds:
         raise ValueError("no rounds to compare")
     check_confidence(confidence)
-    fractions, look, t = _fractions(looks, n, float, interim=interim)
+    d = crossover_units(rounds) if crossover else rounds
+    n = len(d)
+    unit_looks = looks
+    if crossover and looks and len(rounds) > 1:
+        unit_looks = sorted({k // 2 for k in looks if k >= 2})
+    fractions, look, t = _fractions(unit_looks, n, float, interim=interim)
     walsh = [(d[i] + d[j]) / 2.0 for i in range(n) for j in range(i, n)]
-    final_n = max(*(looks or (n,)), n)
+    final_n = max(*(looks or (len(rounds),)), len(rounds))
     return _rank_estimate(
         walsh,
         cdf=_null_cdf(True, n, n),
@@ -358,7 +381,7 @@ def paired_estimate(
         fractions=fractions,
         look=look,
         t=t,
-        n=n,
+        n=len(rounds),
         paired=True,
         final_n=final_n,
         shape=shape,

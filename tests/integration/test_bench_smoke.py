@@ -176,3 +176,49 @@ def test_overhead_quick(tmp_path: Path) -> None:
     assert isinstance(doc["api_calls"]["available"], bool)
     assert doc["targets"]
     assert "## Tool overhead of `compare`" in res.stdout and "| `ci-autoresearch --help` |" in res.stdout
+
+
+def test_crossover_quick(tmp_path: Path) -> None:
+    """Both units replayed on the first trials of each cell of the recorded defaults' pool."""
+    samples = ROOT / "bench" / "results" / "samples-worker-cpu-separate.json"
+    res = run_bench("crossover.py", tmp_path, "--samples", str(samples))
+    doc = json.loads((tmp_path / "crossover-quick.json").read_text())
+    assert doc["schema"] == "ci-autoresearch-bench/crossover@1" and doc["pool"] == "cpu-separate"
+    check_machine(doc)
+    for metric in ("wall_time", "cpu_time"):
+        cells = doc["results"][metric]
+        assert set(cells) == {"+0@0.01", "-2@0.01", "-1@0.01", "-1@0.005"}
+        for r in cells.values():
+            assert r["trials"] == 3
+            assert sum(r["rounds"].values()) == sum(r["pairs"].values()) == 3
+            assert "censored" not in r["rounds"]  # recorded until the tool's rule decided
+        assert doc["order_effect"][metric]["pairs"] > 0
+    assert "| each round a unit |" in res.stdout
+
+
+def test_pairs_of_rounds_cancel_the_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pairs of rounds in opposite orders, the side measured first 10 % slower, the candidate 2 %
+    faster: each pair's mean log-ratio is the 2 %, its order effect the 10 %; a pair measured in the
+    same order twice is left out."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import math
+
+    import worker_pools
+
+    def rnd(first: str, b: float, c: float) -> dict[str, Any]:
+        return {"first": first, "b": [b, b], "c": [c, c]}
+
+    slow = 1.1
+    trial = {
+        "rounds": [
+            rnd("baseline", 100 * slow, 98),
+            rnd("candidate", 100, 98 * slow),
+            rnd("baseline", 100 * slow, 98),
+            rnd("candidate", 100, 98 * slow),
+            rnd("baseline", 100, 98),
+            rnd("baseline", 100, 98),
+        ]
+    }
+    means, effects = worker_pools.pairs_of_rounds([trial], 1)
+    assert means == pytest.approx([math.log(0.98)] * 2)
+    assert effects == pytest.approx([math.log(slow)] * 2)
