@@ -16,7 +16,6 @@ are also compared on the trials the pair rule decided. Writes ``crossover.json``
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import statistics
@@ -62,14 +61,7 @@ def replay(pool: dict[str, Any], metric: str, limit: int | None) -> dict[str, An
         for min_effect in (0.01, 0.005) if key == "-1" else (0.01,):
             verdicts: dict[str, list[str]] = {name: [] for name, _ in RULES}
             for (b, c), (calibration, rounds_s) in list(zip(trials, times[effect], strict=True))[:limit]:
-                planned = worker_pools.planned_rounds(
-                    pool["rounds"],
-                    pool.get("max_seconds"),
-                    calibration,
-                    [{"ms": x * 1000} for x in rounds_s],
-                    share=plan.share,
-                )
-                clock = list(itertools.accumulate(rounds_s, initial=calibration))[1:]
+                planned, clock = worker_pools.replayed_plan(pool, calibration, rounds_s)
                 config = decision_quality.tool_config(
                     metric=metric, max_rounds=planned, max_seconds=max_seconds, min_effect=min_effect
                 )

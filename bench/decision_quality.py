@@ -48,7 +48,6 @@ recompute the tables from the recorded samples (about 5 minutes).
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -255,30 +254,23 @@ def tool_rule(
                 raise ValueError(f"the rule needs {target} rounds, the trial has {len(base)}")
             rounds = target
             est: Estimate | None
-            if shape is not None or crossover:
-                est = sequential.paired_estimate(
-                    base[:rounds],
-                    cand[:rounds],
-                    confidence=confidence,
-                    looks=looks,
-                    shape=sequential.SHAPE if shape is None else shape,
-                    crossover=crossover,
-                )
-                verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
-                more = stopping.rounds_to_add(
-                    est,
-                    verdict,
-                    rounds=rounds,
-                    max_rounds=config.decision.max_rounds,
-                    min_effect=min_effect,
-                    futility=config.decision.max_seconds is None if futility is None else futility,
-                )
-            elif not previous:
-                decision = decide(
-                    config, {name: base[:rounds]}, {name: cand[:rounds]}, paired=True, looks=looks
-                )
-                verdict = decision.verdict
-                est = decision.metrics[name].estimate
+            if not previous:
+                if shape is not None or crossover:
+                    est = sequential.paired_estimate(
+                        base[:rounds],
+                        cand[:rounds],
+                        confidence=confidence,
+                        looks=looks,
+                        shape=sequential.SHAPE if shape is None else shape,
+                        crossover=crossover,
+                    )
+                    verdict = stats.classify(est, direction="minimize", min_effect=min_effect)
+                else:
+                    decision = decide(
+                        config, {name: base[:rounds]}, {name: cand[:rounds]}, paired=True, looks=looks
+                    )
+                    verdict = decision.verdict
+                    est = decision.metrics[name].estimate
                 more = stopping.rounds_to_add(
                     est,
                     verdict,
@@ -1137,17 +1129,10 @@ def decide_worker_pool(pool: Mapping[str, Any], metric: str = "wall_time") -> di
                 continue
             outcomes, seconds = [], []
             for (b, c), (calibration, rounds_s) in zip(trials, times[effect], strict=True):
-                planned = worker_pools.planned_rounds(
-                    pool["rounds"],
-                    pool.get("max_seconds"),
-                    calibration,
-                    [{"ms": x * 1000} for x in rounds_s],
-                    share=plan.share,
-                )
+                planned, clock = worker_pools.replayed_plan(pool, calibration, rounds_s)
                 if (key, planned) not in configs:
                     limit = pool.get("max_seconds") if plan.deadline else None
                     configs[key, planned] = _worker_config(_decision_keys(params), metric, planned, limit)
-                clock = list(itertools.accumulate(rounds_s, initial=calibration))[1:]
                 o = tool_rule(configs[key, planned], futility=params.get("futility"), clock=clock)(b, c)
                 outcomes.append(o)
                 seconds.append(calibration + math.fsum(rounds_s[: o.rounds]))

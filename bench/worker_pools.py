@@ -24,6 +24,7 @@ cell alike; the pools are written to ``samples-worker-<pool>.json`` at least onc
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import random
@@ -317,6 +318,22 @@ def planned_rounds(
         return max_rounds
     elapsed = calibration_s + math.fsum(r["ms"] for r in rounds[:FIRST_LOOK]) / 1000.0
     return rounds_within(max_seconds, rounds=FIRST_LOOK, elapsed=elapsed, max_rounds=max_rounds, share=share)
+
+
+def replayed_plan(
+    pool: Mapping[str, Any], calibration: float, rounds_s: Sequence[float]
+) -> tuple[int, list[float]]:
+    """A recorded trial's time plan as the tool made it: the rounds its first look planned (from the
+    calibration's and the first rounds' seconds), and the seconds by the end of each round (its clock,
+    for the deadline at later looks)."""
+    planned = planned_rounds(
+        pool["rounds"],
+        pool.get("max_seconds"),
+        calibration,
+        [{"ms": x * 1000} for x in rounds_s],
+        share=time_plan(pool).share,
+    )
+    return planned, list(itertools.accumulate(rounds_s, initial=calibration))[1:]
 
 
 def time_plan(pool: Mapping[str, Any]) -> TimePlan:
